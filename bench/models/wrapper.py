@@ -1,0 +1,133 @@
+"""The one interface that methods and metrics use to talk to a classifier.
+
+A ``ModelWrapper`` holds a Keras model that maps *preprocessed* input to pre-softmax
+logits, plus the preprocessing from pixel space ([0, 255] floats, channels last).
+Every method and metric goes through :meth:`ModelWrapper.forward` (differentiable,
+pixel space in) or :meth:`ModelWrapper.logits` (numpy in, numpy out, batched).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Callable
+
+import numpy as np
+import tensorflow as tf
+
+Preprocess = Callable[[tf.Tensor], tf.Tensor]
+
+
+@dataclass(eq=False)
+class ModelWrapper:
+    name: str
+    keras_model: tf.keras.Model
+    """Maps preprocessed input (N, H, W, 3) to pre-softmax logits (N, classes)."""
+    preprocess: Preprocess
+    """Differentiable map from float pixels in [0, 255] to the model's input space."""
+    preprocessing: str
+    """Human-readable description of ``preprocess``, e.g. ``x / 127.5 - 1``."""
+    weights: str = "unknown"
+    """Where the weights came from (a path, a package, or 'random init')."""
+    weights_sha256: str | None = None
+    _layer_models: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        shape = self.keras_model.input_shape
+        return int(shape[1]), int(shape[2])
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.keras_model.output_shape[-1])
+
+    @property
+    def layer_names(self) -> list[str]:
+        return [layer.name for layer in self.keras_model.layers]
+
+    def input_space_zeros(self) -> np.ndarray:
+        """The pixel image whose preprocessed value is all zeros (the spec's baseline)."""
+        h, w = self.input_size
+        probe = tf.constant(np.stack([np.zeros((h, w, 3)), np.full((h, w, 3), 255.0)]), tf.float32)
+        lo, hi = self.preprocess(probe).numpy()
+        # preprocessing is affine per channel: zero at 255 * -lo / (hi - lo)
+        return (255.0 * -lo / (hi - lo)).astype(np.float32)
+
+    def layer_model(self, layer: str | None = None) -> tf.keras.Model:
+        """Keras model from the preprocessed input to ``layer``'s output (None: logits)."""
+        if layer is None or layer == "logits":
+            return self.keras_model
+        if layer not in self._layer_models:
+            try:
+                out = self.keras_model.get_layer(layer).output
+            except ValueError:
+                raise ValueError(
+                    f"model {self.name!r} has no layer {layer!r}; see ModelWrapper.layer_names"
+                ) from None
+            self._layer_models[layer] = tf.keras.Model(self.keras_model.input, out, name=f"{self.name}_{layer}")
+        return self._layer_models[layer]
+
+    def forward(self, pixels: tf.Tensor, layer: str | None = None, training: bool = False) -> tf.Tensor:
+        """Differentiable output of ``layer`` (default: logits) for float pixels in [0, 255]."""
+        return self.layer_model(layer)(self.preprocess(tf.cast(pixels, tf.float32)), training=training)
+
+    def logits(self, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
+        """Pre-softmax logits (N, classes) for uint8 or float pixel images, in batches."""
+        images = self.check_images(images)
+        fn = _compiled_forward(self)
+        out = [fn(tf.constant(images[i : i + batch_size], tf.float32)).numpy() for i in range(0, len(images), batch_size)]
+        return np.concatenate(out, axis=0) if out else np.zeros((0, self.num_classes), np.float32)
+
+    def probabilities(self, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
+        return softmax(self.logits(images, batch_size))
+
+    def top1(self, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
+        return self.logits(images, batch_size).argmax(axis=1)
+
+    def check_images(self, images: np.ndarray) -> np.ndarray:
+        images = np.asarray(images)
+        h, w = self.input_size
+        if images.ndim != 4 or images.shape[1:] != (h, w, 3):
+            raise ValueError(
+                f"model {self.name!r} takes images of shape (N, {h}, {w}, 3); got {images.shape}. "
+                "Load the image set at the model's input size (bench.datasets.load_image_set(size=...))."
+            )
+        return images
+
+
+@lru_cache(maxsize=16)
+def _compiled_forward(model: ModelWrapper):
+    return tf.function(lambda x: model.forward(x), reduce_retracing=True)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def scale_preprocess(scale: float, offset: float) -> Preprocess:
+    """Affine pixel preprocessing ``x * scale + offset`` (same for every channel)."""
+
+    def preprocess(x: tf.Tensor) -> tf.Tensor:
+        return x * scale + offset
+
+    return preprocess
+
+
+def from_keras(
+    keras_model: tf.keras.Model,
+    preprocess: Preprocess,
+    name: str = "custom",
+    preprocessing: str = "custom",
+    weights: str = "user-supplied",
+    logits_layer: str | None = None,
+) -> ModelWrapper:
+    """Wrap any Keras classifier so the suite can benchmark it.
+
+    ``keras_model`` must take preprocessed images (N, H, W, 3); ``preprocess`` maps float
+    pixels in [0, 255] to that space. If the model ends in a softmax, give
+    ``logits_layer``: the name of the layer whose output is the pre-softmax logits.
+    """
+    if logits_layer is not None:
+        keras_model = tf.keras.Model(keras_model.input, keras_model.get_layer(logits_layer).output, name=name)
+    return ModelWrapper(name=name, keras_model=keras_model, preprocess=preprocess, preprocessing=preprocessing, weights=weights)

@@ -1,0 +1,149 @@
+"""Noise Mask (the thesis's method, SPEC section 1).
+
+A mask M = sigmoid(V) at the input's resolution blends the image with fresh uniform
+[0, 255] noise in pixel space at every iteration, X_hat = X*M + U_t*(1-M); Adam minimises
+mean(M) + beta * mean((F_l(X) - F_l(X_hat))^2) over V, with F_l a pre-softmax layer
+(default: the logits) and beta = beta0 = 1 / mean_U mean((F_l(U) - F_l(X))^2).
+
+Stopping rule (documented in the README): every ``window`` iterations, compare the mean
+stochastic objective of the last window with that of the window before; an image has
+converged when it fell by less than ``tolerance`` (relative), after at least two windows.
+A converged image's mask is frozen at that point (the rest of its batch keeps going);
+every image stops at ``max_iterations`` at the latest. The default window and tolerance
+(500, 0.1%) are the issue's convergence criterion for the reference runs.
+
+Images are optimised as a batch (each has its own V; Adam is elementwise, so batching
+does not couple them). Noise comes from a stateless RNG keyed by (seed, iteration), so a
+run is deterministic for a fixed seed.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from bench.models import ModelWrapper
+
+from .base import SaliencyMethod
+
+
+class NoiseMask(SaliencyMethod):
+    name = "noise_mask"
+    defaults = {
+        "layer": None,  # None: the logits
+        "learning_rate": 0.015,
+        "adam_epsilon": 1e-8,  # LazyAdam's default in TF1
+        "init": 0.95,  # initial mask value M0
+        "max_iterations": 15000,
+        "window": 500,
+        "tolerance": 1e-3,
+        "beta": None,  # None: beta0 from beta_draws noise images
+        "beta_draws": 8,
+        "eval_draws": 32,  # fixed noise draws for the reported final loss term
+        "batch_size": 8,
+        "seed": 0,
+    }
+
+    def attribute(self, model: ModelWrapper, images: np.ndarray, targets: np.ndarray):
+        p = self.params
+        masks, infos = [], []
+        for start in range(0, len(images), p["batch_size"]):
+            batch = images[start : start + p["batch_size"]].astype(np.float32)
+            mask, info = self._optimise(model, batch, seed_offset=start)
+            masks.append(mask)
+            infos.append(info)
+        mask = np.concatenate(masks)
+        info = {key: np.concatenate([i[key] for i in infos]) for key in infos[0] if key != "trace"}
+        width = max(i["trace"].shape[1] for i in infos)
+        info["trace"] = np.concatenate(
+            [np.pad(i["trace"], ((0, 0), (0, width - i["trace"].shape[1])), constant_values=np.nan) for i in infos]
+        )
+        return mask, mask, info
+
+    # ------------------------------------------------------------------ core
+
+    def _optimise(self, model: ModelWrapper, x: np.ndarray, seed_offset: int):
+        p = self.params
+        n, h, w, _ = x.shape
+        layer = p["layer"]
+        seed = int(p["seed"])
+        started = time.perf_counter()
+        x_t = tf.constant(x)
+        feature = tf.function(lambda pix: model.forward(pix, layer))
+        f_x = feature(x_t)
+
+        beta = self._beta(feature, x_t, f_x, seed, seed_offset) if p["beta"] is None else np.full(n, float(p["beta"]), np.float32)
+        beta_t = tf.constant(beta, tf.float32)
+
+        v0 = float(np.log(p["init"] / (1.0 - p["init"])))
+        v = tf.Variable(tf.fill((n, h, w, 1), v0), name="noise_mask_logits")
+        optimizer = tf.keras.optimizers.Adam(learning_rate=p["learning_rate"], epsilon=p["adam_epsilon"])
+        reduce_axes = list(range(1, len(f_x.shape)))
+
+        @tf.function
+        def step(iteration):
+            noise = tf.random.stateless_uniform((n, h, w, 3), seed=[seed + seed_offset, iteration], minval=0.0, maxval=255.0)
+            with tf.GradientTape() as tape:
+                m = tf.sigmoid(v)
+                f_hat = feature(x_t * m + noise * (1.0 - m))
+                mse = tf.reduce_mean(tf.square(f_x - f_hat), axis=reduce_axes)
+                objective = tf.reduce_mean(m, axis=[1, 2, 3]) + beta_t * mse
+                total = tf.reduce_sum(objective)
+            optimizer.apply_gradients([(tape.gradient(total, v), v)])
+            return objective
+
+        window, max_iter = int(p["window"]), int(p["max_iterations"])
+        trace = np.full((n, max_iter), np.nan, np.float32)
+        final_v = np.zeros((n, h, w, 1), np.float32)
+        iterations = np.full(n, max_iter, np.int64)
+        active = np.ones(n, bool)
+        for it in range(max_iter):
+            trace[active, it] = step(tf.constant(it, tf.int64)).numpy()[active]
+            done = it + 1
+            if done % window == 0 and done >= 2 * window:
+                prev = trace[:, done - 2 * window : done - window].mean(axis=1)
+                cur = trace[:, done - window : done].mean(axis=1)
+                newly = active & ((prev - cur) < p["tolerance"] * np.abs(prev))
+                if newly.any():
+                    final_v[newly] = v.numpy()[newly]
+                    iterations[newly] = done
+                    active &= ~newly
+                if not active.any():
+                    break
+        final_v[active] = v.numpy()[active]
+        mask = 1.0 / (1.0 + np.exp(-final_v[..., 0]))
+
+        preservation, loss_term = self._evaluate(feature, x_t, f_x, mask, beta, seed, seed_offset)
+        seconds = time.perf_counter() - started
+        info = {
+            "preservation": preservation,
+            "loss_term": loss_term,
+            "beta": beta,
+            "iterations": iterations,
+            "converged": iterations < max_iter,
+            "seconds": np.full(n, seconds / n),
+            "trace": trace[:, : int(iterations.max())],
+        }
+        return mask.astype(np.float32), info
+
+    def _beta(self, feature, x_t, f_x, seed, seed_offset) -> np.ndarray:
+        """beta0 = 1 / (mean over draws of the MSE between F(noise) and F(X)), per image."""
+        n, h, w, _ = x_t.shape
+        draws = []
+        for d in range(int(self.params["beta_draws"])):
+            noise = tf.random.stateless_uniform((n, h, w, 3), seed=[seed + seed_offset, -1 - d], minval=0.0, maxval=255.0)
+            f_u = feature(noise)
+            draws.append(tf.reduce_mean(tf.square(f_u - f_x), axis=list(range(1, len(f_x.shape)))).numpy())
+        return (1.0 / np.mean(draws, axis=0)).astype(np.float32)
+
+    def _evaluate(self, feature, x_t, f_x, mask, beta, seed, seed_offset):
+        """Final preservation mean(M) and loss term beta*MSE averaged over fixed noise draws."""
+        n, h, w, _ = x_t.shape
+        m = tf.constant(mask[..., None], tf.float32)
+        losses = []
+        for d in range(int(self.params["eval_draws"])):
+            noise = tf.random.stateless_uniform((n, h, w, 3), seed=[seed + seed_offset + 7919, d], minval=0.0, maxval=255.0)
+            f_hat = feature(x_t * m + noise * (1.0 - m))
+            losses.append(tf.reduce_mean(tf.square(f_x - f_hat), axis=list(range(1, len(f_x.shape)))).numpy())
+        return mask.mean(axis=(1, 2)).astype(np.float32), (beta * np.mean(losses, axis=0)).astype(np.float32)
