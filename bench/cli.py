@@ -81,6 +81,54 @@ def _predict(args) -> int:
     return 0
 
 
+def _run(args) -> int:
+    from datetime import datetime
+
+    from bench.models import WeightsUnavailable
+    from bench.profiles import apply_overrides, load_profile
+    from bench.runner import RunError, run_benchmark
+
+    try:
+        profile = load_profile(args.profile)
+        overrides = {"model": args.model, "images": args.limit, "methods": args.methods.split(",") if args.methods else None}
+        profile = apply_overrides(profile, args.param, **overrides)
+    except (KeyError, ValueError) as err:
+        raise UsageError(_message(err)) from None
+    out = args.out or f"results/{profile['name']}-{datetime.now():%Y%m%d-%H%M%S}"
+    try:
+        run_benchmark(profile, out, data_dir=args.data_dir, weights=args.weights)
+    except (RunError, WeightsUnavailable, FileNotFoundError) as err:
+        raise UsageError(_message(err)) from None
+    return 0
+
+
+def _report(args) -> int:
+    from bench.report import write_report
+
+    try:
+        path = write_report(args.run_dir)
+    except FileNotFoundError as err:
+        raise UsageError(_message(err)) from None
+    print(f"report rebuilt from stored results: {path}")
+    return 0
+
+
+def _explain(args) -> int:
+    from bench.explain_cli import explain_to_folder
+    from bench.profiles import apply_overrides, load_profile
+
+    model = load_model(args.model, args.weights)
+    images, description = load_images(args.data_dir, model.input_size, args.limit)
+    try:
+        base = load_profile(args.profile) if args.profile else {"run": {}, "metrics": {}, "methods": {}}
+        params = apply_overrides(base, args.param)["methods"]
+        out = explain_to_folder(model, images, args.methods.split(","), params, args.out)
+    except (KeyError, ValueError, TypeError) as err:
+        raise UsageError(_message(err)) from None
+    print(f"{len(images)} images from {description}; maps, attributions, params.json and grids in {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description="Noise Mask saliency benchmark suite.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -103,6 +151,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per image, then a summary object")
     p.add_argument("--batch-size", type=int, default=32)
     p.set_defaults(func=_predict)
+
+    p = sub.add_parser("explain", help="saliency maps of chosen methods, with a PNG grid per image",
+                       description="Run saliency methods and write OUT/maps/<method>/<image_id>.npy (relevance, float32 HxW), "
+                       "OUT/attributions/<method>/<image_id>.npy (raw output), OUT/params.json and OUT/grids/<image_id>.png.")
+    _model_args(p)
+    _data_args(p)
+    p.add_argument("--methods", required=True, help="comma-separated method names (see the README; plug-ins too)")
+    p.add_argument("--out", default="results/explain", help="output folder (default: results/explain)")
+    p.add_argument("--profile", help="take method parameters from this profile (e.g. quick)")
+    p.add_argument("--param", action="append", metavar="METHOD.KEY=VALUE", help="override a method parameter, e.g. noise_mask.max_iterations=5000")
+    p.set_defaults(func=_explain)
+
+    p = sub.add_parser("run", help="run the benchmark (every method and metric) into a run folder",
+                       description="Apply every method and metric of a profile to an image set and write RUN_DIR "
+                       "(run.json, metrics.csv, curves.csv, maps/, report.md, figures/). Re-running with the same "
+                       "--out resumes: finished (method, image) work is skipped.")
+    p.add_argument("--profile", default="quick", help="smoke, quick (default), paper, or a path to a .toml profile")
+    p.add_argument("--model", help="override the profile's model")
+    p.add_argument("--weights", help="local weights file (e.g. Inception V3 .h5)")
+    p.add_argument("--methods", help="comma-separated subset of methods")
+    _data_args(p)
+    p.add_argument("--out", help="RUN_DIR (default: results/<profile>-<timestamp>)")
+    p.add_argument("--param", action="append", metavar="SECTION.KEY=VALUE", help="override a setting, e.g. noise_mask.max_iterations=5000 or metrics.steps=800")
+    p.set_defaults(func=_run)
+
+    p = sub.add_parser("report", help="rebuild report.md and figures from a run folder",
+                       description="Rebuild metrics.csv, curves.csv, report.md and figures/ from the stored per-image records alone.")
+    p.add_argument("run_dir", help="the RUN_DIR of a run")
+    p.set_defaults(func=_report)
     return parser
 
 

@@ -13,12 +13,14 @@ every image stops at ``max_iterations`` at the latest. The default window and to
 (500, 0.1%) are the issue's convergence criterion for the reference runs.
 
 Images are optimised as a batch (each has its own V; Adam is elementwise, so batching
-does not couple them). Noise comes from a stateless RNG keyed by (seed, iteration), so a
-run is deterministic for a fixed seed.
+does not couple them). Each image's noise comes from a stateless RNG keyed by (the
+image's content hash, seed, iteration), so an image gets the same noise sequence whatever
+batch it is in, and a run is deterministic for a fixed seed.
 """
 from __future__ import annotations
 
 import time
+import zlib
 
 import numpy as np
 import tensorflow as tf
@@ -49,8 +51,8 @@ class NoiseMask(SaliencyMethod):
         p = self.params
         masks, infos = [], []
         for start in range(0, len(images), p["batch_size"]):
-            batch = images[start : start + p["batch_size"]].astype(np.float32)
-            mask, info = self._optimise(model, batch, seed_offset=start)
+            batch = images[start : start + p["batch_size"]]
+            mask, info = self._optimise(model, batch)
             masks.append(mask)
             infos.append(info)
         mask = np.concatenate(masks)
@@ -63,17 +65,17 @@ class NoiseMask(SaliencyMethod):
 
     # ------------------------------------------------------------------ core
 
-    def _optimise(self, model: ModelWrapper, x: np.ndarray, seed_offset: int):
+    def _optimise(self, model: ModelWrapper, images: np.ndarray):
         p = self.params
-        n, h, w, _ = x.shape
+        n, h, w, _ = images.shape
         layer = p["layer"]
-        seed = int(p["seed"])
         started = time.perf_counter()
-        x_t = tf.constant(x)
+        noise = _NoiseSource(images, int(p["seed"]))
+        x_t = tf.constant(images.astype(np.float32))
         feature = tf.function(lambda pix: model.forward(pix, layer))
         f_x = feature(x_t)
 
-        beta = self._beta(feature, x_t, f_x, seed, seed_offset) if p["beta"] is None else np.full(n, float(p["beta"]), np.float32)
+        beta = self._beta(feature, x_t, f_x, noise) if p["beta"] is None else np.full(n, float(p["beta"]), np.float32)
         beta_t = tf.constant(beta, tf.float32)
 
         v0 = float(np.log(p["init"] / (1.0 - p["init"])))
@@ -83,10 +85,10 @@ class NoiseMask(SaliencyMethod):
 
         @tf.function
         def step(iteration):
-            noise = tf.random.stateless_uniform((n, h, w, 3), seed=[seed + seed_offset, iteration], minval=0.0, maxval=255.0)
+            u = noise.draw(_STEP, iteration)
             with tf.GradientTape() as tape:
                 m = tf.sigmoid(v)
-                f_hat = feature(x_t * m + noise * (1.0 - m))
+                f_hat = feature(x_t * m + u * (1.0 - m))
                 mse = tf.reduce_mean(tf.square(f_x - f_hat), axis=reduce_axes)
                 objective = tf.reduce_mean(m, axis=[1, 2, 3]) + beta_t * mse
                 total = tf.reduce_sum(objective)
@@ -114,7 +116,7 @@ class NoiseMask(SaliencyMethod):
         final_v[active] = v.numpy()[active]
         mask = 1.0 / (1.0 + np.exp(-final_v[..., 0]))
 
-        preservation, loss_term = self._evaluate(feature, x_t, f_x, mask, beta, seed, seed_offset)
+        preservation, loss_term = self._evaluate(feature, x_t, f_x, mask, beta, noise)
         seconds = time.perf_counter() - started
         info = {
             "preservation": preservation,
@@ -127,23 +129,38 @@ class NoiseMask(SaliencyMethod):
         }
         return mask.astype(np.float32), info
 
-    def _beta(self, feature, x_t, f_x, seed, seed_offset) -> np.ndarray:
+    def _beta(self, feature, x_t, f_x, noise) -> np.ndarray:
         """beta0 = 1 / (mean over draws of the MSE between F(noise) and F(X)), per image."""
-        n, h, w, _ = x_t.shape
         draws = []
         for d in range(int(self.params["beta_draws"])):
-            noise = tf.random.stateless_uniform((n, h, w, 3), seed=[seed + seed_offset, -1 - d], minval=0.0, maxval=255.0)
-            f_u = feature(noise)
+            f_u = feature(noise.draw(_BETA, d))
             draws.append(tf.reduce_mean(tf.square(f_u - f_x), axis=list(range(1, len(f_x.shape)))).numpy())
         return (1.0 / np.mean(draws, axis=0)).astype(np.float32)
 
-    def _evaluate(self, feature, x_t, f_x, mask, beta, seed, seed_offset):
+    def _evaluate(self, feature, x_t, f_x, mask, beta, noise):
         """Final preservation mean(M) and loss term beta*MSE averaged over fixed noise draws."""
-        n, h, w, _ = x_t.shape
         m = tf.constant(mask[..., None], tf.float32)
         losses = []
         for d in range(int(self.params["eval_draws"])):
-            noise = tf.random.stateless_uniform((n, h, w, 3), seed=[seed + seed_offset + 7919, d], minval=0.0, maxval=255.0)
-            f_hat = feature(x_t * m + noise * (1.0 - m))
+            f_hat = feature(x_t * m + noise.draw(_EVAL, d) * (1.0 - m))
             losses.append(tf.reduce_mean(tf.square(f_x - f_hat), axis=list(range(1, len(f_x.shape)))).numpy())
         return mask.mean(axis=(1, 2)).astype(np.float32), (beta * np.mean(losses, axis=0)).astype(np.float32)
+
+
+_STEP, _BETA, _EVAL = 0, 1, 2  # independent noise streams
+
+
+class _NoiseSource:
+    """Uniform [0, 255] noise images, one stateless stream per image keyed by its content."""
+
+    def __init__(self, images: np.ndarray, seed: int):
+        self.shape = images.shape[1:]
+        self.keys = [zlib.crc32(img.tobytes()) for img in images]
+        self.seed = seed
+
+    def draw(self, stream: int, index) -> tf.Tensor:
+        index = tf.cast(index, tf.int64)
+        return tf.stack([
+            tf.random.stateless_uniform(self.shape, seed=tf.stack([tf.constant(key, tf.int64), (self.seed * 4 + stream) * (1 << 32) + index]), minval=0.0, maxval=255.0)
+            for key in self.keys
+        ])

@@ -58,8 +58,11 @@ def test_noise_mask_is_deterministic_and_batch_independent(square_model, images)
     together = methods.explain("noise_mask", square_model, images[:2], batch_size=2, **kwargs)
     again = methods.explain("noise_mask", square_model, images[:2], batch_size=2, **kwargs)
     np.testing.assert_array_equal(together.relevance, again.relevance)
+    # an image gets the same noise in any batch: optimising it alone gives the same mask
+    alone = methods.explain("noise_mask", square_model, images[1:2], batch_size=1, **kwargs)
+    np.testing.assert_allclose(alone.relevance[0], together.relevance[1], atol=1e-4)
     other_seed = methods.explain("noise_mask", square_model, images[:2], batch_size=2, **{**kwargs, "seed": 6})
-    assert not np.array_equal(together.relevance, other_seed.relevance)
+    assert np.abs(together.relevance - other_seed.relevance).max() > 1e-3
 
 
 def test_noise_mask_intermediate_layer_and_beta0(square_model, images):

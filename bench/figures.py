@@ -1,0 +1,87 @@
+"""Report figures: mean perturbation curves (thesis Figs 7-8), map grids (Figs 5-6),
+and the distributions of PNG size and SSIM."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from bench.atomic import atomic_path  # noqa: E402
+
+SIGNED = {"deeplift", "intgrad", "elrp"}
+
+
+def _save(fig, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def curves_figure(curves: pd.DataFrame, order: str, path: Path, methods: list[str]) -> None:
+    """Mean target logit vs fraction of pixels replaced, one line per method, 95% band
+    (mean +- 1.96 standard errors over images), with the random-order baseline."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    palette = dict(zip(methods, sns.color_palette("tab10", len(methods))))
+    for method, sel_order, style in [(m, order, "-") for m in methods] + [("random", "random", "--")]:
+        part = curves[(curves["method"] == method) & (curves["order"] == sel_order)]
+        if part.empty:
+            continue
+        grouped = part.groupby("step")
+        mean, sem = grouped["logit"].mean(), grouped["logit"].sem().fillna(0.0)
+        frac = grouped["fraction_replaced"].first()
+        color = palette.get(method, "0.3")
+        ax.plot(frac, mean, style, color=color, label=method, lw=1.6)
+        ax.fill_between(frac, mean - 1.96 * sem, mean + 1.96 * sem, color=color, alpha=0.15, lw=0)
+    ax.set_xlabel("fraction of pixels replaced")
+    ax.set_ylabel("target-class logit")
+    ax.set_title(f"{order.upper()} (mean over images, 95% band)")
+    ax.legend(frameon=False, fontsize=8)
+    _save(fig, path)
+
+
+def maps_grid(images: np.ndarray, captions: list[str], maps: dict[str, np.ndarray], path: Path) -> None:
+    """Rows: images; columns: the image, then each method's relevance map."""
+    methods = list(maps)
+    n = len(images)
+    fig, axes = plt.subplots(n, len(methods) + 1, figsize=(1.9 * (len(methods) + 1), 2.1 * n), squeeze=False)
+    for r in range(n):
+        axes[r, 0].imshow(images[r])
+        axes[r, 0].set_xlabel(captions[r], fontsize=5.5, wrap=True)
+        for c, method in enumerate(methods, start=1):
+            rel = maps[method][r]
+            if method in SIGNED:  # red positive, blue negative, as in the thesis's figures
+                lim = np.percentile(np.abs(rel), 99.5) or 1.0
+                axes[r, c].imshow(rel, cmap="bwr", vmin=-lim, vmax=lim)
+            else:
+                lim = np.percentile(np.abs(rel), 99.5) or 1.0
+                axes[r, c].imshow(np.abs(rel), cmap="gray", vmin=0, vmax=lim)
+            if r == 0:
+                axes[r, c].set_title(method, fontsize=9)
+        if r == 0:
+            axes[r, 0].set_title("image", fontsize=9)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    _save(fig, path)
+
+
+def distributions_figure(metrics_df: pd.DataFrame, path: Path, methods: list[str]) -> None:
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, (metric, label, scale) in zip(axes, [("png_bytes", "PNG size of the grayscale map (KiB)", 1 / 1024), ("ssim", "SSIM to the grayscale image", 1.0)]):
+        part = metrics_df[metrics_df["metric"] == metric].copy()
+        part["value"] *= scale
+        sns.boxplot(data=part, x="method", y="value", order=methods, ax=ax, color="0.85", fliersize=0)
+        sns.stripplot(data=part, x="method", y="value", order=methods, ax=ax, size=3, color="0.2", alpha=0.6)
+        ax.set_ylabel(label)
+        ax.set_xlabel("")
+        ax.tick_params(axis="x", labelrotation=20)
+    _save(fig, path)
+
+

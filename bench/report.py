@@ -1,0 +1,189 @@
+"""report.md and figures/ of a run, rebuilt from the stored results alone."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench.atomic import write_text
+from bench.datasets import load_image_set
+from bench.results import RunStore
+from metrics import summarise
+
+THESIS_METHODS = ["deeplift", "intgrad", "elrp", "sensitivity", "perturbation", "noise_mask"]
+THESIS = {  # SPEC section 5: Inception V3, 299x299, 200 NIPS-2017 images
+    "png_kb": {"deeplift": (75.3, 5.5), "intgrad": (77.5, 4.5), "elrp": (76.8, 4.7), "sensitivity": (75.5, 3.6), "perturbation": (32.3, 3.8), "noise_mask": (30.2, 7.5)},
+    "ssim": {"deeplift": (0.039, 0.05), "intgrad": (0.022, 0.04), "elrp": (0.030, 0.05), "sensitivity": (0.007, 0.01), "perturbation": (0.039, 0.039), "noise_mask": (0.599, 0.12)},
+    "abpc": {"deeplift": 1783.62, "intgrad": 885.839, "elrp": 345.742, "sensitivity": 1926.34, "perturbation": 1092.98, "noise_mask": 5243.72},
+}
+PAPER_PROTOCOL = {"model": "inception_v3", "images": 200, "steps": 800, "pixels_per_step": 100}
+FAITHFUL_NOISE_MASK = {"learning_rate": 0.015, "init": 0.95, "max_iterations": 15000, "layer": None}
+
+
+def _per_method(metrics: pd.DataFrame, metric: str, scale: float = 1.0) -> dict[str, np.ndarray]:
+    part = metrics[metrics["metric"] == metric]
+    return {m: g["value"].to_numpy() * scale for m, g in part.groupby("method")}
+
+
+def _cell(values: np.ndarray | None, digits: int, seed: int, n_boot: int) -> str:
+    if values is None or len(values) == 0:
+        return "n/a"
+    s = summarise(values, n_boot=n_boot, seed=seed)
+    return f"{s.mean:.{digits}f} ± {s.std:.{digits}f} [{s.ci_low:.{digits}f}, {s.ci_high:.{digits}f}]"
+
+
+def _table(title: str, methods: list[str], thesis_row: list[str], rows: list[tuple[str, list[str]]], note: str) -> str:
+    head = "| | " + " | ".join(methods) + " |\n|---|" + "---|" * len(methods) + "\n"
+    body = f"| thesis | " + " | ".join(thesis_row) + " |\n"
+    body += "".join(f"| {label} | " + " | ".join(cells) + " |\n" for label, cells in rows)
+    return f"### {title}\n\n{head}{body}\n{note}\n"
+
+
+def departures(run: dict) -> list[str]:
+    """Everything in this run that differs from the thesis's protocol."""
+    out = []
+    ms = run["metrics_settings"]
+    if run["model"] != PAPER_PROTOCOL["model"]:
+        out.append(f"model is {run['model']} (input {run['model_input_size'][0]}x{run['model_input_size'][1]}), not Inception V3 at 299x299")
+    if run.get("embedded_data"):
+        out.append("images are the embedded scikit-image photos, not the NIPS-2017 development set")
+    if len(run["image_ids"]) != PAPER_PROTOCOL["images"]:
+        out.append(f"{len(run['image_ids'])} images, not 200")
+    if ms["steps"] != PAPER_PROTOCOL["steps"] or ms["pixels_per_step"] != PAPER_PROTOCOL["pixels_per_step"]:
+        frac = ms["steps"] * ms["pixels_per_step"] / np.prod(run["model_input_size"])
+        out.append(f"perturbation curves use {ms['steps']} steps of {ms['pixels_per_step']} pixels ({frac:.1%} of the image), not 800 steps of 100")
+    nm = run["method_params"].get("noise_mask")
+    if nm:
+        changed = {k: nm.get(k) for k, v in FAITHFUL_NOISE_MASK.items() if nm.get(k) != v}
+        if changed:
+            out.append("Noise Mask is not the faithful setting: " + ", ".join(f"{k}={v}" for k, v in changed.items())
+                       + " (thesis: Adam lr 0.015, 5,000-15,000 iterations, logits)")
+    occ = run["method_params"].get("perturbation")
+    if occ:
+        out.append(f"occlusion uses {occ['patch_size']}x{occ['patch_size']} patches, stride {occ['stride']} (the thesis does not state its patch)")
+    return out
+
+
+def claims(metrics: pd.DataFrame, curves: pd.DataFrame, methods: list[str]) -> list[tuple[str, str, str]]:
+    """(claim, verdict, evidence) for each of the thesis's claims (SPEC section 5)."""
+    out = []
+    if "noise_mask" not in methods or len(methods) < 2:
+        return out
+    others = [m for m in methods if m != "noise_mask"]
+
+    def means(metric):
+        return {m: float(np.mean(v)) for m, v in _per_method(metrics, metric).items() if m in methods}
+
+    png, ssim, area = means("png_bytes"), means("ssim"), means("abpc_sum_logit")
+    best_png = min(png, key=png.get)
+    out.append(("Noise Mask gives the smallest PNG maps", "supported" if best_png == "noise_mask" else "not supported",
+                f"smallest mean: {best_png} ({png[best_png] / 1024:.1f} KiB); noise_mask {png['noise_mask'] / 1024:.1f} KiB"))
+    lo = summarise(_per_method(metrics, "ssim")["noise_mask"], n_boot=2000).ci_low
+    hi_other = max(summarise(_per_method(metrics, "ssim")[m], n_boot=2000).ci_high for m in others if m in ssim)
+    verdict = "supported" if lo > hi_other and max(ssim, key=ssim.get) == "noise_mask" else "not supported"
+    out.append(("Noise Mask has by far the highest SSIM", verdict,
+                f"noise_mask {ssim['noise_mask']:.3f} (95% CI low {lo:.3f}) vs best other CI high {hi_other:.3f}"))
+
+    morf = curves[curves["order"] == "morf"]
+    steps = int(morf["step"].max())
+    early = morf[(morf["step"] >= 1) & (morf["step"] <= max(1, steps // 10))].groupby("method")["logit"].mean()
+    early = early[[m for m in methods if m in early.index]].sort_values()
+    top2 = list(early.index[:2])
+    out.append(("DeepLIFT and IG give the steepest early MoRF curves", "supported" if set(top2) == {"deeplift", "intgrad"} else "not supported",
+                "lowest mean logit over the first 10% of MoRF steps: " + ", ".join(f"{m} {v:.2f}" for m, v in early.items())))
+
+    lerf = curves[(curves["order"] == "lerf") & (curves["step"] >= 1) & (curves["step"] <= 3 * steps // 4)]
+    held = lerf.groupby("method")["logit"].mean()
+    held = held[[m for m in methods if m in held.index]].sort_values(ascending=False)
+    out.append(("Noise Mask's LeRF curve stays high until late", "supported" if held.index[0] == "noise_mask" else "not supported",
+                "highest mean logit over the first 75% of LeRF steps: " + ", ".join(f"{m} {v:.2f}" for m, v in held.items())))
+
+    best_area = max(area, key=area.get)
+    out.append(("Noise Mask has the largest ABPC", "supported" if best_area == "noise_mask" else "not supported",
+                f"largest mean ABPC: {best_area} ({area[best_area]:.1f}); noise_mask {area['noise_mask']:.1f}"))
+    return out
+
+
+def write_report(run_dir: str | Path) -> Path:
+    store = RunStore(run_dir)
+    run = store.read_run()
+    if run is None:
+        raise FileNotFoundError(f"{store.run_json} not found: {run_dir} is not a run folder")
+    h, w = run["model_input_size"]
+    ms = run["metrics_settings"]
+    metrics, curves = store.write_tables(ms["pixels_per_step"], h * w)
+    methods = [m for m in THESIS_METHODS if m in run["methods"]] + [m for m in run["methods"] if m not in THESIS_METHODS]
+    n_boot, seed = int(ms.get("bootstrap_samples", 2000)), int(run.get("seed", 0))
+    fig_dir = store.root / "figures"
+
+    from bench import figures
+
+    for order in ("morf", "lerf"):
+        figures.curves_figure(curves, order, fig_dir / f"{order}.png", methods)
+    figures.distributions_figure(metrics, fig_dir / "distributions.png", methods)
+    grid_ids = [i for i in run["image_ids"] if all(store.map_path(m, i).is_file() for m in methods)][: int(ms.get("grid_images", 4))]
+    if grid_ids:
+        images = load_image_set(run["data_dir"], size=(h, w), ids=grid_ids)
+        captions = [f"{i}\n{a or 'unknown'}; {lic or 'licence unknown'}" for i, a, lic in zip(images.ids, images.authors, images.licenses)]
+        figures.maps_grid(images.pixels, captions, {m: np.stack([store.load_map(m, i) for i in grid_ids]) for m in methods}, fig_dir / "maps.png")
+
+    done = metrics.groupby("method")["image_id"].nunique().to_dict()
+    png = _per_method(metrics, "png_bytes", 1 / 1024)
+    ssim = _per_method(metrics, "ssim")
+    area_sum, area_mean = _per_method(metrics, "abpc_sum_logit"), _per_method(metrics, "abpc_mean_logit")
+    area_pct = _per_method(metrics, "abpc_sum_prob_pct")
+
+    def row(values, digits):
+        return [_cell(values.get(m), digits, seed, n_boot) for m in methods]
+
+    def thesis(key, digits):
+        cells = []
+        for m in methods:
+            v = THESIS[key].get(m)
+            cells.append("–" if v is None else (f"{v[0]:.{digits}f} ± {v[1]:.{digits}f}" if isinstance(v, tuple) else f"{v}"))
+        return cells
+
+    lines = [f"# Noise Mask benchmark report: profile `{run['profile']}`\n"]
+    lines.append(f"- **model**: {run['model']} ({run['model_input_size'][0]}x{run['model_input_size'][1]}, preprocessing `{run['preprocessing']}`), weights {run['weights']} (sha256 {str(run['weights_sha256'])[:16]}…)")
+    lines.append(f"- **data**: {run['data']}; **{len(run['image_ids'])} images**; status: {run['status']}")
+    lines.append(f"- **methods**: {', '.join(methods)}; images done per method: " + ", ".join(f"{m} {done.get(m, 0)}" for m in methods))
+    lines.append(f"- **curves**: {ms['steps']} steps of {ms['pixels_per_step']} pixels, uniform random colours in [0, 255] seeded per image; target = each image's top-1 class")
+    lines.append(f"- **baselines**: IG and DeepLIFT use zeros in the model's input space, i.e. the pixel value {run['input_space_zero_pixel']} (a mid-grey image); occlusion patches are that value too")
+    lines.append(f"- **versions**: " + ", ".join(f"{k} {v}" for k, v in run["versions"].items()))
+    dep = departures(run)
+    lines.append("\n## Departures from the thesis's protocol\n")
+    lines += [f"- {d}" for d in dep] if dep else ["- none: this is the thesis's protocol"]
+    lines.append("\nCells: mean ± standard deviation [95% bootstrap CI of the mean] over images.\n")
+    lines.append("## Tables\n")
+    lines.append(_table("Table 1: PNG size of the grayscale maps (KiB)", methods, thesis("png_kb", 1), [("this run", row(png, 1))],
+                        f"8-bit grayscale PNG, zlib level {ms['png_compress_level']}; KiB = 1,024 bytes (the thesis says KB). Smaller: less high-frequency noise."))
+    lines.append(_table("Table 2: SSIM between the grayscale map and the grayscale image", methods, thesis("ssim", 3), [("this run", row(ssim, 3))],
+                        "scikit-image structural_similarity, data_range 255, default 7x7 window."))
+    lines.append(_table("Table 3: ABPC (area between the LeRF and MoRF curves)", methods, thesis("abpc", 1),
+                        [("sum over steps, logit", row(area_sum, 1)), ("sum × 800/steps, logit", row({m: v * 800 / ms["steps"] for m, v in area_sum.items()}, 1)),
+                         ("mean over steps, logit", row(area_mean, 3)), ("sum over steps, probability %", row(area_pct, 1))],
+                        "The thesis does not state its unit (logit or probability %); its values suggest a sum over 800 steps. The 'sum × 800/steps' row puts runs with fewer steps on that scale."))
+    lines.append("## The thesis's claims on this run\n")
+    lines.append("| claim | verdict | evidence |\n|---|---|---|")
+    lines += [f"| {c} | **{v}** | {e} |" for c, v, e in claims(metrics, curves, methods)]
+    nm = metrics[(metrics["method"] == "noise_mask") & metrics["metric"].isin(["preservation", "loss_term_pct", "iterations", "converged", "method_seconds"])]
+    if not nm.empty:
+        table = nm.pivot_table(index="metric", values="value", aggfunc=["mean", "min", "max"])
+        lines.append("\n## Noise Mask per-image diagnostics\n")
+        lines.append("| | mean | min | max |\n|---|---|---|---|")
+        lines += [f"| {metric} | {r.iloc[0]:.4g} | {r.iloc[1]:.4g} | {r.iloc[2]:.4g} |" for metric, r in table.iterrows()]
+    lines.append("\n## Figures\n")
+    lines.append("- MoRF curves (thesis Fig. 7): ![MoRF](figures/morf.png)")
+    lines.append("- LeRF curves (thesis Fig. 8): ![LeRF](figures/lerf.png)")
+    if grid_ids:
+        lines.append("- Maps (thesis Figs. 5-6; signed methods red = positive, blue = negative; image credits under each image): ![maps](figures/maps.png)")
+    lines.append("- PNG size and SSIM per image: ![distributions](figures/distributions.png)")
+    timings = run.get("timings_s", {})
+    if timings:
+        lines.append("\n## Timings (seconds, this machine)\n")
+        lines += [f"- {k}: {v:.1f}" for k, v in timings.items()]
+    lines.append("\nPer-image values: `metrics.csv`; curves: `curves.csv`; maps: `maps/<method>/<image_id>.npy` (and `.png`).")
+    path = store.root / "report.md"
+    write_text(path, "\n".join(lines) + "\n")
+    return path

@@ -1,0 +1,120 @@
+"""Runs, resumption, the results store and the report, on the smoke profile (tiny model)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.cli import main
+from bench.profiles import apply_overrides, load_profile
+from bench.runner import RunError, run_benchmark
+from methods.noise_mask import NoiseMask
+
+FAST = ["perturbation", "noise_mask", "sensitivity"]
+
+
+@pytest.fixture(scope="module")
+def smoke():
+    return apply_overrides(load_profile("smoke"), None, methods=FAST)
+
+
+@pytest.fixture(scope="module")
+def complete_run(smoke, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "full"
+    run_benchmark(smoke, out, log=lambda s: None)
+    return out
+
+
+def test_run_folder_contents(complete_run, smoke):
+    run = json.loads((complete_run / "run.json").read_text())
+    assert run["status"] == "complete" and run["model"] == "tiny"
+    assert run["method_params"]["noise_mask"]["max_iterations"] == 60
+    assert run["metrics_settings"]["pixels_per_step"] == 46  # 89.5% of 32x32 in 20 steps
+    assert {"random_curves", "noise_mask/explain", "noise_mask/metrics"} <= set(run["timings_s"])
+    assert run["versions"]["tensorflow"].startswith("2.14")
+    metrics = pd.read_csv(complete_run / "metrics.csv")
+    assert list(metrics.columns) == ["image_id", "method", "metric", "value"]
+    n = len(run["image_ids"])
+    for method in FAST:
+        part = metrics[metrics["method"] == method]
+        assert part["image_id"].nunique() == n
+        assert {"png_bytes", "ssim", "abpc_sum_logit", "abpc_mean_logit"} <= set(part["metric"])
+    nm = metrics[metrics["method"] == "noise_mask"]
+    assert {"preservation", "loss_term_pct", "iterations"} <= set(nm["metric"])
+    curves = pd.read_csv(complete_run / "curves.csv")
+    assert set(curves["order"]) == {"morf", "lerf", "random"}
+    one = curves[(curves["method"] == "noise_mask") & (curves["order"] == "morf")]
+    assert len(one) == n * 21 and one["fraction_replaced"].max() == pytest.approx(20 * 46 / 1024)
+    # every curve of an image starts at the same unperturbed logit
+    assert curves[curves["step"] == 0].groupby("image_id")["logit"].nunique().max() == 1
+    for method in FAST:
+        rel = np.load(complete_run / "maps" / method / f"{run['image_ids'][0]}.npy")
+        assert rel.shape == (32, 32) and rel.dtype == np.float32
+    report = (complete_run / "report.md").read_text()
+    for needle in ["Table 1", "Table 2", "Table 3", "32.3", "0.599", "5243.72", "Departures", "model is tiny", "claims"]:
+        assert needle in report
+    for fig in ["morf.png", "lerf.png", "maps.png", "distributions.png"]:
+        assert (complete_run / "figures" / fig).stat().st_size > 5000
+
+
+def test_killed_run_resumes_to_the_same_metrics(complete_run, smoke, tmp_path, monkeypatch):
+    out = tmp_path / "killed"
+    original = NoiseMask.attribute
+    calls = {"n": 0}
+
+    def crash_on_second(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt("killed")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(NoiseMask, "attribute", crash_on_second)
+    profile = apply_overrides(smoke, ["noise_mask.batch_size=1"])
+    with pytest.raises(KeyboardInterrupt):
+        run_benchmark(profile, out, log=lambda s: None)
+    assert not (out / "metrics.csv").exists()
+    assert not list(out.rglob("*.tmp"))  # nothing half-written
+    assert len(list((out / "records" / "noise_mask").glob("*.npz"))) == 1
+    monkeypatch.setattr(NoiseMask, "attribute", original)
+    logs = []
+    run_benchmark(profile, out, log=logs.append)
+    assert any("resuming" in line for line in logs)
+    reference = tmp_path / "uninterrupted"
+    run_benchmark(profile, reference, log=lambda s: None)
+    pd.testing.assert_frame_equal(
+        _comparable(pd.read_csv(out / "metrics.csv")), _comparable(pd.read_csv(reference / "metrics.csv")))
+
+
+def _comparable(frame: pd.DataFrame) -> pd.DataFrame:
+    """metrics.csv without wall-time measurements, which differ run to run."""
+    return frame[~frame["metric"].isin(["method_seconds", "seconds"])].reset_index(drop=True)
+
+
+def test_resume_refuses_other_settings(complete_run, smoke):
+    other = apply_overrides(smoke, ["noise_mask.max_iterations=61"])
+    with pytest.raises(RunError, match="different settings"):
+        run_benchmark(other, complete_run, log=lambda s: None)
+
+
+def test_report_rebuilds_from_records_alone(complete_run, tmp_path, capsys):
+    for name in ("report.md", "metrics.csv", "curves.csv"):
+        (complete_run / name).unlink()
+    assert main(["report", str(complete_run)]) == 0
+    assert (complete_run / "report.md").is_file() and (complete_run / "metrics.csv").is_file()
+    assert main(["report", str(tmp_path)]) == 2
+
+
+def test_paper_profile_refuses_without_data(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "--profile", "paper", "--out", str(tmp_path / "p")]) == 2
+    assert "python -m bench fetch" in capsys.readouterr().err
+    assert not (tmp_path / "p").exists()
+
+
+def test_bad_profile_and_param_are_named(capsys):
+    assert main(["run", "--profile", "nope"]) == 2
+    assert "unknown profile 'nope'" in capsys.readouterr().err
+    assert main(["run", "--profile", "smoke", "--param", "noise_mask.bogus=1", "--out", "/tmp/never"]) == 2
+    assert "bogus" in capsys.readouterr().err
