@@ -1,0 +1,28 @@
+"""Metrics of saliency maps (SPEC sections 3 and 4).
+
+* relevance maps -> grayscale map and pixel rankings: :mod:`metrics.relevance_maps`
+* MoRF / LeRF / random perturbation curves: :mod:`metrics.perturbation`
+* area between the curves: :mod:`metrics.abpc`
+* PNG size and SSIM of the grayscale map: :mod:`metrics.visual`
+* mean, std and bootstrap CI over images: :mod:`metrics.stats`
+"""
+from .abpc import ABPC, abpc
+from .perturbation import (
+    THESIS_COVERAGE,
+    THESIS_PIXELS_PER_STEP,
+    THESIS_STEPS,
+    CurveEvaluator,
+    Curves,
+    perturbation_curves,
+    pixels_per_step_for,
+)
+from .relevance_maps import ORDERS, grayscale_map, pixel_ranking
+from .stats import Summary, summarise
+from .visual import PNG_COMPRESS_LEVEL, image_to_gray, png_size, ssim_to_image
+
+__all__ = [
+    "ABPC", "CurveEvaluator", "Curves", "ORDERS", "PNG_COMPRESS_LEVEL", "Summary",
+    "THESIS_COVERAGE", "THESIS_PIXELS_PER_STEP", "THESIS_STEPS",
+    "abpc", "grayscale_map", "image_to_gray", "perturbation_curves", "pixel_ranking",
+    "pixels_per_step_for", "png_size", "ssim_to_image", "summarise",
+]
