@@ -11,6 +11,10 @@ ENTRY_POINT_GROUP = "noise_mask_bench.methods"
 
 BUILTIN: dict[str, str] = {
     # name: "module:Class" (imported lazily so a broken method cannot break the others)
+    "sensitivity": "methods.sensitivity:Sensitivity",
+    "intgrad": "methods.intgrad:IntegratedGradients",
+    "elrp": "methods.elrp:EpsilonLRP",
+    "deeplift": "methods.deeplift:DeepLIFTRescale",
     "noise_mask": "methods.noise_mask:NoiseMask",
     "perturbation": "methods.perturbation:Occlusion",
 }
