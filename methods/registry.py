@@ -10,13 +10,14 @@ from .base import SaliencyMethod
 ENTRY_POINT_GROUP = "noise_mask_bench.methods"
 
 BUILTIN: dict[str, str] = {
-    # name: "module:Class" (imported lazily so a broken method cannot break the others)
-    "sensitivity": "methods.sensitivity:Sensitivity",
+    # name: "module:Class" (imported lazily so a broken method cannot break the others);
+    # in the order of the thesis's tables
+    "deeplift": "methods.deeplift:DeepLIFTRescale",
     "intgrad": "methods.intgrad:IntegratedGradients",
     "elrp": "methods.elrp:EpsilonLRP",
-    "deeplift": "methods.deeplift:DeepLIFTRescale",
-    "noise_mask": "methods.noise_mask:NoiseMask",
+    "sensitivity": "methods.sensitivity:Sensitivity",
     "perturbation": "methods.perturbation:Occlusion",
+    "noise_mask": "methods.noise_mask:NoiseMask",
 }
 
 

@@ -103,3 +103,21 @@ def test_occlusion_matches_explicit_loop(square_model, images):
 def test_unknown_parameter_is_named(square_model, images):
     with pytest.raises(TypeError, match="patch"):
         methods.explain("noise_mask", square_model, images, patch=3)
+
+
+@pytest.mark.parametrize("name, params", [
+    ("noise_mask", {"max_iterations": 20, "window": 10, "beta_draws": 2, "eval_draws": 2}),
+    ("perturbation", {"patch_size": 32, "stride": 32}),
+])
+def test_on_efficientnet_lite0_with_shared_images(shared_sample, name, params):
+    from bench.datasets import load_image_set
+    from bench.models import get_model
+
+    model = get_model("efficientnet_lite0")
+    images = load_image_set(shared_sample, size=model.input_size, limit=4).pixels
+    first = methods.explain(name, model, images, **params)
+    second = methods.explain(name, model, images, **params)
+    assert first.relevance.shape == (4, 224, 224)
+    assert np.isfinite(first.relevance).all()
+    assert all(r.std() > 0 for r in first.relevance)
+    np.testing.assert_array_equal(first.relevance, second.relevance)
