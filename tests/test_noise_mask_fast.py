@@ -7,31 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import tensorflow as tf
 from scipy.ndimage import gaussian_filter
 
 import methods
-from bench.models import from_keras, scale_preprocess
 from methods.noise_mask import FAST, PRESETS
-
-ROWS, COLS = slice(8, 24), slice(12, 28)
-
-
-@pytest.fixture(scope="module")
-def square_model():
-    tf.keras.utils.set_random_seed(1)
-    inp = tf.keras.Input((32, 32, 3))
-    x = tf.keras.layers.Cropping2D(((8, 8), (12, 4)))(inp)
-    x = tf.keras.layers.Conv2D(8, 3)(x)
-    x = tf.keras.layers.ReLU()(x)
-    out = tf.keras.layers.Dense(10)(tf.keras.layers.Flatten()(x))
-    return from_keras(tf.keras.Model(inp, out), scale_preprocess(1 / 127.5, -1.0), name="square")
-
-
-@pytest.fixture(scope="module")
-def images():
-    return np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
-
 
 def blurred_r(a, b):
     a, b = gaussian_filter(a.astype(np.float64), 2.0).ravel(), gaussian_filter(b.astype(np.float64), 2.0).ravel()
@@ -48,13 +27,12 @@ def test_presets_keep_the_faithful_defaults():
     assert FAST["window"] >= FAST["max_iterations"]  # fixed step count, no early stop
 
 
-def test_fast_setting_finds_the_faithful_mask(square_model, images):
-    faithful = methods.explain("noise_mask", square_model, images, max_iterations=3000, window=250, batch_size=3)
+def test_fast_setting_finds_the_faithful_mask(square_model, square_images, square_mask):
+    faithful = methods.explain("noise_mask", square_model, square_images, max_iterations=3000, window=250, batch_size=3)
     # FAST's learning rate, with its steps scaled like the faithful run's (3,000 -> 750)
-    fast = methods.explain("noise_mask", square_model, images, batch_size=3,
+    fast = methods.explain("noise_mask", square_model, square_images, batch_size=3,
                            **{**FAST, "max_iterations": 750, "window": 750})
-    sq = np.zeros((32, 32), bool)
-    sq[ROWS, COLS] = True
+    sq = square_mask
     for m_fast, m_faith, pres_fast, pres_faith, loss_fast, loss_faith in zip(
         fast.relevance, faithful.relevance, fast.info["preservation"], faithful.info["preservation"],
         fast.info["loss_term"], faithful.info["loss_term"],

@@ -3,47 +3,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import methods
-from bench.models import from_keras, scale_preprocess
-
-ROWS, COLS = slice(8, 24), slice(12, 28)
 
 
-@pytest.fixture(scope="module")
-def square_model():
-    """Logits depend only on the 16x16 square at rows 8..23, cols 12..27 of a 32x32 image."""
-    tf.keras.utils.set_random_seed(1)
-    inp = tf.keras.Input((32, 32, 3))
-    x = tf.keras.layers.Cropping2D(((8, 8), (12, 4)))(inp)
-    x = tf.keras.layers.Conv2D(8, 3)(x)
-    x = tf.keras.layers.ReLU()(x)
-    out = tf.keras.layers.Dense(10)(tf.keras.layers.Flatten()(x))
-    return from_keras(tf.keras.Model(inp, out), scale_preprocess(1 / 127.5, -1.0), name="square")
-
-
-@pytest.fixture(scope="module")
-def images():
-    return np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
-
-
-def square():
-    mask = np.zeros((32, 32), bool)
-    mask[ROWS, COLS] = True
-    return mask
-
-
-def test_noise_mask_keeps_the_square_and_drops_the_rest(square_model, images):
-    result = methods.explain("noise_mask", square_model, images, max_iterations=3000, window=250, batch_size=3)
-    sq = square()
+def test_noise_mask_keeps_the_square_and_drops_the_rest(square_model, square_images, square_mask):
+    result = methods.explain("noise_mask", square_model, square_images, max_iterations=3000, window=250, batch_size=3)
     for mask in result.relevance:
         kept = mask > 0.5
-        iou = (kept & sq).sum() / (kept | sq).sum()
+        iou = (kept & square_mask).sum() / (kept | square_mask).sum()
         # The square's border pixels feed only 1-3 of the unpadded 3x3 conv's outputs, so a
         # few may legitimately be dropped; measured IoU 0.87-0.92 (seed 0).
         assert iou >= 0.8
-        assert mask[~sq].max() < 0.2  # nothing outside the square matters to the model
+        assert mask[~square_mask].max() < 0.2  # nothing outside the square matters to the model
     info = result.info
     assert info["converged"].all() and (info["iterations"] < 3000).all()
     assert np.all((info["preservation"] > 0.1) & (info["preservation"] < 0.35))  # the square is 25% of the image
@@ -53,42 +25,42 @@ def test_noise_mask_keeps_the_square_and_drops_the_rest(square_model, images):
     assert result.params["learning_rate"] == 0.015
 
 
-def test_noise_mask_is_deterministic_and_batch_independent(square_model, images):
+def test_noise_mask_is_deterministic_and_batch_independent(square_model, square_images):
     kwargs = dict(max_iterations=300, window=100, seed=5)
-    together = methods.explain("noise_mask", square_model, images[:2], batch_size=2, **kwargs)
-    again = methods.explain("noise_mask", square_model, images[:2], batch_size=2, **kwargs)
+    together = methods.explain("noise_mask", square_model, square_images[:2], batch_size=2, **kwargs)
+    again = methods.explain("noise_mask", square_model, square_images[:2], batch_size=2, **kwargs)
     np.testing.assert_array_equal(together.relevance, again.relevance)
     # an image gets the same noise in any batch: optimising it alone gives the same mask
-    alone = methods.explain("noise_mask", square_model, images[1:2], batch_size=1, **kwargs)
+    alone = methods.explain("noise_mask", square_model, square_images[1:2], batch_size=1, **kwargs)
     np.testing.assert_allclose(alone.relevance[0], together.relevance[1], atol=1e-4)
-    other_seed = methods.explain("noise_mask", square_model, images[:2], batch_size=2, **{**kwargs, "seed": 6})
+    other_seed = methods.explain("noise_mask", square_model, square_images[:2], batch_size=2, **{**kwargs, "seed": 6})
     assert np.abs(together.relevance - other_seed.relevance).max() > 1e-3
 
 
-def test_noise_mask_intermediate_layer_and_beta0(square_model, images):
+def test_noise_mask_intermediate_layer_and_beta0(square_model, square_images):
     layer = square_model.keras_model.layers[3].name  # the ReLU feature map
-    result = methods.explain("noise_mask", square_model, images[:1], layer=layer, max_iterations=200, window=100)
+    result = methods.explain("noise_mask", square_model, square_images[:1], layer=layer, max_iterations=200, window=100)
     # beta0 normalises the loss term so that pure noise scores ~1: at the start (M ~ 0.95) it is tiny
     assert 0 < result.info["loss_term"][0] < 1
     assert result.params["layer"] == layer
 
 
-def test_occlusion_top_relevance_inside_square(square_model, images):
-    result = methods.explain("perturbation", square_model, images, patch_size=4, stride=2)
-    sq = square()
+def test_occlusion_top_relevance_inside_square(square_model, square_images, square_mask):
+    result = methods.explain("perturbation", square_model, square_images, patch_size=4, stride=2)
     for rel in result.relevance:
         r, c = np.unravel_index(np.abs(rel).argmax(), rel.shape)
-        assert sq[r, c]
+        assert square_mask[r, c]
         # patches that touch no square pixel change nothing
-        far = np.ones_like(sq)
-        far[ROWS.start - 3 : ROWS.stop + 3, COLS.start - 3 : COLS.stop + 3] = False
+        far = np.ones_like(square_mask)
+        rows, cols = np.nonzero(square_mask)
+        far[rows.min() - 3 : rows.max() + 4, cols.min() - 3 : cols.max() + 4] = False
         np.testing.assert_allclose(rel[far], 0.0, atol=1e-5)
 
 
-def test_occlusion_matches_explicit_loop(square_model, images):
+def test_occlusion_matches_explicit_loop(square_model, square_images):
     """Batched occlusion equals a one-patch-at-a-time computation."""
-    result = methods.explain("perturbation", square_model, images[:1], patch_size=8, stride=8, batch_size=3)
-    x = images[0].astype(np.float32) / 127.5 - 1.0
+    result = methods.explain("perturbation", square_model, square_images[:1], patch_size=8, stride=8, batch_size=3)
+    x = square_images[0].astype(np.float32) / 127.5 - 1.0
     target = result.targets[0]
     base = square_model.keras_model(x[None]).numpy()[0, target]
     expected = np.zeros((32, 32))
@@ -100,9 +72,9 @@ def test_occlusion_matches_explicit_loop(square_model, images):
     np.testing.assert_allclose(result.relevance[0], expected, rtol=1e-4, atol=1e-4)
 
 
-def test_unknown_parameter_is_named(square_model, images):
+def test_unknown_parameter_is_named(square_model, square_images):
     with pytest.raises(TypeError, match="patch"):
-        methods.explain("noise_mask", square_model, images, patch=3)
+        methods.explain("noise_mask", square_model, square_images, patch=3)
 
 
 @pytest.mark.parametrize("name, params", [
