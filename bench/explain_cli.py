@@ -32,7 +32,6 @@ def explain_to_folder(model: ModelWrapper, images: ImageSet, method_names: list[
             _save_npy(out / "attributions" / name / f"{image_id}.npy", result.attributions[i])
         record["methods"][name] = {"params": result.params, "seconds": result.seconds, "seconds_per_image": result.seconds / len(images)}
     for i, image_id in enumerate(images.ids):
-        caption = f"{image_id}\n{images.authors[i] or 'unknown'}; {images.licenses[i] or 'licence unknown'}"
-        maps_grid(images.pixels[i : i + 1], [caption], {m: r[i : i + 1] for m, r in relevance.items()}, out / "grids" / f"{image_id}.png")
+        maps_grid(images.pixels[i : i + 1], [images.attribution(i)], {m: r[i : i + 1] for m, r in relevance.items()}, out / "grids" / f"{image_id}.png")
     write_json(out / "params.json", record)
     return out

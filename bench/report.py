@@ -125,7 +125,7 @@ def write_report(run_dir: str | Path) -> Path:
     grid_ids = [i for i in run["image_ids"] if all(store.map_path(m, i).is_file() for m in methods)][: int(ms.get("grid_images", 4))]
     if grid_ids:
         images = load_image_set(run["data_dir"], size=(h, w), ids=grid_ids)
-        captions = [f"{i}\n{a or 'unknown'}; {lic or 'licence unknown'}" for i, a, lic in zip(images.ids, images.authors, images.licenses)]
+        captions = [images.attribution(k) for k in range(len(images))]
         figures.maps_grid(images.pixels, captions, {m: np.stack([store.load_map(m, i) for i in grid_ids]) for m in methods}, fig_dir / "maps.png")
 
     done = metrics.groupby("method")["image_id"].nunique().to_dict()

@@ -35,3 +35,10 @@ def test_shared_sample_loads_with_subset_and_ids(shared_sample):
     np.testing.assert_array_equal(again.pixels, full.pixels[::-1])
     assert full.subset([1]).ids == [full.ids[1]]
     assert "creativecommons" in full.licenses[0] or full.licenses[0]
+
+
+def test_attribution_names_author_and_short_licence(shared_sample):
+    images = load_image_set(shared_sample, limit=1)
+    line = images.attribution(0)
+    assert line.startswith(images.ids[0]) and images.authors[0] in line
+    assert "CC BY" in line and "https://" not in line

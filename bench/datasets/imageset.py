@@ -6,6 +6,7 @@ NIPS-2017 layout (``images.csv`` + ``images/<ImageId>.png``) and is read by
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,7 +49,16 @@ class ImageSet:
         return ImageSet(pick(self.ids), self.pixels[index], self.labels[index], pick(self.authors), pick(self.licenses), self.source, self.extra)
 
     def attribution(self, i: int) -> str:
-        return f"{self.ids[i]}: {self.authors[i] or 'unknown author'}, {self.licenses[i] or 'licence unknown'}"
+        """Credit line for figures: id, author and a short licence name."""
+        return f"{self.ids[i]}\n{self.authors[i] or 'unknown author'}; {licence_label(self.licenses[i])}"
+
+
+def licence_label(licence: str) -> str:
+    """'https://creativecommons.org/licenses/by-sa/2.0/' -> 'CC BY-SA 2.0'; other text as is."""
+    match = re.search(r"creativecommons\.org/licenses/([a-z-]+)/([0-9.]+)", licence or "")
+    if match:
+        return f"CC {match.group(1).upper()} {match.group(2)}"
+    return licence or "licence unknown"
 
 
 def resize_image(pixels: np.ndarray, size: tuple[int, int] | int) -> np.ndarray:
