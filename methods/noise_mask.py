@@ -98,7 +98,9 @@ class NoiseMask(SaliencyMethod):
             u = noise.draw(_STEP, iteration)
             with tf.GradientTape() as tape:
                 m = tf.sigmoid(v)
-                f_hat = feature(x_t * m + u * (1.0 - m))
+                # X*M + U*(1-M) written so that M has two consumers: with three, TF adds
+                # their gradients in a thread-dependent order and runs stop being repeatable
+                f_hat = feature(u + (x_t - u) * m)
                 mse = tf.reduce_mean(tf.square(f_x - f_hat), axis=reduce_axes)
                 objective = tf.reduce_mean(m, axis=[1, 2, 3]) + beta_t * mse
                 total = tf.reduce_sum(objective)
@@ -152,7 +154,8 @@ class NoiseMask(SaliencyMethod):
         m = tf.constant(mask[..., None], tf.float32)
         losses = []
         for d in range(int(self.params["eval_draws"])):
-            f_hat = feature(x_t * m + noise.draw(_EVAL, d) * (1.0 - m))
+            u = noise.draw(_EVAL, d)
+            f_hat = feature(u + (x_t - u) * m)
             losses.append(tf.reduce_mean(tf.square(f_x - f_hat), axis=list(range(1, len(f_x.shape)))).numpy())
         return mask.mean(axis=(1, 2)).astype(np.float32), (beta * np.mean(losses, axis=0)).astype(np.float32)
 

@@ -92,13 +92,7 @@ def test_on_efficientnet_lite0_with_shared_images(shared_sample, name, params):
     assert first.relevance.shape == (4, 224, 224)
     assert np.isfinite(first.relevance).all()
     assert all(r.std() > 0 for r in first.relevance)
-    if name == "noise_mask":
-        # Same seed, same noise; but TF's multi-threaded CPU kernels round differently from
-        # run to run on this network (objective traces differ by ~2e-6) and Adam amplifies
-        # that: measured max |diff| 4.6e-4 to 2.0e-3 after 20 steps (bit-identical on the
-        # small test nets). A different seed moves the mask far more (measured 1.9e-2).
-        same = np.abs(first.relevance - second.relevance).max()
-        other = np.abs(methods.explain(name, model, images, **{**params, "seed": 1}).relevance - first.relevance).max()
-        assert same <= 5e-3 and other > 3 * same
-    else:
-        np.testing.assert_array_equal(first.relevance, second.relevance)
+    np.testing.assert_array_equal(first.relevance, second.relevance)
+    if name == "noise_mask":  # the seed matters: another noise sequence, another mask
+        other = methods.explain(name, model, images, **{**params, "seed": 1})
+        assert np.abs(other.relevance - first.relevance).max() > 1e-3
