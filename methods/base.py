@@ -60,5 +60,6 @@ class SaliencyMethod:
         attributions, relevance, info = self.attribute(model, images, targets)
         seconds = time.perf_counter() - start
         relevance = np.asarray(relevance, dtype=np.float32)
-        assert relevance.shape == images.shape[:3], (self.name, relevance.shape)
+        if relevance.shape != images.shape[:3]:
+            raise ValueError(f"method {self.name!r} returned relevance of shape {relevance.shape}; expected (N, H, W) = {images.shape[:3]}")
         return Explanation(self.name, relevance, np.asarray(attributions), dict(self.params), targets, seconds, info)

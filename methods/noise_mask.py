@@ -36,6 +36,7 @@ import numpy as np
 import tensorflow as tf
 
 from bench.models import ModelWrapper
+from bench.progress import progress
 
 from .base import SaliencyMethod
 
@@ -112,9 +113,11 @@ class NoiseMask(SaliencyMethod):
         final_v = np.zeros((n, h, w, 1), np.float32)
         iterations = np.full(n, max_iter, np.int64)
         active = np.ones(n, bool)
+        bar = progress(total=max_iter, desc=f"noise_mask ({n} images)")
         for it in range(max_iter):
             trace[active, it] = step(tf.constant(it, tf.int64)).numpy()[active]
             done = it + 1
+            bar.update(1)
             if done % window == 0 and done >= 2 * window:
                 prev = trace[:, done - 2 * window : done - window].mean(axis=1)
                 cur = trace[:, done - window : done].mean(axis=1)
@@ -125,6 +128,7 @@ class NoiseMask(SaliencyMethod):
                     active &= ~newly
                 if not active.any():
                     break
+        bar.close()
         final_v[active] = v.numpy()[active]
         mask = 1.0 / (1.0 + np.exp(-final_v[..., 0]))
 

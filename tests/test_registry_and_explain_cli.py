@@ -87,3 +87,14 @@ def test_explain_command_names_bad_method_and_param(tmp_path, capsys):
     assert main(["explain", "--model", "tiny", "--methods", "sensitivity", "--param", "sensitivity.bogus=1", "--out", str(tmp_path / "y")]) == 2
     assert "bogus" in capsys.readouterr().err
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_a_method_returning_the_wrong_shape_is_named():
+    class Broken(methods.SaliencyMethod):
+        name = "broken_shape"
+
+        def attribute(self, model, images, targets):
+            return images, np.zeros((len(images), 3, 3)), {}
+
+    with pytest.raises(ValueError, match="'broken_shape' returned relevance of shape"):
+        Broken().explain(get_model("tiny"), np.zeros((1, 32, 32, 3), np.uint8))
