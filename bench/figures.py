@@ -85,3 +85,14 @@ def distributions_figure(metrics_df: pd.DataFrame, path: Path, methods: list[str
     _save(fig, path)
 
 
+
+
+def trace_figure(traces: dict[str, np.ndarray], path: Path) -> None:
+    """Noise Mask's stochastic objective per iteration, one line per image."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for trace in traces.values():
+        ax.plot(np.arange(1, len(trace) + 1), trace, lw=0.7, alpha=0.7)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("objective: mean(M) + β·MSE")
+    ax.set_title(f"Noise Mask optimisation ({len(traces)} images)")
+    _save(fig, path)

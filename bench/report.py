@@ -122,6 +122,9 @@ def write_report(run_dir: str | Path) -> Path:
     for order in ("morf", "lerf"):
         figures.curves_figure(curves, order, fig_dir / f"{order}.png", methods)
     figures.distributions_figure(metrics, fig_dir / "distributions.png", methods)
+    traces = store.load_series("noise_mask", "trace")
+    if traces:
+        figures.trace_figure(traces, fig_dir / "noise_mask_trace.png")
     grid_ids = [i for i in run["image_ids"] if all(store.map_path(m, i).is_file() for m in methods)][: int(ms.get("grid_images", 4))]
     if grid_ids:
         images = load_image_set(run["data_dir"], size=(h, w), ids=grid_ids)
@@ -179,6 +182,8 @@ def write_report(run_dir: str | Path) -> Path:
     if grid_ids:
         lines.append("- Maps (thesis Figs. 5-6; signed methods red = positive, blue = negative; image credits under each image): ![maps](figures/maps.png)")
     lines.append("- PNG size and SSIM per image: ![distributions](figures/distributions.png)")
+    if traces:
+        lines.append("- Noise Mask objective per iteration (one line per image): ![trace](figures/noise_mask_trace.png)")
     timings = run.get("timings_s", {})
     if timings:
         lines.append("\n## Timings (seconds, this machine)\n")

@@ -66,8 +66,12 @@ class RunStore:
         with atomic_path(self.map_path(method, image_id, ".png")) as tmp:
             Image.fromarray(gray).save(tmp, format="PNG")
 
-    def save_record(self, method: str, image_id: str, curves: dict[str, tuple[np.ndarray, np.ndarray]], values: dict[str, float]) -> None:
+    def save_record(self, method: str, image_id: str, curves: dict[str, tuple[np.ndarray, np.ndarray]], values: dict[str, float],
+                    series: dict[str, np.ndarray] | None = None) -> None:
+        """``series``: per-image arrays a method reports (e.g. Noise Mask's objective trace),
+        kept as ``series_<name>`` for later analysis."""
         arrays = {f"{order}_{kind}": arr for order, (logits, probs) in curves.items() for kind, arr in (("logit", logits), ("prob", probs))}
+        arrays.update({f"series_{name}": np.asarray(arr) for name, arr in (series or {}).items()})
         arrays["metric_names"] = np.array(list(values), dtype=str)
         arrays["metric_values"] = np.array([float(v) for v in values.values()], dtype=np.float64)
         with atomic_path(self.record_path(method, image_id)) as tmp, open(tmp, "wb") as fh:
@@ -75,6 +79,15 @@ class RunStore:
 
     def load_map(self, method: str, image_id: str) -> np.ndarray:
         return np.load(self.map_path(method, image_id))
+
+    def load_series(self, method: str, name: str) -> dict[str, np.ndarray]:
+        """image_id -> the stored series ``name`` of ``method`` (e.g. noise_mask's trace)."""
+        out = {}
+        for path in sorted((self.root / "records" / method).glob("*.npz")):
+            with np.load(path) as rec:
+                if f"series_{name}" in rec.files:
+                    out[path.stem] = rec[f"series_{name}"]
+        return out
 
     def _records(self):
         for path in sorted((self.root / "records").glob("*/*.npz")):

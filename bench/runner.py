@@ -153,7 +153,8 @@ def run_benchmark(profile: dict, out_dir: str | Path, data_dir=None, weights=Non
                 values["method_seconds"] = explanation.seconds / len(idx)
                 values.update(method_diagnostics(explanation.info, row))
                 store.save_map(name, images.ids[k], explanation.relevance[row], gray)
-                store.save_record(name, images.ids[k], {"morf": (morf.logits[row], morf.probs[row]), "lerf": (lerf.logits[row], lerf.probs[row])}, values)
+                store.save_record(name, images.ids[k], {"morf": (morf.logits[row], morf.probs[row]), "lerf": (lerf.logits[row], lerf.probs[row])},
+                                  values, method_series(explanation.info, row))
             t2 = time.perf_counter()
             timings[f"{name}/explain"] = timings.get(f"{name}/explain", 0.0) + t1 - t0
             timings[f"{name}/metrics"] = timings.get(f"{name}/metrics", 0.0) + t2 - t1
@@ -183,6 +184,17 @@ def image_metrics(gray: np.ndarray, image: np.ndarray, morf, lerf, row: int, set
         "abpc_sum_prob_pct": float(prob_area.sum),
         "abpc_mean_prob_pct": float(prob_area.mean),
     }
+
+
+def method_series(info: dict, row: int) -> dict[str, np.ndarray]:
+    """Per-image arrays a method reports (2-D info entries, one row per image), NaN padding cut."""
+    out = {}
+    for key, value in info.items():
+        arr = np.asarray(value)
+        if arr.ndim == 2 and arr.dtype.kind == "f":
+            series = arr[row]
+            out[key] = series[~np.isnan(series)]
+    return out
 
 
 def method_diagnostics(info: dict, row: int) -> dict[str, float]:

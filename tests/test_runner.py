@@ -55,7 +55,11 @@ def test_run_folder_contents(complete_run, smoke):
     report = (complete_run / "report.md").read_text()
     for needle in ["Table 1", "Table 2", "Table 3", "32.3", "0.599", "5243.72", "Departures", "model is tiny", "claims"]:
         assert needle in report
-    for fig in ["morf.png", "lerf.png", "maps.png", "distributions.png"]:
+    from bench.results import RunStore
+
+    traces = RunStore(complete_run).load_series("noise_mask", "trace")
+    assert set(traces) == set(run["image_ids"]) and all(len(t) == 60 for t in traces.values())
+    for fig in ["morf.png", "lerf.png", "maps.png", "distributions.png", "noise_mask_trace.png"]:
         assert (complete_run / "figures" / fig).stat().st_size > 5000
 
 
