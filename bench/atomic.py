@@ -33,6 +33,13 @@ def write_json(target: str | os.PathLike, obj) -> None:
     write_text(target, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
 
 
+def write_npy(target: str | os.PathLike, array) -> None:
+    import numpy as np
+
+    with atomic_path(target) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, array)
+
+
 def replace_dir(staged: Path, target: Path) -> None:
     """Move the complete folder ``staged`` to ``target``, swapping out any old one last."""
     target = Path(target)

@@ -3,19 +3,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 
-from bench.atomic import atomic_path, write_json
+from bench.atomic import write_json, write_npy
 from bench.datasets import ImageSet
 from bench.figures import maps_grid
 from bench.models import ModelWrapper
 from bench.progress import progress
 from methods import get_method
-
-
-def _save_npy(path: Path, array: np.ndarray) -> None:
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.save(fh, array)
 
 
 def explain_to_folder(model: ModelWrapper, images: ImageSet, method_names: list[str], params: dict, out: str | Path) -> Path:
@@ -28,8 +22,8 @@ def explain_to_folder(model: ModelWrapper, images: ImageSet, method_names: list[
         result = method.explain(model, images.pixels, targets)
         relevance[name] = result.relevance
         for i, image_id in enumerate(images.ids):
-            _save_npy(out / "maps" / name / f"{image_id}.npy", result.relevance[i])
-            _save_npy(out / "attributions" / name / f"{image_id}.npy", result.attributions[i])
+            write_npy(out / "maps" / name / f"{image_id}.npy", result.relevance[i])
+            write_npy(out / "attributions" / name / f"{image_id}.npy", result.attributions[i])
         record["methods"][name] = {"params": result.params, "seconds": result.seconds, "seconds_per_image": result.seconds / len(images)}
     for i, image_id in enumerate(images.ids):
         maps_grid(images.pixels[i : i + 1], [images.attribution(i)], {m: r[i : i + 1] for m, r in relevance.items()}, out / "grids" / f"{image_id}.png")

@@ -1,6 +1,7 @@
 """Where the suite keeps per-user files (kept free of heavy imports)."""
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -11,3 +12,11 @@ def cache_dir() -> Path:
     path = Path(root)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()

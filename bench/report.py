@@ -35,7 +35,7 @@ def _cell(values: np.ndarray | None, digits: int, seed: int, n_boot: int) -> str
 
 def _table(title: str, methods: list[str], thesis_row: list[str], rows: list[tuple[str, list[str]]], note: str) -> str:
     head = "| | " + " | ".join(methods) + " |\n|---|" + "---|" * len(methods) + "\n"
-    body = f"| thesis | " + " | ".join(thesis_row) + " |\n"
+    body = "| thesis | " + " | ".join(thesis_row) + " |\n"
     body += "".join(f"| {label} | " + " | ".join(cells) + " |\n" for label, cells in rows)
     return f"### {title}\n\n{head}{body}\n{note}\n"
 
@@ -153,7 +153,7 @@ def write_report(run_dir: str | Path) -> Path:
     lines.append(f"- **methods**: {', '.join(methods)}; images done per method: " + ", ".join(f"{m} {done.get(m, 0)}" for m in methods))
     lines.append(f"- **curves**: {ms['steps']} steps of {ms['pixels_per_step']} pixels, uniform random colours in [0, 255] seeded per image; target = each image's top-1 class")
     lines.append(f"- **baselines**: IG and DeepLIFT use zeros in the model's input space, i.e. the pixel value {run['input_space_zero_pixel']} (a mid-grey image); occlusion patches are that value too")
-    lines.append(f"- **versions**: " + ", ".join(f"{k} {v}" for k, v in run["versions"].items()))
+    lines.append("- **versions**: " + ", ".join(f"{k} {v}" for k, v in run["versions"].items()))
     dep = departures(run)
     lines.append("\n## Departures from the thesis's protocol\n")
     lines += [f"- {d}" for d in dep] if dep else ["- none: this is the thesis's protocol"]

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from bench.atomic import atomic_path, write_json
+from bench.atomic import atomic_path, write_json, write_npy
 
 RANDOM = "random"
 
@@ -61,8 +61,7 @@ class RunStore:
         return self.record_path(method, image_id).is_file()
 
     def save_map(self, method: str, image_id: str, relevance: np.ndarray, gray: np.ndarray) -> None:
-        with atomic_path(self.map_path(method, image_id)) as tmp, open(tmp, "wb") as fh:
-            np.save(fh, relevance.astype(np.float32))
+        write_npy(self.map_path(method, image_id), relevance.astype(np.float32))
         with atomic_path(self.map_path(method, image_id, ".png")) as tmp:
             Image.fromarray(gray).save(tmp, format="PNG")
 

@@ -1,7 +1,6 @@
 """EfficientNet-Lite0/Lite2: checkpoint reader, Keras port, reference logits, weight cache."""
 from __future__ import annotations
 
-import io
 import pickle
 import zipfile
 from collections import Counter

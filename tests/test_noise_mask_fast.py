@@ -6,7 +6,6 @@ same mask as the faithful one, at a quarter of the steps scaled to this small pr
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from scipy.ndimage import gaussian_filter
 
 import methods

@@ -6,7 +6,6 @@ moved into place: a failed fetch leaves ``data_dir`` as it was.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -20,6 +19,7 @@ import pandas as pd
 from PIL import Image
 
 from bench.atomic import replace_dir, write_json
+from bench.paths import file_sha256
 from bench.progress import progress
 
 from .imageset import CSV_NAME, IMAGES_DIR, read_csv
@@ -41,10 +41,6 @@ class FetchResult:
     images: int
     status: str
     """'imported', 'replaced' or 'verified' (already present and intact: nothing written)."""
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 # ---------------------------------------------------------------- validation
@@ -108,7 +104,7 @@ def build_manifest(root: Path, show_progress: bool = True) -> dict:
     files = [root / CSV_NAME] + sorted((root / IMAGES_DIR).glob("*.png"))
     return {
         "format": "nips17-image-set/1",
-        "files": {str(p.relative_to(root)): sha256(p) for p in progress(files, desc="hashing", disable=not show_progress)},
+        "files": {str(p.relative_to(root)): file_sha256(p) for p in progress(files, desc="hashing", disable=not show_progress)},
     }
 
 
@@ -123,7 +119,7 @@ def verify_manifest(data_dir: Path, show_progress: bool = True) -> dict:
         file = data_dir / rel
         if not file.is_file():
             raise FetchError(f"{file}: listed in {path} but missing")
-        if sha256(file) != digest:
+        if file_sha256(file) != digest:
             raise FetchError(f"{file}: sha256 differs from {path}; re-run fetch to repair")
     return manifest
 

@@ -35,7 +35,6 @@ import argparse
 import json
 import math
 import os
-import sys
 import time
 
 import numpy as np
@@ -438,7 +437,6 @@ def run_grid(args, prob, results, save_json, t_start, fh, ref_obj, ref_mask, rb,
     store = MaskStore(args.out, "variant_masks", max_files=args.max_mask_files)
     deadline = t_start + args.total_budget
     runners = {}
-    last_passes = None
     for name, passes in runs:
         if True:
             cfg = VARIANTS[name]
