@@ -72,15 +72,16 @@ def claims(metrics: pd.DataFrame, curves: pd.DataFrame, methods: list[str]) -> l
         return out
     others = [m for m in methods if m != "noise_mask"]
 
-    def means(metric):
-        return {m: float(np.mean(v)) for m, v in _per_method(metrics, metric).items() if m in methods}
+    def means(values):
+        return {m: float(np.mean(v)) for m, v in values.items() if m in methods}
 
-    png, ssim, area = means("png_bytes"), means("ssim"), means("abpc_sum_logit")
+    ssim_values = _per_method(metrics, "ssim")
+    png, ssim, area = means(_per_method(metrics, "png_bytes")), means(ssim_values), means(_per_method(metrics, "abpc_sum_logit"))
     best_png = min(png, key=png.get)
     out.append(("Noise Mask gives the smallest PNG maps", "supported" if best_png == "noise_mask" else "not supported",
                 f"smallest mean: {best_png} ({png[best_png] / 1024:.1f} KiB); noise_mask {png['noise_mask'] / 1024:.1f} KiB"))
-    lo = summarise(_per_method(metrics, "ssim")["noise_mask"], n_boot=2000).ci_low
-    hi_other = max(summarise(_per_method(metrics, "ssim")[m], n_boot=2000).ci_high for m in others if m in ssim)
+    lo = summarise(ssim_values["noise_mask"], n_boot=2000).ci_low
+    hi_other = max(summarise(ssim_values[m], n_boot=2000).ci_high for m in others if m in ssim)
     verdict = "supported" if lo > hi_other and max(ssim, key=ssim.get) == "noise_mask" else "not supported"
     out.append(("Noise Mask has by far the highest SSIM", verdict,
                 f"noise_mask {ssim['noise_mask']:.3f} (95% CI low {lo:.3f}) vs best other CI high {hi_other:.3f}"))

@@ -163,12 +163,11 @@ def run_benchmark(profile: dict, out_dir: str | Path, data_dir=None, weights=Non
             log(f"  {name}: {min(lo + chunk, len(pending))}/{len(pending)} images ({t1 - t0:.1f}s explain, {t2 - t1:.1f}s metrics)")
         bar.close()
 
-    store.write_tables(pps, model.input_size[0] * model.input_size[1])
     run["status"] = "complete"
     store.write_run(_jsonable(run))
     from bench.report import write_report
 
-    write_report(store.root)
+    write_report(store.root)  # consolidates metrics.csv and curves.csv from the records first
     log(f"report: {store.root / 'report.md'}")
     return store.root
 
