@@ -57,8 +57,9 @@ def departures(run: dict) -> list[str]:
     if nm:
         changed = {k: nm.get(k) for k, v in FAITHFUL_NOISE_MASK.items() if nm.get(k) != v}
         if changed:
+            preset = f"preset `{nm['preset']}`; " if "preset" in nm else ""
             out.append("Noise Mask is not the faithful setting: " + ", ".join(f"{k}={v}" for k, v in changed.items())
-                       + " (thesis: Adam lr 0.015, 5,000-15,000 iterations, logits)")
+                       + f" ({preset}thesis: Adam lr 0.015, 5,000-15,000 iterations, logits)")
     occ = run["method_params"].get("perturbation")
     if occ:
         out.append(f"occlusion uses {occ['patch_size']}x{occ['patch_size']} patches, stride {occ['stride']} (the thesis does not state its patch)")
@@ -104,6 +105,49 @@ def claims(metrics: pd.DataFrame, curves: pd.DataFrame, methods: list[str]) -> l
     out.append(("Noise Mask has the largest ABPC", "supported" if best_area == "noise_mask" else "not supported",
                 f"largest mean ABPC: {best_area} ({area[best_area]:.1f}); noise_mask {area['noise_mask']:.1f}"))
     return out
+
+
+def _noise_mask_setting(params: dict) -> str:
+    """'preset `fast` (Adam lr 0.06)', plus the parameters a run changed from its preset."""
+    from methods.noise_mask import PRESETS, NoiseMask
+
+    name = params.get("preset", "faithful")  # runs from before presets were parameters have none
+    expected = {**NoiseMask.defaults, **PRESETS.get(name, {})}
+    changed = [f"{k}={params.get(k)}" for k in ("learning_rate", "max_iterations", "window", "init", "adam_epsilon", "layer")
+               if params.get(k) != expected.get(k)]
+    return f"preset `{name}`" + (f" with {', '.join(changed)} changed" if changed else "") + f" (Adam lr {params['learning_rate']:g})"
+
+
+def _convergence_section(run: dict, metrics: pd.DataFrame, figure: Path) -> list[str]:
+    """Where this run's Noise Mask setting sits against faithful runs continued to
+    convergence (bench/convergence.py), with the measured curves as a figure."""
+    params = run["method_params"].get("noise_mask")
+    iterations = metrics[(metrics["method"] == "noise_mask") & (metrics["metric"] == "iterations")]["value"]
+    if params is None or iterations.empty:
+        return []
+    from bench import figures
+    from bench.convergence import MEASURED_MODEL, load_summary, measured_point
+
+    summary = load_summary()
+    ceiling = summary["ceiling"]
+    lo, hi = int(iterations.min()), int(iterations.max())
+    point = measured_point(summary, run["model"], params, lo) if lo == hi else None
+    setting = f"{_noise_mask_setting(params)}, " + (
+        f"{lo:,} steps per image" if lo == hi else f"{lo:,}-{hi:,} steps per image (stopping rule)")
+    lines = ["\n## Noise Mask: distance from the faithful optimum\n", f"This run: {setting}."]
+    if point:
+        lines.append(f"Measured for this setting ({MEASURED_MODEL}, 16 NIPS-2017 images, against faithful runs continued "
+                     f"to convergence): objective {point['gap_mean']:+.1%} (worst image {point['gap_max']:+.1%}), blurred-mask "
+                     f"r {point['r_mean']:.3f} (lowest {point['r_min']:.3f}).")
+    else:
+        lines.append(f"This setting was not measured against the converged reference (measured: {MEASURED_MODEL}, "
+                     "constant learning rates at the pass counts in the figure), so how close its masks are to the "
+                     "faithful result is unknown.")
+    lines.append(f"Two converged faithful runs with different noise seeds differ by {ceiling['gap_abs_mean']:.1%} in objective "
+                 f"and agree to r {ceiling['r_mean']:.3f}: no setting can be expected to do better. Source: "
+                 "`bench/reference/noise_mask_convergence.json`, `tools/noise_mask_reference/NOTES.md`.")
+    figures.convergence_figure(summary, figure, (lo, point["gap_mean"], point["r_mean"]) if point else None)
+    return lines
 
 
 def write_report(run_dir: str | Path) -> Path:
@@ -177,6 +221,8 @@ def write_report(run_dir: str | Path) -> Path:
         lines.append("\n## Noise Mask per-image diagnostics\n")
         lines.append("| | mean | min | max |\n|---|---|---|---|")
         lines += [f"| {metric} | {r.iloc[0]:.4g} | {r.iloc[1]:.4g} | {r.iloc[2]:.4g} |" for metric, r in table.iterrows()]
+    convergence = _convergence_section(run, metrics, fig_dir / "noise_mask_convergence.png")
+    lines += convergence
     lines.append("\n## Figures\n")
     lines.append("- MoRF curves (thesis Fig. 7): ![MoRF](figures/morf.png)")
     lines.append("- LeRF curves (thesis Fig. 8): ![LeRF](figures/lerf.png)")
@@ -185,6 +231,8 @@ def write_report(run_dir: str | Path) -> Path:
     lines.append("- PNG size and SSIM per image: ![distributions](figures/distributions.png)")
     if traces:
         lines.append("- Noise Mask objective per iteration (one line per image): ![trace](figures/noise_mask_trace.png)")
+    if convergence:
+        lines.append("- Noise Mask convergence against the faithful optimum (measured once): ![convergence](figures/noise_mask_convergence.png)")
     timings = run.get("timings_s", {})
     if timings:
         lines.append("\n## Timings (seconds, this machine)\n")

@@ -85,7 +85,7 @@ def run_benchmark(profile: dict, out_dir: str | Path, data_dir=None, weights=Non
     method_names = list(settings["methods"])
     try:
         method_objects = {name: get_method(name)(**profile["methods"].get(name, {})) for name in method_names}
-    except (KeyError, TypeError) as err:  # unknown method or parameter: the message names it
+    except (KeyError, TypeError, ValueError) as err:  # unknown method, parameter or preset: the message names it
         raise RunError(str(err.args[0])) from None
     steps = int(metric_settings["steps"])
     pps = resolve_pixels_per_step(metric_settings["pixels_per_step"], model.input_size, steps)

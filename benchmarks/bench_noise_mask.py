@@ -2,13 +2,17 @@
 faithful reference masks, versus passes per image, for the faithful setting and the named
 fast setting (methods.noise_mask.FAST), on EfficientNet-Lite0 and the shared images.
 
-* reference: ``ref.npz`` written by tools/noise_mask_reference/torch_noise_mask.py (V of
-  two faithful seeds run to convergence, rows 0..n-1 = seed 0, n..2n-1 = seed 1, and the
-  image ids). Default path: ``.device/noise_mask_reference/ref.npz`` (git-ignored; see
-  tools/noise_mask_reference/NOTES.md for how to regenerate it). Skipped with a message
-  when absent.
-* for every setting and every ``--passes`` value, the suite's TF NoiseMask runs exactly
-  that many steps (window = max_iterations: no early stop) on the first ``--images``
+* reference: ``ref.npz`` holding V of two faithful seeds run to convergence (rows 0..n-1
+  = seed 0, n..2n-1 = seed 1) and the image ids. Either from the GPU port
+  (tools/noise_mask_reference/torch_noise_mask.py, NOTES.md) or made here with
+  ``--make-reference`` (the suite's own NoiseMask, seeds 0 and 1, faithful, until the
+  convergence rule holds or ``--reference-steps``; about 20,000 steps per image, so
+  roughly 25 minutes per image on 2 CPU cores). Looked up at ``--reference``,
+  ``$BENCH_NOISE_MASK_REFERENCE``, ``data/noise_mask_reference/ref.npz``, then
+  ``.device/noise_mask_reference/ref.npz`` (both git-ignored). Without one the benchmark
+  writes a JSON that says it was skipped and why.
+* for every setting and every ``--passes`` value, the suite's TF NoiseMask (noise seed 2,
+  independent of both reference seeds) runs exactly that many steps (window = max_iterations: no early stop) on the first ``--images``
   images; objective = preservation + loss term on the method's 32 fixed evaluation draws
   with the method's beta; the reference masks are evaluated on the same draws and beta.
   gap = (objective - objective_ref) / objective_ref; r = Pearson r of the sigma-2-px
@@ -23,7 +27,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -34,7 +37,31 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "nips17-dev-sample"
-DEFAULT_REF = REPO / ".device" / "noise_mask_reference" / "ref.npz"
+REFERENCES = [REPO / "data" / "noise_mask_reference" / "ref.npz", REPO / ".device" / "noise_mask_reference" / "ref.npz"]
+RUN_SEED = 2  # the reference seeds are 0 and 1: a shared noise path would inflate r
+
+
+def make_reference(path: Path, data: str, n_images: int, max_steps: int) -> None:
+    """Faithful NoiseMask, seeds 0 and 1, each image until the convergence rule holds."""
+    import methods
+    from bench.atomic import atomic_path
+    from bench.datasets import load_image_set
+    from bench.models import get_model
+
+    sample = load_image_set(data, size=224, limit=n_images)
+    model = get_model("efficientnet_lite0")
+    runs = [methods.explain("noise_mask", model, sample.pixels, batch_size=len(sample), seed=seed,
+                            max_iterations=max_steps) for seed in (0, 1)]
+    mask = np.clip(np.concatenate([r.relevance for r in runs]).astype(np.float64), 1e-7, 1 - 1e-7)
+    iterations = np.concatenate([r.info["iterations"] for r in runs])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path, suffix=".npz") as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, v=np.log(mask / (1 - mask)).astype(np.float32), ids=np.array(sample.ids), iterations=iterations,
+                     converged=np.concatenate([r.info["converged"] for r in runs]),
+                     seconds=np.array([r.seconds for r in runs]))
+    print(f"reference: {path}; iterations {iterations.tolist()} (cap {max_steps}), "
+          f"{sum(r.seconds for r in runs) / (2 * len(sample)):.0f} s per image and seed")
 
 
 def blurred_r(a: np.ndarray, b: np.ndarray) -> float:
@@ -62,25 +89,51 @@ def evaluate(model, images, masks, beta, seed, draws):
     return masks.mean(axis=(1, 2)) + beta * np.mean(losses, axis=0)
 
 
+def summarise(results: dict) -> dict:
+    """Means per (setting, passes) in the layout of bench/reference/noise_mask_convergence.json."""
+    variants = {}
+    for run in results["runs"]:
+        v = variants.setdefault(run["setting"], {"name": run["setting"], "label": f"{run['setting']} (Adam lr {run['lr']:g})",
+                                                 "lr": run["lr"], "schedule": "const", "plain": True,
+                                                 "full_resolution": True, "points": []})
+        v["points"].append({"passes": run["passes"], "gap_mean": float(np.mean(run["gap"])), "gap_max": float(np.max(run["gap"])),
+                            "r_mean": float(np.mean(run["r"])), "r_min": float(np.min(run["r"]))})
+    summary = {"variants": list(variants.values())}
+    if "ceiling" in results:
+        gap, r = np.abs(results["ceiling"]["gap"]), np.asarray(results["ceiling"]["r"])
+        summary["ceiling"] = {"gap_abs_mean": float(gap.mean()), "gap_abs_max": float(gap.max()),
+                              "r_mean": float(r.mean()), "r_min": float(r.min())}
+    return summary
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default=str(REPO / "results" / "benchmarks" / "noise_mask.json"))
     ap.add_argument("--plot", help="PNG path (default: --out with .png)")
-    ap.add_argument("--reference", default=os.environ.get("BENCH_NOISE_MASK_REFERENCE", str(DEFAULT_REF)))
+    ap.add_argument("--reference", default=os.environ.get("BENCH_NOISE_MASK_REFERENCE"))
+    ap.add_argument("--make-reference", action="store_true", help="first run the faithful reference here (slow)")
+    ap.add_argument("--reference-steps", type=int, default=25000, help="cap for --make-reference")
     ap.add_argument("--images", type=int, default=2)
-    ap.add_argument("--passes", type=int, nargs="+", default=[100, 400])
+    ap.add_argument("--passes", nargs="+", default=["100", "400"],
+                    help="step counts, each run exactly (no early stop); 'preset' = the setting's own "
+                         "schedule and stopping rule (faithful: up to 15,000 steps, stops when converged)")
     ap.add_argument("--settings", nargs="+", default=["faithful", "fast"])
     ap.add_argument("--data", default=str(DATA))
     args = ap.parse_args(argv)
     sys.path.insert(0, str(REPO))
+    from bench.atomic import write_json
+
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    ref_path = Path(args.reference)
+    candidates = [Path(args.reference)] if args.reference else REFERENCES
+    if args.make_reference:
+        make_reference(candidates[0], args.data, args.images, args.reference_steps)
+    ref_path = next((p for p in candidates if p.is_file()), candidates[0])
     if not ref_path.is_file():
-        msg = (f"SKIPPED: no reference masks at {ref_path} (make them with "
-               "tools/noise_mask_reference/torch_noise_mask.py run ...; see tools/noise_mask_reference/NOTES.md)")
+        msg = (f"SKIPPED: no reference masks at {' or '.join(map(str, candidates))} (make them with --make-reference, "
+               "or on a GPU with tools/noise_mask_reference/torch_noise_mask.py; see tools/noise_mask_reference/NOTES.md)")
         print(msg)
-        out.write_text(json.dumps({"skipped": msg}, indent=1))
+        write_json(out, {"skipped": msg})
         return 0
 
     import methods
@@ -101,7 +154,7 @@ def main(argv=None) -> int:
     ref0 = ref_masks[[ref_ids.index(i) for i in pick]]
     ref1 = ref_masks[[n_ref + ref_ids.index(i) for i in pick]] if len(ref_masks) >= 2 * n_ref else None
     model = get_model("efficientnet_lite0")
-    seed = NoiseMask.defaults["seed"]
+    seed = RUN_SEED
     draws = NoiseMask.defaults["eval_draws"]
 
     results = {"benchmark": "noise_mask_convergence", "model": "efficientnet_lite0", "images": pick,
@@ -110,7 +163,9 @@ def main(argv=None) -> int:
     beta = None
     for setting in args.settings:
         for passes in args.passes:
-            params = {**PRESETS[setting], "max_iterations": passes, "window": passes, "batch_size": len(images)}
+            params = {**PRESETS[setting], "batch_size": len(images), "seed": RUN_SEED}
+            if passes != "preset":
+                params.update(max_iterations=int(passes), window=int(passes))
             t0 = time.perf_counter()
             res = methods.explain("noise_mask", model, images, **params)
             secs = time.perf_counter() - t0
@@ -124,43 +179,23 @@ def main(argv=None) -> int:
                     results["ceiling"] = {"gap": ((o1 - r0) / r0).tolist(),
                                           "r": [blurred_r(a, b) for a, b in zip(ref1, ref0)]}
             r0 = np.array(results["ref_objective"])
-            run = {"setting": setting, "passes": passes, "lr": params.get("learning_rate", NoiseMask.defaults["learning_rate"]),
+            passes = int(np.mean(res.info["iterations"])) if passes == "preset" else int(passes)
+            run = {"setting": setting, "passes": passes, "iterations": res.info["iterations"].tolist(), "lr": params.get("learning_rate", NoiseMask.defaults["learning_rate"]),
                    "gap": ((obj - r0) / r0).tolist(), "r": [blurred_r(a, b) for a, b in zip(res.relevance, ref0)],
                    "seconds_per_image": secs / len(images), "ms_per_pass": 1000 * secs / len(images) / passes}
             results["runs"].append(run)
             print(f"{setting:>9} {passes:>6} passes: gap {np.mean(run['gap']):+.3f}  blurred r {np.mean(run['r']):.3f}  "
                   f"{run['seconds_per_image']:.1f} s/image ({run['ms_per_pass']:.0f} ms/pass)", flush=True)
-            out.write_text(json.dumps(results, indent=1))
+            write_json(out, results)
     if "ceiling" in results:
         print(f"seed-to-seed ceiling: gap {np.mean(results['ceiling']['gap']):+.3f}, blurred r {np.mean(results['ceiling']['r']):.3f}")
+    results["summary"] = summarise(results)
     plot = Path(args.plot) if args.plot else out.with_suffix(".png")
-    try:
-        import matplotlib
+    from bench.figures import convergence_figure
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-        for setting in args.settings:
-            rows = [r for r in results["runs"] if r["setting"] == setting]
-            p = [r["passes"] for r in rows]
-            axes[0].plot(p, [np.mean(r["gap"]) * 100 for r in rows], "o-", label=setting)
-            axes[1].plot(p, [np.mean(r["r"]) for r in rows], "o-", label=setting)
-        if "ceiling" in results:
-            axes[0].axhline(np.mean(np.abs(results["ceiling"]["gap"])) * 100, ls="--", c="grey", label="seed-to-seed |gap|")
-            axes[1].axhline(np.mean(results["ceiling"]["r"]), ls="--", c="grey", label="seed-to-seed r")
-        for ax, lab in zip(axes, ["objective gap to reference (%)", "blurred r (sigma 2 px) to reference"]):
-            ax.set_xscale("log")
-            ax.set_xlabel("passes per image")
-            ax.set_ylabel(lab)
-            ax.legend()
-        fig.suptitle(f"Noise Mask convergence, EfficientNet-Lite0, {len(pick)} images")
-        fig.tight_layout()
-        fig.savefig(plot, dpi=100)
-        results["plot"] = str(plot)
-        out.write_text(json.dumps(results, indent=1))
-    except Exception as exc:  # the JSON is the primary output
-        print(f"plot not written: {exc!r}")
+    convergence_figure(results["summary"], plot, title=f"Noise Mask convergence on this machine: EfficientNet-Lite0, {len(pick)} images")
+    results["plot"] = str(plot)
+    write_json(out, results)
     print(f"wrote {out}")
     return 0
 

@@ -12,10 +12,11 @@ A converged image's mask is frozen at that point (the rest of its batch keeps go
 every image stops at ``max_iterations`` at the latest. The default window and tolerance
 (500, 0.1%) are the issue's convergence criterion for the reference runs.
 
-Named settings (``PRESETS``; pass one as parameters, e.g. ``methods.explain("noise_mask",
-model, images, **FAST)``): ``faithful`` = the defaults (the paper profile); ``fast`` = the
-same optimisation with 4x the learning rate for a fixed 3,200 steps; ``balanced`` = 2x
-for 6,400 steps. Measured on EfficientNet-Lite0, 16 shared images, against faithful runs
+Named settings (``PRESETS``; choose one with the ``preset`` parameter, e.g.
+``methods.explain("noise_mask", model, images, preset="fast")``; explicit parameters
+override the preset's): ``faithful`` = the defaults (the paper profile); ``fast`` = the
+same optimisation with 4x the learning rate for a fixed 3,200 steps (the quick profile);
+``balanced`` = 2x for 6,400 steps. Measured on EfficientNet-Lite0, 16 shared images, against faithful runs
 continued to convergence (tools/noise_mask_reference/NOTES.md): seed-to-seed ceiling
 blurred r 0.917; fast: objective +22% above the reference, blurred r 0.86; balanced:
 +13%, r 0.90; faithful after 12,800 steps: +10%, r 0.91 (against the other seed's
@@ -44,6 +45,7 @@ from .base import SaliencyMethod
 class NoiseMask(SaliencyMethod):
     name = "noise_mask"
     defaults = {
+        "preset": "faithful",  # a name in PRESETS: its values replace these defaults
         "layer": None,  # None: the logits
         "learning_rate": 0.015,
         "adam_epsilon": 1e-8,  # LazyAdam's default in TF1
@@ -57,6 +59,12 @@ class NoiseMask(SaliencyMethod):
         "batch_size": 8,
         "seed": 0,
     }
+
+    def __init__(self, **params):
+        preset = params.get("preset", "faithful")
+        if preset not in PRESETS:
+            raise ValueError(f"noise_mask: unknown preset {preset!r}; available: {', '.join(PRESETS)}")
+        super().__init__(**{**PRESETS[preset], **params})
 
     def attribute(self, model: ModelWrapper, images: np.ndarray, targets: np.ndarray):
         p = self.params

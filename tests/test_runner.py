@@ -117,8 +117,30 @@ def test_paper_profile_refuses_without_data(tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "p").exists()
 
 
-def test_bad_profile_and_param_are_named(capsys):
+def test_bad_profile_and_param_are_named(capsys, tmp_path):
     assert main(["run", "--profile", "nope"]) == 2
     assert "unknown profile 'nope'" in capsys.readouterr().err
-    assert main(["run", "--profile", "smoke", "--param", "noise_mask.bogus=1", "--out", "/tmp/never"]) == 2
+    assert main(["run", "--profile", "smoke", "--param", "noise_mask.bogus=1", "--out", str(tmp_path / "a")]) == 2
     assert "bogus" in capsys.readouterr().err
+    assert main(["run", "--profile", "smoke", "--param", "noise_mask.preset=fastest", "--out", str(tmp_path / "b")]) == 2
+    assert "unknown preset 'fastest'" in capsys.readouterr().err
+    assert not (tmp_path / "b" / "run.json").exists()
+
+
+def test_report_places_the_noise_mask_setting_on_the_measured_convergence(complete_run, tmp_path):
+    import pandas as pd
+
+    from bench.report import _convergence_section
+    from methods.noise_mask import FAST
+
+    report = (complete_run / "report.md").read_text()
+    assert "distance from the faithful optimum" in report and "was not measured" in report  # tiny model
+    assert (complete_run / "figures" / "noise_mask_convergence.png").is_file()
+
+    run = {"model": "efficientnet_lite0", "method_params": {"noise_mask": {**NoiseMask.defaults, **FAST, "preset": "fast"}}}
+    metrics = pd.DataFrame({"image_id": ["a", "b"], "method": "noise_mask", "metric": "iterations", "value": [3200.0, 3200.0]})
+    lines = "\n".join(_convergence_section(run, metrics, tmp_path / "c.png"))
+    assert "preset `fast` (Adam lr 0.06), 3,200 steps per image" in lines
+    assert "objective +22." in lines and "blurred-mask r 0.86" in lines and (tmp_path / "c.png").is_file()
+    metrics["value"] = [500.0, 800.0]  # stopped by the rule at different steps: no single measured point
+    assert "was not measured" in "\n".join(_convergence_section(run, metrics, tmp_path / "d.png"))

@@ -2,25 +2,46 @@
 (torch-side metrics: objective gap on 32 fixed draws with the reference beta, blurred r
 of sigma-2 masks (torch reflect padding) against reference seed 0).
 
-    python tools/noise_mask_reference/make_table.py .device/noise_mask_reference/results_run*.json
+With ``--json OUT`` it also writes the per-(variant, passes) means and extremes that the
+run report plots (committed as ``bench/reference/noise_mask_convergence.json``). There the
+faithful trajectory's r is taken against the independent seed-1 reference (its own seed's
+final mask shares its noise path, which inflates r), from ``--analysis``.
+
+    python tools/noise_mask_reference/make_table.py .device/noise_mask_reference/results_run*.json \
+        [--json bench/reference/noise_mask_convergence.json --analysis .device/gpu_run1_analysis.json]
 """
+import argparse
 import json
-import sys
 from collections import defaultdict
 
 import numpy as np
 
+ap = argparse.ArgumentParser()
+ap.add_argument("results", nargs="+")
+ap.add_argument("--json", help="also write the summary the run report plots")
+ap.add_argument("--analysis", help="analyse_gpu_run.py's JSON: the faithful trajectory's r against reference seed 1")
+args = ap.parse_args()
+
 rows = defaultdict(dict)
+configs = {}
 ref = None
-for path in sys.argv[1:]:
+FAITHFUL = "faithful (lr 0.015, const)"
+for path in args.results:
     d = json.load(open(path))
     if "reference" in d:
-        ref = d["reference"]
+        ref, device = d["reference"], d.get("device")
+        configs[FAITHFUL] = {"lr": 0.015, "sched": "const"}
         for row in d["faithful_ckpt"]:
-            rows["faithful (lr 0.015, const)"][row["passes"]] = (row["gap_s0"], row["r_s0"], row["r_s1_vs_ref1"])
+            rows[FAITHFUL][row["passes"]] = (row["gap_s0"], row["r_s0"], None)
     for name, v in d["variants"].items():
+        configs[name] = v["config"]
         for run in v["runs"]:
             rows[name][run["passes"]] = (run["gap"], run["r"], None)
+if args.analysis:  # r of the seed-0 trajectory against the other seed's reference
+    for row in json.load(open(args.analysis))["rows"]:
+        if row["variant"] == "faithful":
+            g, r0, _ = rows[FAITHFUL][row["passes"]]
+            rows[FAITHFUL][row["passes"]] = (g, r0, row["r_s1"])
 n = len(ref["objective"]) // 2
 cg, cr = np.array(ref["ceiling_gap"]), np.array(ref["ceiling_blurred_r"])
 print(f"seed-to-seed ceiling (seed 1 vs seed 0, {n} images): gap mean {cg.mean():+.1%} (|gap| mean {np.abs(cg).mean():.1%}, "
@@ -41,3 +62,30 @@ for name, r in rows.items():
 print("\ncells: mean objective gap / mean blurred r (vs reference seed 0). The faithful row is the seed-0 "
       "trajectory itself, so its r is inflated by the shared noise path; against the independent seed-1 "
       "reference see analyse_gpu_run.py (3200: 0.70, 6400: 0.85, 12800: 0.91).")
+
+if args.json:
+    variants = []
+    for name, r in rows.items():
+        cfg = configs[name]
+        points = []
+        for p in sorted(r):
+            g, r0, r1 = (np.asarray(a) if a is not None else None for a in r[p])
+            rr = r1 if r1 is not None else r0
+            points.append({"passes": int(p), "gap_mean": float(g.mean()), "gap_max": float(g.max()),
+                           "r_mean": float(rr.mean()), "r_min": float(rr.min())})
+        variants.append({"name": name, "lr": cfg.get("lr"), "schedule": cfg.get("sched"),
+                         "full_resolution": not name.startswith("pyr"), "plain": set(cfg) <= {"lr", "sched"},
+                         "points": points})
+    summary = {
+        "what": "Noise Mask on EfficientNet-Lite0, 16 shared NIPS-2017 images: objective gap (32 fixed draws) and "
+                "blurred r (sigma 2 px) against faithful runs continued to convergence; means over images",
+        "source": "tools/noise_mask_reference (NOTES.md), PyTorch port of the suite's objective, " + str(device),
+        "reference": {"converged": int(np.sum(ref["converged"])), "image_seeds": 2 * n,
+                      "median_iterations": float(np.median(ref["iterations"]))},
+        "ceiling": {"gap_abs_mean": float(np.abs(cg).mean()), "gap_abs_max": float(np.abs(cg).max()),
+                    "r_mean": float(cr.mean()), "r_min": float(cr.min())},
+        "variants": variants,
+    }
+    with open(args.json, "w") as f:
+        json.dump(summary, f, indent=1)
+    print(f"wrote {args.json}")
