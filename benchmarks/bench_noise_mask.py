@@ -22,7 +22,7 @@ fast setting (methods.noise_mask.FAST), on EfficientNet-Lite0 and the shared ima
 
 Usage:
     python benchmarks/bench_noise_mask.py --out results/benchmarks/noise_mask.json \
-        [--images 2] [--passes 100 400] [--reference PATH] [--plot PATH.png]
+        [--images 2] [--passes 100 400 3200 | preset] [--make-reference] [--reference PATH] [--plot PATH.png]
 """
 from __future__ import annotations
 
@@ -114,7 +114,7 @@ def main(argv=None) -> int:
     ap.add_argument("--make-reference", action="store_true", help="first run the faithful reference here (slow)")
     ap.add_argument("--reference-steps", type=int, default=25000, help="cap for --make-reference")
     ap.add_argument("--images", type=int, default=2)
-    ap.add_argument("--passes", nargs="+", default=["100", "400"],
+    ap.add_argument("--passes", nargs="+", default=["100", "400", "3200"],
                     help="step counts, each run exactly (no early stop); 'preset' = the setting's own "
                          "schedule and stopping rule (faithful: up to 15,000 steps, stops when converged)")
     ap.add_argument("--settings", nargs="+", default=["faithful", "fast"])
