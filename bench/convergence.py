@@ -19,13 +19,17 @@ def load_summary() -> dict:
     return json.loads((files("bench") / "reference" / "noise_mask_convergence.json").read_text())
 
 
+def is_constant_lr(variant: dict) -> bool:
+    """The suite's optimiser as it is (full-resolution V, one draw per step) at a constant lr."""
+    return variant["plain"] and variant["full_resolution"] and variant["schedule"] == "const"
+
+
 def measured_point(summary: dict, model: str, params: dict, passes: int) -> dict | None:
     """The measured point for a constant-lr, full-resolution run of ``passes`` steps, or None."""
     if model != MEASURED_MODEL or any(params.get(k) != v for k, v in _PLAIN.items()):
         return None
     for variant in summary["variants"]:
-        if variant["plain"] and variant["full_resolution"] and variant["schedule"] == "const" \
-                and abs(variant["lr"] - float(params["learning_rate"])) < 1e-9:
+        if is_constant_lr(variant) and abs(variant["lr"] - float(params["learning_rate"])) < 1e-9:
             for point in variant["points"]:
                 if point["passes"] == passes:
                     return {**point, "variant": variant["name"]}

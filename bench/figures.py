@@ -103,9 +103,11 @@ def convergence_figure(summary: dict, path: Path, mark: tuple[int, float, float]
     """Objective gap and blurred r against the converged faithful reference vs passes per
     image, for the constant-lr settings measured, with the seed-to-seed ceiling; ``mark``
     = (passes, gap, r) of this run's setting."""
+    from bench.convergence import is_constant_lr
+
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for variant in summary["variants"]:
-        if not (variant["plain"] and variant["full_resolution"] and variant["schedule"] == "const"):
+        if not is_constant_lr(variant):
             continue
         p = [pt["passes"] for pt in variant["points"]]
         style = "o-" if len(p) > 1 else "s"
