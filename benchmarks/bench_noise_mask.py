@@ -64,14 +64,6 @@ def make_reference(path: Path, data: str, n_images: int, max_steps: int) -> None
           f"{sum(r.seconds for r in runs) / (2 * len(sample)):.0f} s per image and seed")
 
 
-def blurred_r(a: np.ndarray, b: np.ndarray) -> float:
-    from scipy.ndimage import gaussian_filter
-
-    a = gaussian_filter(a.astype(np.float64), 2.0).ravel()
-    b = gaussian_filter(b.astype(np.float64), 2.0).ravel()
-    return float(np.corrcoef(a, b)[0, 1])
-
-
 def evaluate(model, images, masks, beta, seed, draws):
     """objective = mean(M) + beta * MSE on the NoiseMask's fixed evaluation draws."""
     import tensorflow as tf
@@ -140,6 +132,7 @@ def main(argv=None) -> int:
     from bench.datasets import load_image_set
     from bench.models import get_model
     from methods.noise_mask import PRESETS, NoiseMask
+    from metrics import blurred_r
 
     ref = np.load(ref_path)
     ref_ids = [str(i) for i in ref["ids"]]

@@ -5,8 +5,10 @@
 * area between the curves: :mod:`metrics.abpc`
 * PNG size and SSIM of the grayscale map: :mod:`metrics.visual`
 * mean, std and bootstrap CI over images: :mod:`metrics.stats`
+* agreement of two maps (blurred Pearson r): :mod:`metrics.agreement`
 """
 from .abpc import ABPC, abpc
+from .agreement import blurred_r
 from .perturbation import (
     THESIS_COVERAGE,
     THESIS_PIXELS_PER_STEP,
@@ -23,6 +25,6 @@ from .visual import PNG_COMPRESS_LEVEL, image_to_gray, png_size, ssim_to_image
 __all__ = [
     "ABPC", "CurveEvaluator", "Curves", "ORDERS", "PNG_COMPRESS_LEVEL", "Summary",
     "THESIS_COVERAGE", "THESIS_PIXELS_PER_STEP", "THESIS_STEPS",
-    "abpc", "grayscale_map", "image_to_gray", "perturbation_curves", "pixel_ranking",
+    "abpc", "blurred_r", "grayscale_map", "image_to_gray", "perturbation_curves", "pixel_ranking",
     "pixels_per_step_for", "png_size", "ssim_to_image", "summarise",
 ]

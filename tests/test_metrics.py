@@ -406,3 +406,16 @@ def test_subset_shares_step0_and_matches_the_full_evaluator(linear, monkeypatch)
     part = ev.subset([3, 1]).curves(rel[[3, 1]], "morf")
     np.testing.assert_array_equal(part.logits, full.logits[[3, 1]])
     assert sum(calls) == 2 * 6  # perturbed images only: step 0 came from the parent
+
+
+def test_blurred_r_measures_agreement_beyond_pixel_noise():
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(0)
+    smooth = gaussian_filter(rng.random((64, 64)), 6)
+    assert metrics.blurred_r(smooth, smooth) == pytest.approx(1.0)
+    assert metrics.blurred_r(smooth, 3 * smooth + 2) == pytest.approx(1.0)  # affine-invariant
+    assert metrics.blurred_r(smooth, -smooth) == pytest.approx(-1.0)
+    noisy = smooth + 0.05 * rng.standard_normal((64, 64))  # same structure, independent pixel noise
+    raw = float(np.corrcoef(smooth.ravel(), noisy.ravel())[0, 1])
+    assert metrics.blurred_r(smooth, noisy) > raw + 0.2

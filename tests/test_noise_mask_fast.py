@@ -5,15 +5,10 @@ tools/noise_mask_reference/NOTES.md; here the check is that the fast setting fin
 same mask as the faithful one, at a quarter of the steps scaled to this small problem."""
 from __future__ import annotations
 
-import numpy as np
-from scipy.ndimage import gaussian_filter
 
 import methods
 from methods.noise_mask import FAST, PRESETS
-
-def blurred_r(a, b):
-    a, b = gaussian_filter(a.astype(np.float64), 2.0).ravel(), gaussian_filter(b.astype(np.float64), 2.0).ravel()
-    return float(np.corrcoef(a, b)[0, 1])
+from metrics import blurred_r
 
 
 def test_presets_keep_the_faithful_defaults():

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
-from scipy.ndimage import gaussian_filter
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 from bench.models import get_model
 from methods.noise_mask import _NoiseSource
+from metrics import blurred_r
 
 lrs = [float(x) for x in sys.argv[1].split(",")]
 nimg = int(sys.argv[2]); max_steps = int(sys.argv[3]); out = sys.argv[4]
@@ -64,14 +64,9 @@ def objective(masks):  # masks (nimg,224,224)
         u = ev_noise.draw(2, d)
         ls.append(tf.reduce_mean(tf.square(ev_f - feature(u + (ev_x - u) * m)), axis=1).numpy())
     return masks.mean(axis=(1, 2)) + beta_img * np.mean(ls, axis=0)
-def blur(m): return np.stack([gaussian_filter(a.astype(np.float64), 2, mode="reflect") for a in m])
-def corr(a, b):
-    a = a.reshape(len(a), -1); b = b.reshape(len(b), -1)
-    a = a - a.mean(1, keepdims=True); b = b - b.mean(1, keepdims=True)
-    return (a * b).sum(1) / np.sqrt((a * a).sum(1) * (b * b).sum(1))
+def mean_r(masks, refs): return float(np.mean([blurred_r(a, b) for a, b in zip(masks, refs)]))
 obj_ref0 = objective(ref0); obj_ref1 = objective(ref1)
-b0 = blur(ref0)
-print("ref0 obj", obj_ref0.mean(), "ref1 gap", np.mean(obj_ref1 / obj_ref0 - 1), "ceiling r", corr(blur(ref1), b0).mean(), flush=True)
+print("ref0 obj", obj_ref0.mean(), "ref1 gap", np.mean(obj_ref1 / obj_ref0 - 1), "ceiling r", mean_r(ref1, ref0), flush=True)
 checkpoints = [50, 100, 200, 400, 800, 1600, 3200, 6400]
 res = []
 last = 0; t0 = time.time()
@@ -87,7 +82,7 @@ for it in range(max_steps):
             for kind, mk in (("raw", mraw[s]), ("tailavg", mavg[s])):
                 o = objective(mk)
                 row = dict(lr=l, passes=c, kind=kind, gap=float(np.mean(o / obj_ref0 - 1)),
-                           r=float(corr(blur(mk), b0).mean()), r1=float(corr(blur(mk), blur(ref1)).mean()),
+                           r=mean_r(mk, ref0), r1=mean_r(mk, ref1),
                            pres=float(mk.mean()))
                 res.append(row); print(row, f"{time.time()-t0:.0f}s", flush=True)
         json.dump(res, open(out, "w"))
