@@ -64,23 +64,6 @@ def make_reference(path: Path, data: str, n_images: int, max_steps: int) -> None
           f"{sum(r.seconds for r in runs) / (2 * len(sample)):.0f} s per image and seed")
 
 
-def evaluate(model, images, masks, beta, seed, draws):
-    """objective = mean(M) + beta * MSE on the NoiseMask's fixed evaluation draws."""
-    import tensorflow as tf
-
-    from methods.noise_mask import _EVAL, _NoiseSource
-
-    noise = _NoiseSource(images, seed)
-    x = tf.constant(images.astype(np.float32))
-    f_x = model.forward(x, None)
-    m = tf.constant(masks[..., None].astype(np.float32))
-    losses = []
-    for d in range(draws):
-        f_hat = model.forward(x * m + noise.draw(_EVAL, d) * (1.0 - m), None)
-        losses.append(tf.reduce_mean(tf.square(f_x - f_hat), axis=1).numpy())
-    return masks.mean(axis=(1, 2)) + beta * np.mean(losses, axis=0)
-
-
 def summarise(results: dict) -> dict:
     """Means per (setting, passes) in the layout of bench/reference/noise_mask_convergence.json."""
     variants = {}
@@ -131,7 +114,7 @@ def main(argv=None) -> int:
     import methods
     from bench.datasets import load_image_set
     from bench.models import get_model
-    from methods.noise_mask import PRESETS, NoiseMask
+    from methods.noise_mask import PRESETS, NoiseMask, evaluate_mask
     from metrics import blurred_r
 
     ref = np.load(ref_path)
@@ -165,9 +148,9 @@ def main(argv=None) -> int:
             beta = res.info["beta"]
             obj = res.info["preservation"] + res.info["loss_term"]
             if "ref_objective" not in results:
-                results["ref_objective"] = evaluate(model, images, ref0, beta, seed, draws).tolist()
+                results["ref_objective"] = sum(evaluate_mask(model, images, ref0, beta, seed, draws)).tolist()
                 if ref1 is not None:
-                    o1 = evaluate(model, images, ref1, beta, seed, draws)
+                    o1 = sum(evaluate_mask(model, images, ref1, beta, seed, draws))
                     r0 = np.array(results["ref_objective"])
                     results["ceiling"] = {"gap": ((o1 - r0) / r0).tolist(),
                                           "r": [blurred_r(a, b) for a, b in zip(ref1, ref0)]}

@@ -140,7 +140,7 @@ class NoiseMask(SaliencyMethod):
         final_v[active] = v.numpy()[active]
         mask = 1.0 / (1.0 + np.exp(-final_v[..., 0]))
 
-        preservation, loss_term = self._evaluate(feature, x_t, f_x, mask, beta, noise)
+        preservation, loss_term = _fixed_draw_terms(feature, x_t, f_x, mask, beta, noise, int(p["eval_draws"]))
         seconds = time.perf_counter() - started
         info = {
             "preservation": preservation,
@@ -161,15 +161,28 @@ class NoiseMask(SaliencyMethod):
             draws.append(tf.reduce_mean(tf.square(f_u - f_x), axis=list(range(1, len(f_x.shape)))).numpy())
         return (1.0 / np.mean(draws, axis=0)).astype(np.float32)
 
-    def _evaluate(self, feature, x_t, f_x, mask, beta, noise):
-        """Final preservation mean(M) and loss term beta*MSE averaged over fixed noise draws."""
-        m = tf.constant(mask[..., None], tf.float32)
-        losses = []
-        for d in range(int(self.params["eval_draws"])):
-            u = noise.draw(_EVAL, d)
-            f_hat = feature(u + (x_t - u) * m)
-            losses.append(tf.reduce_mean(tf.square(f_x - f_hat), axis=list(range(1, len(f_x.shape)))).numpy())
-        return mask.mean(axis=(1, 2)).astype(np.float32), (beta * np.mean(losses, axis=0)).astype(np.float32)
+
+
+def _fixed_draw_terms(feature, x_t, f_x, mask, beta, noise, draws: int):
+    """Preservation mean(M) and loss term beta*MSE averaged over the fixed evaluation draws."""
+    m = tf.constant(mask[..., None], tf.float32)
+    losses = []
+    for d in range(draws):
+        u = noise.draw(_EVAL, d)
+        f_hat = feature(u + (x_t - u) * m)
+        losses.append(tf.reduce_mean(tf.square(f_x - f_hat), axis=list(range(1, len(f_x.shape)))).numpy())
+    return mask.mean(axis=(1, 2)).astype(np.float32), (beta * np.mean(losses, axis=0)).astype(np.float32)
+
+
+def evaluate_mask(model: ModelWrapper, images: np.ndarray, mask: np.ndarray, beta: np.ndarray, seed: int = 0,
+                  draws: int = 32, layer: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(preservation, loss term) of any masks (N, H, W) on the fixed noise draws that
+    ``NoiseMask(seed=seed)`` reports its final objective on, so that masks from elsewhere
+    (e.g. converged reference runs) are scored on exactly the same objective."""
+    feature = lambda pix: model.forward(pix, layer)  # noqa: E731
+    x_t = tf.constant(images.astype(np.float32))
+    return _fixed_draw_terms(feature, x_t, feature(x_t), np.asarray(mask, np.float32), np.asarray(beta, np.float32),
+                             _NoiseSource(images, seed), draws)
 
 
 _STEP, _BETA, _EVAL = 0, 1, 2  # independent noise streams

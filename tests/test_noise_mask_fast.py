@@ -89,3 +89,18 @@ def test_measured_convergence_lookup():
     assert [p["passes"] for p in faithful] == sorted(p["passes"] for p in faithful)
     assert all(a["gap_mean"] > b["gap_mean"] for a, b in zip(faithful, faithful[1:]))
     assert all(p["r_mean"] <= summary["ceiling"]["r_mean"] + 0.01 for p in faithful)
+
+
+def test_evaluate_mask_scores_masks_on_the_methods_own_objective(square_model, square_images):
+    """Masks from elsewhere (the converged references) are scored on the same fixed draws
+    and beta as a run's own final objective."""
+    import numpy as np
+
+    from methods.noise_mask import evaluate_mask
+
+    run = methods.explain("noise_mask", square_model, square_images, max_iterations=40, window=40, seed=3, eval_draws=8)
+    pres, loss = evaluate_mask(square_model, square_images, run.relevance, run.info["beta"], seed=3, draws=8)
+    np.testing.assert_allclose(pres, run.info["preservation"], rtol=1e-6)
+    np.testing.assert_allclose(loss, run.info["loss_term"], rtol=1e-4)
+    other_seed = evaluate_mask(square_model, square_images, run.relevance, run.info["beta"], seed=4, draws=8)[1]
+    assert not np.allclose(other_seed, loss, rtol=1e-4)
