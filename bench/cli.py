@@ -23,7 +23,7 @@ def _fetch(args) -> int:
 
 
 def _models(args) -> int:
-    from bench.models import MODELS
+    from models import MODELS
 
     for spec in MODELS.values():
         print(f"{spec.name:20s} input {spec.input_size}x{spec.input_size}  preprocessing {spec.preprocessing}")
@@ -41,7 +41,7 @@ def _message(err: BaseException) -> str:
 
 
 def load_model(name: str, weights: str | None):
-    from bench.models import WeightsUnavailable, get_model
+    from models import WeightsUnavailable, get_model
 
     try:
         return get_model(name, weights=weights)
@@ -84,7 +84,7 @@ def _predict(args) -> int:
 def _run(args) -> int:
     from datetime import datetime
 
-    from bench.models import WeightsUnavailable
+    from models import WeightsUnavailable
     from bench.profiles import apply_overrides, load_profile
     from bench.runner import RunError, run_benchmark
 
@@ -114,7 +114,7 @@ def _report(args) -> int:
 
 
 def _explain(args) -> int:
-    from bench.explain_cli import explain_to_folder
+    from bench.explain import explain_to_folder
     from bench.profiles import apply_overrides, load_profile
 
     model = load_model(args.model, args.weights)

@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from bench.atomic import atomic_path  # noqa: E402
+from common.files import atomic_path  # noqa: E402
 
 SIGNED = {"deeplift", "intgrad", "elrp"}
 

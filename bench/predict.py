@@ -6,8 +6,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench.datasets import ImageSet
-from bench.models import ModelWrapper, softmax
-from bench.progress import progress
+from models import ModelWrapper, softmax
+from common.progress import progress
 
 
 @dataclass

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.atomic import write_text
+from common.files import write_text
 from bench.datasets import load_image_set
 from bench.results import RunStore
 from metrics import summarise

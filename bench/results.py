@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from bench.atomic import atomic_path, write_json, write_npy
+from common.files import atomic_path, write_json, write_npy
 
 RANDOM = "random"
 

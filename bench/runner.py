@@ -16,8 +16,8 @@ import numpy as np
 
 import metrics
 from bench.datasets import ImageSet, load_image_set, resolve_data_dir
-from bench.models import ModelWrapper, get_model
-from bench.progress import progress
+from models import ModelWrapper, get_model
+from common.progress import progress
 from bench.results import RANDOM, RunStore
 from methods import get_method
 

@@ -28,11 +28,11 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "nips17-dev-sam
 
 
 def pick_model(name: str):
-    import bench.models as bm
+    import models as bm
 
     if name in bm.MODELS:
         return bm.get_model(name), None
-    note = f"model {name!r} is not registered in bench.models (have: {', '.join(bm.MODELS)}); falling back to 'tiny'"
+    note = f"model {name!r} is not registered in models (have: {', '.join(bm.MODELS)}); falling back to 'tiny'"
     print("NOTE:", note)
     return bm.get_model("tiny"), note
 
@@ -75,6 +75,17 @@ def best_of(fns, repeats: int) -> list[float]:
             fn()
             best[j] = min(best[j], time.perf_counter() - start)
     return best
+
+
+def load_quantus_support():
+    """The Quantus adapter the tests use (tests/quantus_support.py), loaded from its file."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "tests" / "quantus_support.py"
+    spec = importlib.util.spec_from_file_location("quantus_support", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def main(argv=None) -> dict:
@@ -149,7 +160,8 @@ def main(argv=None) -> dict:
                 run["quantus"] = f"not importable: {err}"
                 print("  quantus not importable:", err)
             else:
-                from metrics.quantus_check import quantus_keras_model, quantus_pixel_flipping
+                support = load_quantus_support()
+                quantus_keras_model, quantus_pixel_flipping = support.quantus_keras_model, support.quantus_pixel_flipping
 
                 evf = CurveEvaluator(model, images, ev.targets, pixels_per_step=k, steps=full_steps, seed=0,
                                      batch_size=bs, unperturbed_logits=ev.unperturbed_logits())

@@ -84,7 +84,7 @@ def measure(model, pixels: np.ndarray, repeats: int) -> dict:
 
 def loading_times() -> dict:
     """Build efficientnet_lite0 with an empty cache, then twice more with the cache filled."""
-    from bench.models import efficientnet_lite as lite
+    from models import efficientnet_lite as lite
 
     checkpoint = lite.locate_weights("efficientnet_lite0")
     old = os.environ.get("BENCH_CACHE_DIR")
@@ -129,7 +129,7 @@ def main(argv=None) -> dict:
 
     import tensorflow as tf
 
-    from bench.models import from_keras, get_model, scale_preprocess
+    from models import from_keras, get_model, scale_preprocess
 
     lite0 = get_model("efficientnet_lite0")
     pixels, source = images_for(lite0.input_size, args.batch_size, args.data)
@@ -157,7 +157,7 @@ def main(argv=None) -> dict:
     text = json.dumps(summary, indent=2)
     print(text)
     if args.out:
-        from bench.atomic import write_text
+        from common.files import write_text
 
         write_text(args.out, text + "\n")
     return summary

@@ -44,9 +44,9 @@ RUN_SEED = 2  # the reference seeds are 0 and 1: a shared noise path would infla
 def make_reference(path: Path, data: str, n_images: int, max_steps: int) -> None:
     """Faithful NoiseMask, seeds 0 and 1, each image until the convergence rule holds."""
     import methods
-    from bench.atomic import atomic_path
+    from common.files import atomic_path
     from bench.datasets import load_image_set
-    from bench.models import get_model
+    from models import get_model
 
     sample = load_image_set(data, size=224, limit=n_images)
     model = get_model("efficientnet_lite0")
@@ -96,7 +96,7 @@ def main(argv=None) -> int:
     ap.add_argument("--data", default=str(DATA))
     args = ap.parse_args(argv)
     sys.path.insert(0, str(REPO))
-    from bench.atomic import write_json
+    from common.files import write_json
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -113,7 +113,7 @@ def main(argv=None) -> int:
 
     import methods
     from bench.datasets import load_image_set
-    from bench.models import get_model
+    from models import get_model
     from methods.noise_mask import PRESETS, NoiseMask, evaluate_mask
     from metrics import blurred_r
 

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from bench.models import ModelWrapper
+from models import ModelWrapper
 
 
 @dataclass

@@ -36,8 +36,8 @@ import zlib
 import numpy as np
 import tensorflow as tf
 
-from bench.models import ModelWrapper
-from bench.progress import progress
+from models import ModelWrapper
+from common.progress import progress
 
 from .base import SaliencyMethod
 
@@ -89,7 +89,7 @@ class NoiseMask(SaliencyMethod):
         n, h, w, _ = images.shape
         layer = p["layer"]
         started = time.perf_counter()
-        noise = _NoiseSource(images, int(p["seed"]))
+        noise = NoiseSource(images, int(p["seed"]))
         x_t = tf.constant(images.astype(np.float32))
         feature = tf.function(lambda pix: model.forward(pix, layer))
         f_x = feature(x_t)
@@ -182,7 +182,7 @@ def evaluate_mask(model: ModelWrapper, images: np.ndarray, mask: np.ndarray, bet
     feature = lambda pix: model.forward(pix, layer)  # noqa: E731
     x_t = tf.constant(images.astype(np.float32))
     return _fixed_draw_terms(feature, x_t, feature(x_t), np.asarray(mask, np.float32), np.asarray(beta, np.float32),
-                             _NoiseSource(images, seed), draws)
+                             NoiseSource(images, seed), draws)
 
 
 _STEP, _BETA, _EVAL = 0, 1, 2  # independent noise streams
@@ -201,7 +201,7 @@ PRESETS = {
 FAST = PRESETS["fast"]
 
 
-class _NoiseSource:
+class NoiseSource:
     """Uniform [0, 255] noise images, one stateless stream per image keyed by its content."""
 
     def __init__(self, images: np.ndarray, seed: int):

@@ -16,7 +16,7 @@ BUILTIN: dict[str, str] = {
     "intgrad": "methods.intgrad:IntegratedGradients",
     "elrp": "methods.elrp:EpsilonLRP",
     "sensitivity": "methods.sensitivity:Sensitivity",
-    "perturbation": "methods.perturbation:Occlusion",
+    "perturbation": "methods.occlusion:Occlusion",
     "noise_mask": "methods.noise_mask:NoiseMask",
 }
 

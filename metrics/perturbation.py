@@ -24,14 +24,14 @@ from typing import Sequence
 
 import numpy as np
 
-from bench.models import ModelWrapper, softmax
+from common import thesis
+from models.interface import Classifier, softmax
 
 from .relevance_maps import ORDERS, pixel_ranking
 
-THESIS_STEPS = 800
-THESIS_PIXELS_PER_STEP = 100
-THESIS_COVERAGE = THESIS_STEPS * THESIS_PIXELS_PER_STEP / (299 * 299)
-"""80,000 / 89,401 = 0.8948...: the share of a 299x299 image the thesis's 800 steps replace."""
+THESIS_STEPS = thesis.CURVE_STEPS
+THESIS_PIXELS_PER_STEP = thesis.PIXELS_PER_STEP
+THESIS_COVERAGE = thesis.CURVE_COVERAGE
 
 _STREAM_COLOURS, _STREAM_TIES, _STREAM_RANDOM = 0, 1, 2
 
@@ -112,7 +112,7 @@ class CurveEvaluator:
 
     def __init__(
         self,
-        model: ModelWrapper,
+        model: Classifier,
         images: np.ndarray,
         targets: np.ndarray | None = None,
         *,
@@ -286,7 +286,7 @@ class CurveEvaluator:
 
 
 def perturbation_curves(
-    model: ModelWrapper,
+    model: Classifier,
     images: np.ndarray,
     relevance: np.ndarray | None,
     targets: np.ndarray | None,

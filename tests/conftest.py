@@ -27,7 +27,7 @@ def square_model():
     """A 32x32 classifier whose logits depend only on the 16x16 square ``SQUARE``."""
     import tensorflow as tf
 
-    from bench.models import from_keras, scale_preprocess
+    from models import from_keras, scale_preprocess
 
     tf.keras.utils.set_random_seed(1)
     inp = tf.keras.Input((32, 32, 3))

@@ -11,9 +11,9 @@ import pytest
 import tensorflow as tf
 
 from bench.datasets import load_image_set
-from bench.models import MODELS, WeightsUnavailable, get_model
-from bench.models import efficientnet_lite as lite
-from bench.models.torch_checkpoint import load_checkpoint, load_state_dict
+from models import MODELS, WeightsUnavailable, get_model
+from models import efficientnet_lite as lite
+from models.torch_checkpoint import load_checkpoint, load_state_dict
 
 LITE0_TENSORS = 296  # 247 weights/BN statistics + 49 BN num_batches_tracked counters
 LITE0_PARAMS = 4_652_008

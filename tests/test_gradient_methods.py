@@ -24,7 +24,7 @@ import pytest
 import tensorflow as tf
 
 import methods
-from bench.models import MODELS, from_keras, get_model
+from models import MODELS, from_keras, get_model
 from methods.modified_gradient import UnsupportedLayerError, convert_model, get_engine, ig_alphas
 
 L = tf.keras.layers
@@ -413,7 +413,7 @@ def test_ig_alphas():
 @pytest.fixture(scope="module")
 def lite0():
     if "efficientnet_lite0" not in MODELS:
-        pytest.skip("efficientnet_lite0 is not registered in bench.models")
+        pytest.skip("efficientnet_lite0 is not registered in models")
     status = MODELS["efficientnet_lite0"].weights_status()
     if not status.startswith(("available", "built in")):
         pytest.skip(f"efficientnet_lite0 weights unavailable: {status}")

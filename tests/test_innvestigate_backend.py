@@ -21,7 +21,7 @@ import pytest
 import tensorflow as tf
 
 import methods
-from bench.models import MODELS, from_keras, get_model
+from models import MODELS, from_keras, get_model
 from methods.innvestigate_backend import InnvestigateBackendError, analyze
 from methods.modified_gradient import to_input_space
 

@@ -13,7 +13,7 @@ import tensorflow as tf
 from PIL import Image
 
 import metrics
-from bench.models import from_keras, get_model, scale_preprocess, softmax
+from models import from_keras, get_model, scale_preprocess, softmax
 from metrics import (
     CurveEvaluator,
     abpc,

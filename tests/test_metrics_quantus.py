@@ -2,7 +2,7 @@
 
 Quantus gets the evaluator's colour field through a custom ``perturb_func``, the ranking
 as an attribution with distinct values, and whole pixels per step (see
-``metrics/quantus_check.py`` for the layout). Measured: the logits are bit-identical
+``tests/quantus_support.py`` for the layout). Measured: the logits are bit-identical
 (both end in the same Keras graph on identical float32 inputs); the probabilities
 differ by < 1e-7 because Quantus's softmax is a float32 Keras layer and ours is float64.
 """
@@ -13,9 +13,9 @@ import pytest
 
 quantus = pytest.importorskip("quantus", reason="quantus (test extra: pip install quantus==0.6.0) is not importable")
 
-from bench.models import get_model  # noqa: E402
+from models import get_model  # noqa: E402
 from metrics import CurveEvaluator  # noqa: E402
-from metrics.quantus_check import quantus_keras_model, quantus_pixel_flipping  # noqa: E402
+from quantus_support import quantus_keras_model, quantus_pixel_flipping  # noqa: E402
 
 K = 16  # 1024 / 16 = 64 steps, the whole 32x32 image (Quantus always runs to the end)
 

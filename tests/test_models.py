@@ -8,8 +8,8 @@ import pytest
 import tensorflow as tf
 
 from bench.cli import main
-from bench.models import MODELS, WeightsUnavailable, from_keras, get_model, scale_preprocess, softmax
-from bench.models import inception
+from models import MODELS, WeightsUnavailable, from_keras, get_model, scale_preprocess, softmax
+from models import inception
 
 
 def test_tiny_wrapper_contract():

@@ -83,7 +83,7 @@ def test_unknown_parameter_is_named(square_model, square_images):
 ])
 def test_on_efficientnet_lite0_with_shared_images(shared_sample, name, params):
     from bench.datasets import load_image_set
-    from bench.models import get_model
+    from models import get_model
 
     model = get_model("efficientnet_lite0")
     images = load_image_set(shared_sample, size=model.input_size, limit=4).pixels

@@ -10,7 +10,7 @@ import pytest
 
 import methods
 from bench.cli import main
-from bench.models import get_model
+from models import get_model
 
 PLUGIN = '''
 import numpy as np

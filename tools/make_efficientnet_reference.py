@@ -1,6 +1,6 @@
 """Regenerate bench/reference/efficientnet_lite0_nips17_sample.csv: the PyTorch logits of
 EfficientNet-Lite0 on the 100-image NIPS-2017 sample, the reference that the Keras port
-(bench/models/efficientnet_lite.py) is tested against.
+(models/efficientnet_lite.py) is tested against.
 
 The reference runs in a *separate* torch venv (torch is not a dependency of the suite),
 in two steps so that both sides see the very same uint8 pixels (the suite's loader:

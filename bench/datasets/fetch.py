@@ -18,9 +18,9 @@ from typing import Callable
 import pandas as pd
 from PIL import Image
 
-from bench.atomic import replace_dir, write_json
-from bench.paths import file_sha256
-from bench.progress import progress
+from common.files import replace_dir, write_json
+from common.files import file_sha256
+from common.progress import progress
 
 from .imageset import CSV_NAME, IMAGES_DIR, read_csv
 

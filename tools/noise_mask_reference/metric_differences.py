@@ -33,7 +33,7 @@ def main() -> int:
     import methods
     import metrics
     from bench.datasets import load_image_set
-    from bench.models import get_model
+    from models import get_model
     from bench.runner import image_seed
     from methods.noise_mask import PRESETS
 

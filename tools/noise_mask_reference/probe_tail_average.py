@@ -13,8 +13,8 @@ import tensorflow as tf
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
-from bench.models import get_model
-from methods.noise_mask import _NoiseSource
+from models import get_model
+from methods.noise_mask import NoiseSource
 from metrics import blurred_r
 
 lrs = [float(x) for x in sys.argv[1].split(",")]
@@ -33,7 +33,7 @@ lr = np.repeat(np.array(lrs, np.float32), nimg)[:, None, None, None]
 n = len(x)
 feature = tf.function(lambda p: model.forward(p))
 x_t = tf.constant(x); f_x = feature(x_t)
-noise = _NoiseSource(x, 0)
+noise = NoiseSource(x, 0)
 # make per-config noise independent: keys differ by adding config index
 noise.keys = [k + (i // nimg) * 7919 for i, k in enumerate(noise.keys)]
 v = tf.Variable(tf.fill((n, 224, 224, 1), float(np.log(0.95 / 0.05))))
@@ -56,7 +56,7 @@ def step(it):
     avg.assign_add(tf.sigmoid(v))
     return obj
 # evaluation on 32 fixed draws (suite noise, keyed by the image content only)
-ev_noise = _NoiseSource(x_img, 0)
+ev_noise = NoiseSource(x_img, 0)
 ev_x = tf.constant(x_img); ev_f = feature(ev_x)
 def objective(masks):  # masks (nimg,224,224)
     m = tf.constant(masks[..., None].astype(np.float32)); ls = []

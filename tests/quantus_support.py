@@ -26,9 +26,9 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from bench.models import ModelWrapper
+from models import ModelWrapper
 
-from .perturbation import CurveEvaluator
+from metrics.perturbation import CurveEvaluator
 
 
 def quantus_keras_model(model: ModelWrapper) -> tf.keras.Model:

@@ -1,12 +1,35 @@
-"""Model zoo: every classifier the suite can benchmark, behind :class:`ModelWrapper`."""
+"""The model layer: the interface methods and metrics use (:class:`Classifier`), the
+Keras implementation behind it (:class:`ModelWrapper`, :func:`from_keras`) and the zoo of
+registered models (:data:`MODELS`, :func:`get_model`).
+
+Importing this package does not import TensorFlow: the Keras classes load on first use.
+"""
 from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from .weights import WeightsUnavailable
-from .wrapper import ModelWrapper, from_keras, scale_preprocess, softmax
+from common.errors import InputError, UnknownNameError
+
+from .interface import Classifier, softmax
+
+if TYPE_CHECKING:
+    from .keras_classifier import ModelWrapper, from_keras, scale_preprocess
+
+_KERAS_NAMES = ("ModelWrapper", "from_keras", "scale_preprocess")
+
+
+def __getattr__(name: str):
+    if name in _KERAS_NAMES:
+        from . import keras_classifier
+
+        return getattr(keras_classifier, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class WeightsUnavailable(InputError, RuntimeError):
+    """The model's weights are neither on this machine nor downloadable."""
 
 
 @dataclass(frozen=True)
@@ -70,11 +93,14 @@ MODELS: dict[str, ModelSpec] = {
 def get_model(name: str, weights=None) -> ModelWrapper:
     """Build a registered model. ``weights``: optional local weights file."""
     if name not in MODELS:
-        raise KeyError(f"unknown model {name!r}; available: {', '.join(MODELS)}")
+        raise UnknownNameError(f"unknown model {name!r}; available: {', '.join(MODELS)}")
     spec = MODELS[name]
     if weights is not None and spec.locate is None:
-        raise ValueError(f"model {name!r} takes no weights file")
+        raise InputError(f"model {name!r} takes no weights file")
     return spec.build(weights=weights)
 
 
-__all__ = ["MODELS", "ModelSpec", "ModelWrapper", "WeightsUnavailable", "from_keras", "get_model", "scale_preprocess", "softmax"]
+__all__ = [
+    "MODELS", "Classifier", "ModelSpec", "ModelWrapper", "WeightsUnavailable", "from_keras", "get_model",
+    "scale_preprocess", "softmax",
+]

@@ -18,7 +18,7 @@ not needed). The Keras model:
 Padding: the PyTorch model pads like TF "SAME" (the extra row/column of a stride-2
 convolution on the right/bottom), which Keras ``padding="same"`` reproduces.
 
-Converted weights are cached as ``.npz`` under :func:`~.weights.cache_dir`, keyed by the
+Converted weights are cached as ``.npz`` under :func:`common.files.cache_dir`, keyed by the
 checkpoint's sha256, so that later builds skip the conversion; a corrupt or stale cache
 file is rebuilt from the checkpoint.
 """
@@ -32,12 +32,13 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from ..atomic import atomic_path
-from .torch_checkpoint import load_state_dict
-from .weights import WeightsUnavailable, cache_dir, file_sha256
-from .wrapper import ModelWrapper, scale_preprocess
+from common.files import atomic_path, cache_dir, file_sha256
 
-REFERENCE_CSV = Path(__file__).resolve().parents[1] / "reference" / "efficientnet_lite0_nips17_sample.csv"
+from . import WeightsUnavailable
+from .torch_checkpoint import load_state_dict
+from .keras_classifier import ModelWrapper, scale_preprocess
+
+REFERENCE_CSV = Path(__file__).resolve().parent / "reference" / "efficientnet_lite0_nips17_sample.csv"
 """PyTorch logits of Lite0 on the shared 100-image sample (tools/make_efficientnet_reference.py)."""
 CACHE_FORMAT = 1
 """Bump when the layer naming or the weight layout of the cache changes."""

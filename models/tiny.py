@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from .wrapper import ModelWrapper, scale_preprocess
+from .keras_classifier import ModelWrapper, scale_preprocess
 
 TINY_SIZE = 32
 TINY_CLASSES = 10

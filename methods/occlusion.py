@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from bench.models import ModelWrapper
+from models import ModelWrapper
 
 from .base import SaliencyMethod
 

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from .wrapper import ModelWrapper, scale_preprocess
-from .weights import WeightsUnavailable, file_sha256
+from .keras_classifier import ModelWrapper, scale_preprocess
+from common.files import file_sha256
+
+from . import WeightsUnavailable
 
 ENV_VAR = "BENCH_INCEPTION_V3_WEIGHTS"
 KERAS_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels.h5"
@@ -21,7 +23,6 @@ KERAS_URL = (
     "https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/" + KERAS_FILE
 )
 KERAS_MD5 = "9a0d58056eeedaa3f26cb7ebd46da564"
-INPUT_SIZE = 299
 
 
 def keras_cache_path() -> Path:

@@ -4,11 +4,11 @@ from __future__ import annotations
 from pathlib import Path
 
 
-from bench.atomic import write_json, write_npy
+from common.files import write_json, write_npy
 from bench.datasets import ImageSet
 from bench.figures import maps_grid
-from bench.models import ModelWrapper
-from bench.progress import progress
+from models import ModelWrapper
+from common.progress import progress
 from methods import get_method
 
 

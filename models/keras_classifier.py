@@ -1,8 +1,8 @@
-"""The one interface that methods and metrics use to talk to a classifier.
+"""The Keras implementation of :class:`models.interface.Classifier`.
 
 A ``ModelWrapper`` holds a Keras model that maps *preprocessed* input to pre-softmax
 logits, plus the preprocessing from pixel space ([0, 255] floats, channels last).
-Every method and metric goes through :meth:`ModelWrapper.forward` (differentiable,
+Methods and metrics go through :meth:`ModelWrapper.forward` (differentiable,
 pixel space in) or :meth:`ModelWrapper.logits` (numpy in, numpy out, batched).
 """
 from __future__ import annotations
@@ -13,6 +13,8 @@ from typing import Callable
 
 import numpy as np
 import tensorflow as tf
+
+from .interface import softmax
 
 Preprocess = Callable[[tf.Tensor], tf.Tensor]
 
@@ -97,12 +99,6 @@ class ModelWrapper:
 @lru_cache(maxsize=16)
 def _compiled_forward(model: ModelWrapper):
     return tf.function(lambda x: model.forward(x), reduce_retracing=True)
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
 
 
 def scale_preprocess(scale: float, offset: float) -> Preprocess:

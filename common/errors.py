@@ -1,0 +1,23 @@
+"""The suite's own input errors.
+
+A :class:`InputError` means the user asked for something the suite cannot do as asked (an
+unknown method, a bad parameter value, missing data or weights); the command line prints
+its message without a traceback and exits with code 2. Any other exception is a bug,
+in the suite or in a method, and keeps its traceback.
+"""
+from __future__ import annotations
+
+
+class InputError(ValueError):
+    """A problem with the user's arguments, files or environment; the message says what to do."""
+
+
+class UnknownNameError(InputError, KeyError):
+    """A name (method, model, profile, preset) that is not registered."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class ParameterError(InputError, TypeError):
+    """A parameter that does not exist or whose value is of the wrong type or out of range."""
