@@ -1,7 +1,6 @@
-"""Noise Mask benchmark suite: data -> model -> method -> relevance map -> metric -> results -> report."""
+"""Noise Mask benchmark suite, the application: command line, runs, results store, report,
+and the data layer (datasets). data -> model -> method -> relevance map -> metric ->
+results -> report; the model, method and metric layers are the packages ``models``,
+``methods`` and ``metrics``.
+"""
 __version__ = "0.1.0"
-
-import os as _os
-
-# TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notes) hides real messages.
-_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

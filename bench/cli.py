@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+
+from common.errors import InputError
 
 
 def _fetch(args) -> int:
@@ -32,21 +35,14 @@ def _models(args) -> int:
     return 0
 
 
-class UsageError(Exception):
-    """A problem with the user's arguments or environment: printed without a traceback, exit 2."""
-
-
 def _message(err: BaseException) -> str:
     return str(err.args[0]) if err.args else str(err)
 
 
 def load_model(name: str, weights: str | None):
-    from models import WeightsUnavailable, get_model
+    from models import get_model
 
-    try:
-        return get_model(name, weights=weights)
-    except (WeightsUnavailable, KeyError, ValueError) as err:
-        raise UsageError(_message(err)) from None
+    return get_model(name, weights=weights)
 
 
 def load_images(data_dir, size, limit):
@@ -55,8 +51,8 @@ def load_images(data_dir, size, limit):
     try:
         folder, description = resolve_data_dir(data_dir)
         return load_image_set(folder, size=size, limit=limit), description
-    except (FileNotFoundError, KeyError, ValueError) as err:
-        raise UsageError(_message(err)) from None
+    except (FileNotFoundError, KeyError, ValueError) as err:  # the data layer's own checks
+        raise InputError(_message(err)) from None
 
 
 def _predict(args) -> int:
@@ -84,21 +80,14 @@ def _predict(args) -> int:
 def _run(args) -> int:
     from datetime import datetime
 
-    from models import WeightsUnavailable
     from bench.profiles import apply_overrides, load_profile
-    from bench.runner import RunError, run_benchmark
+    from bench.runner import run_benchmark
 
-    try:
-        profile = load_profile(args.profile)
-        overrides = {"model": args.model, "images": args.limit, "methods": args.methods.split(",") if args.methods else None}
-        profile = apply_overrides(profile, args.param, **overrides)
-    except (KeyError, ValueError) as err:
-        raise UsageError(_message(err)) from None
+    profile = load_profile(args.profile)
+    overrides = {"model": args.model, "images": args.limit, "methods": args.methods.split(",") if args.methods else None}
+    profile = apply_overrides(profile, args.param, **overrides)
     out = args.out or f"results/{profile['name']}-{datetime.now():%Y%m%d-%H%M%S}"
-    try:
-        run_benchmark(profile, out, data_dir=args.data_dir, weights=args.weights)
-    except (RunError, WeightsUnavailable, FileNotFoundError) as err:
-        raise UsageError(_message(err)) from None
+    run_benchmark(profile, out, data_dir=args.data_dir, weights=args.weights)
     return 0
 
 
@@ -108,7 +97,7 @@ def _report(args) -> int:
     try:
         path = write_report(args.run_dir)
     except FileNotFoundError as err:
-        raise UsageError(_message(err)) from None
+        raise InputError(_message(err)) from None
     print(f"report rebuilt from stored results: {path}")
     return 0
 
@@ -119,12 +108,9 @@ def _explain(args) -> int:
 
     model = load_model(args.model, args.weights)
     images, description = load_images(args.data_dir, model.input_size, args.limit)
-    try:
-        base = load_profile(args.profile) if args.profile else {"run": {}, "metrics": {}, "methods": {}}
-        params = apply_overrides(base, args.param)["methods"]
-        out = explain_to_folder(model, images, args.methods.split(","), params, args.out)
-    except (KeyError, ValueError, TypeError) as err:
-        raise UsageError(_message(err)) from None
+    base = load_profile(args.profile) if args.profile else {"run": {}, "metrics": {}, "methods": {}}
+    params = apply_overrides(base, args.param)["methods"]
+    out = explain_to_folder(model, images, args.methods.split(","), params, args.out)
     print(f"{len(images)} images from {description}; maps, attributions, params.json and grids in {out}")
     return 0
 
@@ -194,10 +180,14 @@ def _data_args(p):
 
 
 def main(argv=None) -> int:
+    """Run a command. The suite's own input errors (:class:`common.errors.InputError`) print
+    their message and exit 2; anything else is a bug and keeps its traceback."""
+    # TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notes) hides real messages
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except UsageError as err:
+    except InputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

@@ -3,18 +3,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
-from common.files import write_json, write_npy
 from bench.datasets import ImageSet
 from bench.figures import maps_grid
-from models import ModelWrapper
+from common.files import write_json, write_npy
 from common.progress import progress
-from methods import get_method
+from methods import build_method
+from models import Classifier
 
 
-def explain_to_folder(model: ModelWrapper, images: ImageSet, method_names: list[str], params: dict, out: str | Path) -> Path:
+def explain_to_folder(model: Classifier, images: ImageSet, method_names: list[str], params: dict, out: str | Path) -> Path:
     out = Path(out)
-    methods = {name: get_method(name)(**params.get(name, {})) for name in method_names}  # fail early on bad names
+    methods = {name: build_method(name, params.get(name, {})) for name in method_names}  # fail early on bad names
     targets = model.top1(images.pixels)
     relevance = {}
     record = {"model": model.name, "weights": model.weights, "image_ids": images.ids, "targets": targets.tolist(), "methods": {}}
@@ -26,6 +25,7 @@ def explain_to_folder(model: ModelWrapper, images: ImageSet, method_names: list[
             write_npy(out / "attributions" / name / f"{image_id}.npy", result.attributions[i])
         record["methods"][name] = {"params": result.params, "seconds": result.seconds, "seconds_per_image": result.seconds / len(images)}
     for i, image_id in enumerate(images.ids):
-        maps_grid(images.pixels[i : i + 1], [images.attribution(i)], {m: r[i : i + 1] for m, r in relevance.items()}, out / "grids" / f"{image_id}.png")
+        maps_grid(images.pixels[i : i + 1], [images.attribution(i)], {m: r[i : i + 1] for m, r in relevance.items()},
+                  out / "grids" / f"{image_id}.png", {m: method.signed for m, method in methods.items()})
     write_json(out / "params.json", record)
     return out

@@ -12,9 +12,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from bench.results import RANDOM_ORDER  # noqa: E402
 from common.files import atomic_path  # noqa: E402
-
-SIGNED = {"deeplift", "intgrad", "elrp"}
 
 
 def _save(fig, path: Path) -> None:
@@ -29,7 +28,7 @@ def curves_figure(curves: pd.DataFrame, order: str, path: Path, methods: list[st
     (mean +- 1.96 standard errors over images), with the random-order baseline."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
     palette = dict(zip(methods, sns.color_palette("tab10", len(methods))))
-    for method, sel_order, style in [(m, order, "-") for m in methods] + [("random", "random", "--")]:
+    for method, sel_order, style in [(m, order, "-") for m in methods] + [(RANDOM_ORDER, "random", "--")]:
         part = curves[(curves["method"] == method) & (curves["order"] == sel_order)]
         if part.empty:
             continue
@@ -46,8 +45,10 @@ def curves_figure(curves: pd.DataFrame, order: str, path: Path, methods: list[st
     _save(fig, path)
 
 
-def maps_grid(images: np.ndarray, captions: list[str], maps: dict[str, np.ndarray], path: Path) -> None:
-    """Rows: images; columns: the image, then each method's relevance map."""
+def maps_grid(images: np.ndarray, captions: list[str], maps: dict[str, np.ndarray], path: Path,
+              signed: dict[str, bool]) -> None:
+    """Rows: images; columns: the image, then each method's relevance map: a signed method's
+    in red (positive) and blue (negative), as in the thesis's figures, an unsigned one in grey."""
     methods = list(maps)
     n = len(images)
     fig, axes = plt.subplots(n, len(methods) + 1, figsize=(1.9 * (len(methods) + 1), 2.1 * n), squeeze=False)
@@ -56,7 +57,7 @@ def maps_grid(images: np.ndarray, captions: list[str], maps: dict[str, np.ndarra
         axes[r, 0].set_xlabel(captions[r], fontsize=5.5, wrap=True)
         for c, method in enumerate(methods, start=1):
             rel = maps[method][r]
-            if method in SIGNED:  # red positive, blue negative, as in the thesis's figures
+            if signed[method]:
                 lim = np.percentile(np.abs(rel), 99.5) or 1.0
                 axes[r, c].imshow(rel, cmap="bwr", vmin=-lim, vmax=lim)
             else:
@@ -83,8 +84,6 @@ def distributions_figure(metrics_df: pd.DataFrame, path: Path, methods: list[str
         ax.set_xlabel("")
         ax.tick_params(axis="x", labelrotation=20)
     _save(fig, path)
-
-
 
 
 def trace_figure(traces: dict[str, np.ndarray], path: Path) -> None:

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench.datasets import ImageSet
-from models import ModelWrapper, softmax
 from common.progress import progress
+from models import Classifier, softmax
 
 
 @dataclass
@@ -19,7 +19,7 @@ class Prediction:
     label: int
 
 
-def predict(model: ModelWrapper, images: ImageSet, batch_size: int = 32) -> list[Prediction]:
+def predict(model: Classifier, images: ImageSet, batch_size: int = 32) -> list[Prediction]:
     out = []
     for start in progress(range(0, len(images), batch_size), desc=f"predict {model.name}"):
         logits = model.logits(images.pixels[start : start + batch_size], batch_size)

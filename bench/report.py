@@ -6,19 +6,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from common.files import write_text
 from bench.datasets import load_image_set
 from bench.results import RunStore
-from metrics import summarise
-
-THESIS_METHODS = ["deeplift", "intgrad", "elrp", "sensitivity", "perturbation", "noise_mask"]
-THESIS = {  # SPEC section 5: Inception V3, 299x299, 200 NIPS-2017 images
-    "png_kb": {"deeplift": (75.3, 5.5), "intgrad": (77.5, 4.5), "elrp": (76.8, 4.7), "sensitivity": (75.5, 3.6), "perturbation": (32.3, 3.8), "noise_mask": (30.2, 7.5)},
-    "ssim": {"deeplift": (0.039, 0.05), "intgrad": (0.022, 0.04), "elrp": (0.030, 0.05), "sensitivity": (0.007, 0.01), "perturbation": (0.039, 0.039), "noise_mask": (0.599, 0.12)},
-    "abpc": {"deeplift": 1783.62, "intgrad": 885.839, "elrp": 345.742, "sensitivity": 1926.34, "perturbation": 1092.98, "noise_mask": 5243.72},
-}
-PAPER_PROTOCOL = {"model": "inception_v3", "images": 200, "steps": 800, "pixels_per_step": 100}
-FAITHFUL_NOISE_MASK = {"learning_rate": 0.015, "init": 0.95, "max_iterations": 15000, "layer": None}
+from common import thesis
+from common.files import write_text
+from metrics import PER_IMAGE_METRICS, summarise
 
 
 def _per_method(metrics: pd.DataFrame, metric: str, scale: float = 1.0) -> dict[str, np.ndarray]:
@@ -44,22 +36,24 @@ def departures(run: dict) -> list[str]:
     """Everything in this run that differs from the thesis's protocol."""
     out = []
     ms = run["metrics_settings"]
-    if run["model"] != PAPER_PROTOCOL["model"]:
-        out.append(f"model is {run['model']} (input {run['model_input_size'][0]}x{run['model_input_size'][1]}), not Inception V3 at 299x299")
+    size = thesis.INPUT_SIZE
+    if run["model"] != thesis.MODEL:
+        out.append(f"model is {run['model']} (input {run['model_input_size'][0]}x{run['model_input_size'][1]}), not Inception V3 at {size}x{size}")
     if run.get("embedded_data"):
         out.append("images are the embedded scikit-image photos, not the NIPS-2017 development set")
-    if len(run["image_ids"]) != PAPER_PROTOCOL["images"]:
-        out.append(f"{len(run['image_ids'])} images, not 200")
-    if ms["steps"] != PAPER_PROTOCOL["steps"] or ms["pixels_per_step"] != PAPER_PROTOCOL["pixels_per_step"]:
+    if len(run["image_ids"]) != thesis.IMAGES:
+        out.append(f"{len(run['image_ids'])} images, not {thesis.IMAGES}")
+    if ms["steps"] != thesis.CURVE_STEPS or ms["pixels_per_step"] != thesis.PIXELS_PER_STEP:
         frac = ms["steps"] * ms["pixels_per_step"] / np.prod(run["model_input_size"])
-        out.append(f"perturbation curves use {ms['steps']} steps of {ms['pixels_per_step']} pixels ({frac:.1%} of the image), not 800 steps of 100")
+        out.append(f"perturbation curves use {ms['steps']} steps of {ms['pixels_per_step']} pixels ({frac:.1%} of the image), "
+                   f"not {thesis.CURVE_STEPS} steps of {thesis.PIXELS_PER_STEP}")
     nm = run["method_params"].get("noise_mask")
     if nm:
-        changed = {k: nm.get(k) for k, v in FAITHFUL_NOISE_MASK.items() if nm.get(k) != v}
+        changed = {k: nm.get(k) for k, v in thesis.NOISE_MASK.items() if nm.get(k) != v}
         if changed:
             preset = f"preset `{nm['preset']}`; " if "preset" in nm else ""
             out.append("Noise Mask is not the faithful setting: " + ", ".join(f"{k}={v}" for k, v in changed.items())
-                       + f" ({preset}thesis: Adam lr 0.015, 5,000-15,000 iterations, logits)")
+                       + f" ({preset}thesis: Adam lr {thesis.NOISE_MASK['learning_rate']}, 5,000-15,000 iterations, logits)")
     occ = run["method_params"].get("perturbation")
     if occ:
         out.append(f"occlusion uses {occ['patch_size']}x{occ['patch_size']} patches, stride {occ['stride']} (the thesis does not state its patch)")
@@ -78,12 +72,12 @@ def claims(metrics: pd.DataFrame, curves: pd.DataFrame, methods: list[str]) -> l
 
     ssim_values = _per_method(metrics, "ssim")
     png, ssim, area = means(_per_method(metrics, "png_bytes")), means(ssim_values), means(_per_method(metrics, "abpc_sum_logit"))
-    best_png = min(png, key=png.get)
+    best_png = PER_IMAGE_METRICS["png_bytes"].best(png)
     out.append(("Noise Mask gives the smallest PNG maps", "supported" if best_png == "noise_mask" else "not supported",
                 f"smallest mean: {best_png} ({png[best_png] / 1024:.1f} KiB); noise_mask {png['noise_mask'] / 1024:.1f} KiB"))
     lo = summarise(ssim_values["noise_mask"], n_boot=2000).ci_low
     hi_other = max(summarise(ssim_values[m], n_boot=2000).ci_high for m in others if m in ssim)
-    verdict = "supported" if lo > hi_other and max(ssim, key=ssim.get) == "noise_mask" else "not supported"
+    verdict = "supported" if lo > hi_other and PER_IMAGE_METRICS["ssim"].best(ssim) == "noise_mask" else "not supported"
     out.append(("Noise Mask has by far the highest SSIM", verdict,
                 f"noise_mask {ssim['noise_mask']:.3f} (95% CI low {lo:.3f}) vs best other CI high {hi_other:.3f}"))
 
@@ -101,7 +95,7 @@ def claims(metrics: pd.DataFrame, curves: pd.DataFrame, methods: list[str]) -> l
     out.append(("Noise Mask's LeRF curve stays high until late", "supported" if held.index[0] == "noise_mask" else "not supported",
                 "highest mean logit over the first 75% of LeRF steps: " + ", ".join(f"{m} {v:.2f}" for m, v in held.items())))
 
-    best_area = max(area, key=area.get)
+    best_area = PER_IMAGE_METRICS["abpc_sum_logit"].best(area)
     out.append(("Noise Mask has the largest ABPC", "supported" if best_area == "noise_mask" else "not supported",
                 f"largest mean ABPC: {best_area} ({area[best_area]:.1f}); noise_mask {area['noise_mask']:.1f}"))
     return out
@@ -150,6 +144,17 @@ def _convergence_section(run: dict, metrics: pd.DataFrame, figure: Path) -> list
     return lines
 
 
+def method_signed(run: dict, method: str) -> bool:
+    """Whether ``method``'s relevance is signed: as run.json recorded it, else as the
+    method declares it now (runs from before run.json kept it)."""
+    recorded = run.get("method_metadata", {}).get(method)
+    if recorded is not None:
+        return bool(recorded["signed"])
+    from methods import get_method
+
+    return get_method(method).signed
+
+
 def write_report(run_dir: str | Path) -> Path:
     store = RunStore(run_dir)
     run = store.read_run()
@@ -158,7 +163,8 @@ def write_report(run_dir: str | Path) -> Path:
     h, w = run["model_input_size"]
     ms = run["metrics_settings"]
     metrics, curves = store.write_tables(ms["pixels_per_step"], h * w)
-    methods = [m for m in THESIS_METHODS if m in run["methods"]] + [m for m in run["methods"] if m not in THESIS_METHODS]
+    order = thesis.METHOD_ORDER
+    methods = [m for m in order if m in run["methods"]] + [m for m in run["methods"] if m not in order]
     n_boot, seed = int(ms.get("bootstrap_samples", 2000)), int(run.get("seed", 0))
     fig_dir = store.root / "figures"
 
@@ -174,7 +180,8 @@ def write_report(run_dir: str | Path) -> Path:
     if grid_ids:
         images = load_image_set(run["data_dir"], size=(h, w), ids=grid_ids)
         captions = [images.attribution(k) for k in range(len(images))]
-        figures.maps_grid(images.pixels, captions, {m: np.stack([store.load_map(m, i) for i in grid_ids]) for m in methods}, fig_dir / "maps.png")
+        figures.maps_grid(images.pixels, captions, {m: np.stack([store.load_map(m, i) for i in grid_ids]) for m in methods},
+                          fig_dir / "maps.png", {m: method_signed(run, m) for m in methods})
 
     done = metrics.groupby("method")["image_id"].nunique().to_dict()
     png = _per_method(metrics, "png_bytes", 1 / 1024)
@@ -185,10 +192,10 @@ def write_report(run_dir: str | Path) -> Path:
     def row(values, digits):
         return [_cell(values.get(m), digits, seed, n_boot) for m in methods]
 
-    def thesis(key, digits):
+    def thesis_row(key, digits):
         cells = []
         for m in methods:
-            v = THESIS[key].get(m)
+            v = thesis.TABLES[key].get(m)
             cells.append("–" if v is None else (f"{v[0]:.{digits}f} ± {v[1]:.{digits}f}" if isinstance(v, tuple) else f"{v}"))
         return cells
 
@@ -204,11 +211,11 @@ def write_report(run_dir: str | Path) -> Path:
     lines += [f"- {d}" for d in dep] if dep else ["- none: this is the thesis's protocol"]
     lines.append("\nCells: mean ± standard deviation [95% bootstrap CI of the mean] over images.\n")
     lines.append("## Tables\n")
-    lines.append(_table("Table 1: PNG size of the grayscale maps (KiB)", methods, thesis("png_kb", 1), [("this run", row(png, 1))],
+    lines.append(_table("Table 1: PNG size of the grayscale maps (KiB)", methods, thesis_row("png_kb", 1), [("this run", row(png, 1))],
                         f"8-bit grayscale PNG, zlib level {ms['png_compress_level']}; KiB = 1,024 bytes (the thesis says KB). Smaller: less high-frequency noise."))
-    lines.append(_table("Table 2: SSIM between the grayscale map and the grayscale image", methods, thesis("ssim", 3), [("this run", row(ssim, 3))],
+    lines.append(_table("Table 2: SSIM between the grayscale map and the grayscale image", methods, thesis_row("ssim", 3), [("this run", row(ssim, 3))],
                         "scikit-image structural_similarity, data_range 255, default 7x7 window."))
-    lines.append(_table("Table 3: ABPC (area between the LeRF and MoRF curves)", methods, thesis("abpc", 1),
+    lines.append(_table("Table 3: ABPC (area between the LeRF and MoRF curves)", methods, thesis_row("abpc", 1),
                         [("sum over steps, logit", row(area_sum, 1)), ("sum × 800/steps, logit", row({m: v * 800 / ms["steps"] for m, v in area_sum.items()}, 1)),
                          ("mean over steps, logit", row(area_mean, 3)), ("sum over steps, probability %", row(area_pct, 1))],
                         "The thesis does not state its unit (logit or probability %); its values suggest a sum over 800 steps. The 'sum × 800/steps' row puts runs with fewer steps on that scale."))

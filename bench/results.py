@@ -10,7 +10,8 @@ Layout::
     run.json                     settings, versions, data, timings
     maps/<method>/<id>.npy       relevance (float32, H x W), the spec's section-3 map
     maps/<method>/<id>.png       its grayscale map (what PNG size and SSIM measure)
-    records/<method>/<id>.npz    curves + per-image metrics (random: records/random/)
+    records/<method>/<id>.npz    curves + per-image metrics and series of a method
+    baselines/random-order/<id>.npz  the random-order curves (outside the method namespace)
     metrics.csv                  image_id, method, metric, value
     curves.csv                   image_id, method, order, step, fraction_replaced, logit, prob
     report.md, figures/
@@ -26,7 +27,9 @@ from PIL import Image
 
 from common.files import atomic_path, write_json, write_npy
 
-RANDOM = "random"
+RANDOM_ORDER = "random-order"
+"""The random-order baseline's name in the store and in curves.csv; method names are
+identifiers (methods.registry), so no method can take it."""
 
 
 class RunStore:
@@ -42,7 +45,8 @@ class RunStore:
         return self.root / "maps" / method / f"{image_id}{suffix}"
 
     def record_path(self, method: str, image_id: str) -> Path:
-        return self.root / "records" / method / f"{image_id}.npz"
+        folder = "baselines" if method == RANDOM_ORDER else "records"
+        return self.root / folder / method / f"{image_id}.npz"
 
     # ---------------------------------------------------------------- run.json
     def read_run(self) -> dict | None:
@@ -89,7 +93,8 @@ class RunStore:
         return out
 
     def _records(self):
-        for path in sorted((self.root / "records").glob("*/*.npz")):
+        paths = sorted((self.root / "baselines").glob(f"{RANDOM_ORDER}/*.npz")) + sorted((self.root / "records").glob("*/*.npz"))
+        for path in paths:
             with np.load(path) as rec:
                 yield path.parent.name, path.stem, {k: rec[k] for k in rec.files}
 

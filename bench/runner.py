@@ -8,23 +8,24 @@ from __future__ import annotations
 import hashlib
 import platform
 import time
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 import metrics
 from bench.datasets import ImageSet, load_image_set, resolve_data_dir
-from models import ModelWrapper, get_model
+from bench.results import RANDOM_ORDER, RunStore
+from common.errors import InputError, UnknownNameError
 from common.progress import progress
-from bench.results import RANDOM, RunStore
-from methods import get_method
+from methods import ALIASES, ModelCosts, available, build_method
+from models import Classifier, get_model
 
 PACKAGES = ["noise-mask-bench", "tensorflow-cpu", "tensorflow", "tf-keras", "numpy", "pandas", "scikit-image", "innvestigate", "quantus"]
 
 
-class RunError(RuntimeError):
+class RunError(InputError):
     """The run cannot start or continue as asked; the message says what to do."""
 
 
@@ -80,13 +81,16 @@ def run_benchmark(profile: dict, out_dir: str | Path, data_dir=None, weights=Non
             "(data/nips17 or --data-dir). Fetch it with Kaggle credentials: python -m bench fetch "
             "(or import a local copy: python -m bench fetch --source PATH)."
         )
-    model = get_model(settings["model"], weights=weights)
-    images = select_images(load_image_set(folder, size=model.input_size), settings.get("images"), settings.get("selection", "first"), settings.get("seed", 0))
     method_names = list(settings["methods"])
+    check_method_sections(profile)
+    # every method is built (and its parameters checked) before the model loads
+    method_objects = {name: build_method(name, profile["methods"].get(name, {})) for name in method_names}
+    model = get_model(settings["model"], weights=weights)
     try:
-        method_objects = {name: get_method(name)(**profile["methods"].get(name, {})) for name in method_names}
-    except (KeyError, TypeError, ValueError) as err:  # unknown method, parameter or preset: the message names it
-        raise RunError(str(err.args[0])) from None
+        image_set = load_image_set(folder, size=model.input_size)
+    except (FileNotFoundError, KeyError, ValueError) as err:
+        raise RunError(str(err.args[0]) if err.args else str(err)) from None
+    images = select_images(image_set, settings.get("images"), settings.get("selection", "first"), settings.get("seed", 0))
     steps = int(metric_settings["steps"])
     pps = resolve_pixels_per_step(metric_settings["pixels_per_step"], model.input_size, steps)
     metric_settings["pixels_per_step"] = pps
@@ -104,6 +108,7 @@ def run_benchmark(profile: dict, out_dir: str | Path, data_dir=None, weights=Non
         "image_ids": images.ids, "authors": images.authors, "licenses": images.licenses,
         "targets": targets.tolist(), "labels": images.labels.tolist(),
         "methods": method_names, "method_params": {n: m.params for n, m in method_objects.items()},
+        "method_metadata": {n: m.metadata() for n, m in method_objects.items()},
         "metrics_settings": metric_settings, "seed": settings.get("seed", 0),
         "input_space_zero_pixel": model.input_space_zeros()[0, 0].round(2).tolist(),
         "versions": package_versions(), "status": "running", "timings_s": {},
@@ -126,11 +131,11 @@ def run_benchmark(profile: dict, out_dir: str | Path, data_dir=None, weights=Non
     timings = run["timings_s"]
 
     start = time.perf_counter()
-    missing = [k for k, i in enumerate(images.ids) if not store.has(RANDOM, i)]
+    missing = [k for k, i in enumerate(images.ids) if not store.has(RANDOM_ORDER, i)]
     if missing:
         random = evaluator.subset(missing).random_curves()
         for row, k in enumerate(missing):
-            store.save_record(RANDOM, images.ids[k], {RANDOM: (random.logits[row], random.probs[row])}, {})
+            store.save_record(RANDOM_ORDER, images.ids[k], {"random": (random.logits[row], random.probs[row])}, {})
     timings["random_curves"] = timings.get("random_curves", 0.0) + time.perf_counter() - start
 
     for name, method in method_objects.items():
@@ -148,13 +153,15 @@ def run_benchmark(profile: dict, out_dir: str | Path, data_dir=None, weights=Non
             morf = sub.curves(explanation.relevance, "morf")
             lerf = sub.curves(explanation.relevance, "lerf")
             for row, k in enumerate(idx):
-                gray = metrics.grayscale_map(explanation.relevance[row])
-                values = image_metrics(gray, images.pixels[k], morf, lerf, row, metric_settings)
+                gray = metrics.grayscale_map(explanation.relevance[row], signed=method.signed)
+                values = metrics.image_metrics(gray, images.pixels[k], morf.logits[row], lerf.logits[row], morf.probs[row],
+                                               lerf.probs[row], metric_settings["png_compress_level"])
                 values["method_seconds"] = explanation.seconds / len(idx)
-                values.update(method_diagnostics(explanation.info, row))
+                values.update({key: float(value[row]) for key, value in explanation.diagnostics.items()})
+                series = {key: value[row][~np.isnan(value[row])] for key, value in explanation.series.items()}
                 store.save_map(name, images.ids[k], explanation.relevance[row], gray)
                 store.save_record(name, images.ids[k], {"morf": (morf.logits[row], morf.probs[row]), "lerf": (lerf.logits[row], lerf.probs[row])},
-                                  values, method_series(explanation.info, row))
+                                  values, series)
             t2 = time.perf_counter()
             timings[f"{name}/explain"] = timings.get(f"{name}/explain", 0.0) + t1 - t0
             timings[f"{name}/metrics"] = timings.get(f"{name}/metrics", 0.0) + t2 - t1
@@ -172,43 +179,18 @@ def run_benchmark(profile: dict, out_dir: str | Path, data_dir=None, weights=Non
     return store.root
 
 
-def image_metrics(gray: np.ndarray, image: np.ndarray, morf, lerf, row: int, settings: dict) -> dict[str, float]:
-    logit_area = metrics.abpc(lerf.logits[row], morf.logits[row])
-    prob_area = metrics.abpc(100 * lerf.probs[row], 100 * morf.probs[row])
-    return {
-        "png_bytes": metrics.png_size(gray, level=int(settings["png_compress_level"])),
-        "ssim": metrics.ssim_to_image(gray, image),
-        "abpc_sum_logit": float(logit_area.sum),
-        "abpc_mean_logit": float(logit_area.mean),
-        "abpc_sum_prob_pct": float(prob_area.sum),
-        "abpc_mean_prob_pct": float(prob_area.mean),
-    }
+def check_method_sections(profile: dict) -> None:
+    """Every ``[methods.NAME]`` section (and ``--param NAME.KEY=...``) names a registered method."""
+    known = set(available()) | set(ALIASES)
+    unknown = sorted(set(profile["methods"]) - known)
+    if unknown:
+        raise UnknownNameError(
+            f"profile {profile['name']!r}: no method named {', '.join(map(repr, unknown))} (a [methods.NAME] section or "
+            f"--param NAME.KEY=VALUE); methods: {', '.join(sorted(known))}; other sections: metrics"
+        )
 
 
-def method_series(info: dict, row: int) -> dict[str, np.ndarray]:
-    """Per-image arrays a method reports (2-D info entries, one row per image), NaN padding cut."""
-    out = {}
-    for key, value in info.items():
-        arr = np.asarray(value)
-        if arr.ndim == 2 and arr.dtype.kind == "f":
-            series = arr[row]
-            out[key] = series[~np.isnan(series)]
-    return out
-
-
-def method_diagnostics(info: dict, row: int) -> dict[str, float]:
-    """Per-image scalars a method reports (e.g. Noise Mask's preservation and loss term)."""
-    out = {}
-    for key, value in info.items():
-        arr = np.asarray(value)
-        if arr.ndim == 1 and arr.dtype.kind in "fiub":
-            out[key] = float(arr[row])
-    if "loss_term" in out:
-        out["loss_term_pct"] = 100 * out.pop("loss_term")
-    return out
-
-
-def estimate_minutes(model: ModelWrapper, images: ImageSet, method_objects: dict, steps: int, store: RunStore) -> float:
+def estimate_minutes(model: Classifier, images: ImageSet, method_objects: dict, steps: int, store: RunStore) -> float:
     """Rough wall-time estimate from one timed forward batch and one gradient batch."""
     import tensorflow as tf
 
@@ -224,17 +206,12 @@ def estimate_minutes(model: ModelWrapper, images: ImageSet, method_objects: dict
         out = model.forward(xt)
     tape.gradient(out[:, 0], xt)
     backward = (time.perf_counter() - t0) / len(x)
+    costs = ModelCosts(forward=forward, backward=backward, input_size=model.input_size)
     n = len(images)
     total = n * (2 * len(method_objects) + 1) * steps * forward
     for name, method in method_objects.items():
         todo = sum(not store.has(name, i) for i in images.ids)
-        p = method.params
-        per_image = {
-            "noise_mask": p.get("max_iterations", 0) * backward,
-            "intgrad": p.get("steps", 100) * backward,
-            "perturbation": ((model.input_size[0] // max(1, p.get("stride", 8))) ** 2) * forward,
-        }.get(name, 2 * backward)
-        total += todo * per_image
+        total += todo * method.estimate_seconds(costs)
     return total / 60
 
 

@@ -20,11 +20,14 @@ import json
 import os
 import platform
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "nips17-dev-sample"
+from bench.datasets import shared_sample_dir
+
+DATA = shared_sample_dir(Path(__file__).resolve().parents[1])
 
 
 def pick_model(name: str):
@@ -133,9 +136,9 @@ def main(argv=None) -> dict:
         perturbed = perturbed_stack(ev, relevance, "morf")
         t_raw, t_raw_p, t_curve = best_of(
             [
-                lambda: model.logits(stack, batch_size=bs),
-                lambda: model.logits(perturbed, batch_size=bs),
-                lambda: ev.curves(relevance, "morf"),
+                partial(model.logits, stack, batch_size=bs),
+                partial(model.logits, perturbed, batch_size=bs),
+                partial(ev.curves, relevance, "morf"),
             ],
             args.repeats,
         )
@@ -167,7 +170,7 @@ def main(argv=None) -> dict:
                                      batch_size=bs, unperturbed_logits=ev.unperturbed_logits())
                 qmodel = quantus_keras_model(model)
                 qmodel.predict(np.zeros((bs, 1, h, 3 * w), np.float32), batch_size=bs, verbose=0)
-                (t_full,) = best_of([lambda: evf.curves(relevance, "morf")], args.repeats)
+                (t_full,) = best_of([partial(evf.curves, relevance, "morf")], args.repeats)
                 ours = evf.curves(relevance, "morf").logits[:, 1:]
                 start = time.perf_counter()
                 q = quantus_pixel_flipping(evf, relevance, "morf", keras_model=qmodel)

@@ -30,7 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "nips17-dev-sample"
+from bench.datasets import shared_sample_dir
+
+DATA = shared_sample_dir(Path(__file__).resolve().parents[1])
 
 
 def best_time(fn, repeats: int) -> float:

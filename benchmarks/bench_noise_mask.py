@@ -35,8 +35,10 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.datasets import shared_sample_dir
+
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data" / "nips17-dev-sample"
+DATA = shared_sample_dir(Path(__file__).resolve().parents[1])
 REFERENCES = [REPO / "data" / "noise_mask_reference" / "ref.npz", REPO / ".device" / "noise_mask_reference" / "ref.npz"]
 RUN_SEED = 2  # the reference seeds are 0 and 1: a shared noise path would inflate r
 
@@ -44,8 +46,8 @@ RUN_SEED = 2  # the reference seeds are 0 and 1: a shared noise path would infla
 def make_reference(path: Path, data: str, n_images: int, max_steps: int) -> None:
     """Faithful NoiseMask, seeds 0 and 1, each image until the convergence rule holds."""
     import methods
-    from common.files import atomic_path
     from bench.datasets import load_image_set
+    from common.files import atomic_path
     from models import get_model
 
     sample = load_image_set(data, size=224, limit=n_images)
@@ -53,12 +55,12 @@ def make_reference(path: Path, data: str, n_images: int, max_steps: int) -> None
     runs = [methods.explain("noise_mask", model, sample.pixels, batch_size=len(sample), seed=seed,
                             max_iterations=max_steps) for seed in (0, 1)]
     mask = np.clip(np.concatenate([r.relevance for r in runs]).astype(np.float64), 1e-7, 1 - 1e-7)
-    iterations = np.concatenate([r.info["iterations"] for r in runs])
+    iterations = np.concatenate([r.diagnostics["iterations"] for r in runs])
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path, suffix=".npz") as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, v=np.log(mask / (1 - mask)).astype(np.float32), ids=np.array(sample.ids), iterations=iterations,
-                     converged=np.concatenate([r.info["converged"] for r in runs]),
+                     converged=np.concatenate([r.diagnostics["converged"] for r in runs]),
                      seconds=np.array([r.seconds for r in runs]))
     print(f"reference: {path}; iterations {iterations.tolist()} (cap {max_steps}), "
           f"{sum(r.seconds for r in runs) / (2 * len(sample)):.0f} s per image and seed")
@@ -113,9 +115,9 @@ def main(argv=None) -> int:
 
     import methods
     from bench.datasets import load_image_set
-    from models import get_model
     from methods.noise_mask import PRESETS, NoiseMask, evaluate_mask
     from metrics import blurred_r
+    from models import get_model
 
     ref = np.load(ref_path)
     ref_ids = [str(i) for i in ref["ids"]]
@@ -145,8 +147,8 @@ def main(argv=None) -> int:
             t0 = time.perf_counter()
             res = methods.explain("noise_mask", model, images, **params)
             secs = time.perf_counter() - t0
-            beta = res.info["beta"]
-            obj = res.info["preservation"] + res.info["loss_term"]
+            beta = res.diagnostics["beta"]
+            obj = res.diagnostics["preservation"] + res.diagnostics["loss_term_pct"] / 100
             if "ref_objective" not in results:
                 results["ref_objective"] = sum(evaluate_mask(model, images, ref0, beta, seed, draws)).tolist()
                 if ref1 is not None:
@@ -155,8 +157,8 @@ def main(argv=None) -> int:
                     results["ceiling"] = {"gap": ((o1 - r0) / r0).tolist(),
                                           "r": [blurred_r(a, b) for a, b in zip(ref1, ref0)]}
             r0 = np.array(results["ref_objective"])
-            passes = int(np.mean(res.info["iterations"])) if passes == "preset" else int(passes)
-            run = {"setting": setting, "passes": passes, "iterations": res.info["iterations"].tolist(), "lr": params.get("learning_rate", NoiseMask.defaults["learning_rate"]),
+            passes = int(np.mean(res.diagnostics["iterations"])) if passes == "preset" else int(passes)
+            run = {"setting": setting, "passes": passes, "iterations": res.diagnostics["iterations"].tolist(), "lr": params.get("learning_rate", NoiseMask.defaults["learning_rate"]),
                    "gap": ((obj - r0) / r0).tolist(), "r": [blurred_r(a, b) for a, b in zip(res.relevance, ref0)],
                    "seconds_per_image": secs / len(images), "ms_per_pass": 1000 * secs / len(images) / passes}
             results["runs"].append(run)

@@ -10,23 +10,28 @@ the sum of the attributions against f(x) - f(x0) (they agree: completeness).
 """
 from __future__ import annotations
 
-from .base import SaliencyMethod
-from .modified_gradient import (
-    RESCALE_THRESHOLD, check_batch_size, completeness, get_engine, resolve_baseline, to_input_space,
-)
+from .attribution_helpers import check_baseline, completeness, resolve_baseline, to_input_space
+from .base import Attribution, Param, SaliencyMethod, batch_size_param
+from .modified_gradient import RESCALE_THRESHOLD, get_engine
 
 
 class DeepLIFTRescale(SaliencyMethod):
     name = "deeplift"
-    defaults = {"baseline": "zeros", "batch_size": 8, "rescale_threshold": RESCALE_THRESHOLD}
+    signed = True
+    attribution_space = "input"
+    parameters = {
+        "baseline": Param("zeros", None, "reference input: 'zeros' (model input space), a number or an array",
+                          check=check_baseline),
+        "batch_size": batch_size_param(8),
+        "rescale_threshold": Param(RESCALE_THRESHOLD, float, "|z - z0| below which the ordinary gradient is used",
+                                   positive=True),
+    }
 
     def attribute(self, model, images, targets):
-        batch_size = check_batch_size(self.params["batch_size"])
-        threshold = float(self.params["rescale_threshold"])
+        p = self.params
         x = to_input_space(model, images)
-        x0 = resolve_baseline(self.params["baseline"], x.shape[1:])
-        engine = get_engine(model, "rescale", threshold=threshold)
-        grads, f_x, f_x0 = engine.gradients(x, targets, x0[None], batch_size=batch_size)
+        x0 = resolve_baseline(p["baseline"], x.shape[1:])
+        engine = get_engine(model, "rescale", threshold=p["rescale_threshold"])
+        grads, f_x, f_x0 = engine.gradients(x, targets, x0[None], batch_size=p["batch_size"])
         attributions = (grads * (x - x0)).astype("float32")
-        info = {"space": "model input (preprocessed)", **completeness(attributions, f_x, f_x0)}
-        return attributions, attributions.sum(axis=-1), info
+        return Attribution(attributions, attributions.sum(axis=-1), completeness(attributions, f_x, f_x0))

@@ -10,25 +10,31 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import tensorflow as tf
 
-from .base import SaliencyMethod
-from .modified_gradient import check_backend, check_batch_size, get_engine, to_input_space
+from .attribution_helpers import BACKENDS, to_input_space
+from .base import Attribution, Param, SaliencyMethod, batch_size_param
+from .modified_gradient import get_engine
 
 
 class EpsilonLRP(SaliencyMethod):
     name = "elrp"
-    defaults = {"epsilon": 1e-4, "batch_size": 16, "backend": "native"}
+    signed = True
+    attribution_space = "input"
+    parameters = {
+        "epsilon": Param(1e-4, float, "stabiliser of the epsilon rule", positive=True),
+        "batch_size": batch_size_param(16),
+        "backend": Param("native", str, "'native' or 'innvestigate' (a worker process)", choices=BACKENDS),
+    }
 
     def attribute(self, model, images, targets):
-        batch_size = check_batch_size(self.params["batch_size"])
-        backend = check_backend(self.params["backend"])
-        epsilon = float(self.params["epsilon"])
-        if not epsilon > 0:
-            raise ValueError(f"epsilon must be > 0; got {epsilon}")
+        p = self.params
+        epsilon, batch_size = p["epsilon"], p["batch_size"]
         x = to_input_space(model, images)
-        info: dict = {"backend": backend, "space": "model input (preprocessed)"}
-        if backend == "innvestigate":
+        info: dict = {"backend": p["backend"]}
+        diagnostics: dict = {}
+        if p["backend"] == "innvestigate":
             from .innvestigate_backend import analyze
 
             if any(isinstance(layer, tf.keras.layers.BatchNormalization) for layer in model.keras_model.submodules):
@@ -44,6 +50,6 @@ class EpsilonLRP(SaliencyMethod):
         else:
             grads, logits = get_engine(model, "elrp", epsilon=epsilon).gradients(x, targets, batch_size=batch_size)
             attributions = grads * x
-            info["target_logit"] = logits.astype(float).tolist()
+            diagnostics["target_logit"] = logits.astype(np.float64)
         attributions = attributions.astype("float32")
-        return attributions, attributions.sum(axis=-1), info
+        return Attribution(attributions, attributions.sum(axis=-1), diagnostics, info=info)

@@ -123,7 +123,7 @@ def _patch_model_checks() -> None:
                     message = check["message"] + f"\nCheck triggered by layers: {[layer.name for layer in layers]}"
                     if check["check_type"] == "exception":
                         raise base.NotAnalyzeableModelException(message)
-                    warnings.warn(message)
+                    warnings.warn(message, stacklevel=2)
         self._model_check_done = True
 
     base.AnalyzerBase._do_model_checks = _do_model_checks
@@ -170,18 +170,11 @@ def _worker(folder: Path) -> None:
 
     start = time.perf_counter()
     if name == "gradient_path":
-        alphas = np.asarray(job["alphas"], np.float64)
-        weights = np.asarray(job["weights"], np.float64)
+        from methods.attribution_helpers import integrate_path
+
         x0 = np.zeros_like(x[0]) if reference is None else reference
-        out = np.zeros(x.shape, np.float64)
-        pairs = [(i, k) for i in range(len(x)) for k in range(len(alphas))]
-        for s in range(0, len(pairs), batch):
-            chunk = pairs[s : s + batch]
-            idx = np.array([i for i, _ in chunk])
-            a = np.array([alphas[k] for _, k in chunk], np.float32)[:, None, None, None]
-            grads = analyzer.analyze((x0 + a * (x[idx] - x0)).astype(np.float32), neuron_selection=targets[idx])
-            np.add.at(out, idx, grads * np.array([weights[k] for _, k in chunk])[:, None, None, None])
-        analysis = out * (x - x0)
+        analysis = integrate_path(lambda points, t: analyzer.analyze(points, neuron_selection=t), x, targets, x0,
+                                  np.asarray(job["alphas"], np.float64), np.asarray(job["weights"], np.float64), batch)
     else:
         parts = [analyzer.analyze(x[s : s + batch], neuron_selection=targets[s : s + batch])
                  for s in range(0, len(x), batch)]

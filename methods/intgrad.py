@@ -14,36 +14,57 @@ over the rule's points otherwise.
 """
 from __future__ import annotations
 
-from .base import SaliencyMethod
-from .modified_gradient import (
-    check_backend, check_batch_size, completeness, ig_alphas, integrated_gradients, resolve_baseline, target_logits, to_input_space,
+from .attribution_helpers import (
+    BACKENDS,
+    IG_RULES,
+    check_baseline,
+    completeness,
+    ig_alphas,
+    integrate_path,
+    resolve_baseline,
+    target_logits,
+    to_input_space,
 )
+from .base import Attribution, Param, SaliencyMethod, batch_size_param
+from .modified_gradient import get_engine
 
 
 class IntegratedGradients(SaliencyMethod):
     name = "intgrad"
-    defaults = {"steps": 100, "baseline": "zeros", "rule": "right", "batch_size": 16, "backend": "native"}
+    signed = True
+    attribution_space = "input"
+    parameters = {
+        "steps": Param(100, int, "points on the path from the baseline to the image", low=1),
+        "baseline": Param("zeros", None, "reference input: 'zeros' (model input space), a number or an array",
+                          check=check_baseline),
+        "rule": Param("right", str, "Riemann rule", choices=IG_RULES),
+        "batch_size": batch_size_param(16),
+        "backend": Param("native", str, "'native' or 'innvestigate' (a worker process)", choices=BACKENDS),
+    }
+
+    def estimate_seconds(self, costs):
+        return self.params["steps"] * costs.backward
 
     def attribute(self, model, images, targets):
-        batch_size = check_batch_size(self.params["batch_size"])
-        backend = check_backend(self.params["backend"])
-        steps, rule = self.params["steps"], self.params["rule"]
-        alphas, weights = ig_alphas(steps, rule)  # validates steps and rule
+        p = self.params
+        steps, rule, batch_size = p["steps"], p["rule"], p["batch_size"]
+        alphas, weights = ig_alphas(steps, rule)
         x = to_input_space(model, images)
-        x0 = resolve_baseline(self.params["baseline"], x.shape[1:])
-        info: dict = {"backend": backend, "space": "model input (preprocessed)"}
-        if backend == "innvestigate":
+        x0 = resolve_baseline(p["baseline"], x.shape[1:])
+        info: dict = {"backend": p["backend"]}
+        if p["backend"] == "innvestigate":
             from .innvestigate_backend import analyze
 
             if rule == "left":
-                job = {"analyzer": "integrated_gradients", "steps": int(steps), "reference": x0}
+                job = {"analyzer": "integrated_gradients", "steps": steps, "reference": x0}
             else:
                 job = {"analyzer": "gradient_path", "alphas": alphas.tolist(), "weights": weights.tolist(), "reference": x0}
             attributions, info["innvestigate"] = analyze(model.keras_model, job, x, targets, batch_size)
         else:
-            attributions = integrated_gradients(model, x, targets, x0, steps, rule, batch_size)
+            engine = get_engine(model, "gradient")
+            attributions = integrate_path(lambda points, t: engine.gradients(points, t, batch_size=len(points))[0],
+                                          x, targets, x0, alphas, weights, batch_size)
         attributions = attributions.astype("float32")
         f_x = target_logits(model.keras_model, x, targets)
         f_x0 = model.keras_model(x0[None], training=False).numpy()[0][targets]
-        info.update(completeness(attributions, f_x, f_x0))
-        return attributions, attributions.sum(axis=-1), info
+        return Attribution(attributions, attributions.sum(axis=-1), completeness(attributions, f_x, f_x0), info=info)

@@ -35,7 +35,7 @@ Everything works in the model's input space (preprocessed images).
 from __future__ import annotations
 
 import weakref
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf
@@ -43,9 +43,6 @@ import tensorflow as tf
 RULES = ("gradient", "elrp", "rescale")
 RESCALE_THRESHOLD = 1e-5
 """DeepExplain's |x - x0| below which DeepLIFT falls back to the ordinary gradient."""
-
-IG_RULES = ("right", "left", "midpoint", "trapezoid")
-"""Riemann rules for Integrated Gradients; DeepExplain (the thesis) used "right"."""
 
 L = tf.keras.layers
 
@@ -321,101 +318,3 @@ def get_engine(model, rule: str = "gradient", epsilon: float = 1e-4,
     if key not in per_model:
         per_model[key] = GradientEngine(keras_model, rule, epsilon, threshold)
     return per_model[key]
-
-
-# ------------------------------------------------------------------------ helpers for methods
-
-def to_input_space(model, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """uint8/float pixel images -> the model's input space (float32)."""
-    out = [model.preprocess(tf.constant(images[i : i + batch_size], tf.float32)).numpy()
-           for i in range(0, len(images), batch_size)]
-    return np.concatenate(out).astype(np.float32) if out else np.zeros((0, *images.shape[1:]), np.float32)
-
-
-def resolve_baseline(baseline, shape: tuple[int, ...]) -> np.ndarray:
-    """The reference input in the model's input space: ``"zeros"`` (the spec), a number
-    (a constant image) or an array broadcastable to ``shape`` (H, W, C)."""
-    if isinstance(baseline, str):
-        if baseline != "zeros":
-            raise ValueError(f"baseline must be 'zeros', a number or an array in the model's input space; got {baseline!r}")
-        return np.zeros(shape, np.float32)
-    arr = np.asarray(baseline, np.float32)
-    try:
-        return np.broadcast_to(arr, shape).astype(np.float32)
-    except ValueError:
-        raise ValueError(f"baseline of shape {arr.shape} does not broadcast to the input shape {shape}") from None
-
-
-def check_batch_size(batch_size) -> int:
-    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
-    return int(batch_size)
-
-
-def ig_alphas(steps: int, rule: str) -> tuple[np.ndarray, np.ndarray]:
-    """Points in [0, 1] and weights (summing to 1) of the Riemann rule for IG."""
-    if not isinstance(steps, (int, np.integer)) or steps < 1:
-        raise ValueError(f"steps must be a positive integer; got {steps!r}")
-    k = np.arange(steps, dtype=np.float64)
-    if rule == "right":
-        return (k + 1) / steps, np.full(steps, 1.0 / steps)
-    if rule == "left":
-        return k / steps, np.full(steps, 1.0 / steps)
-    if rule == "midpoint":
-        return (k + 0.5) / steps, np.full(steps, 1.0 / steps)
-    if rule == "trapezoid":
-        alphas = np.arange(steps + 1, dtype=np.float64) / steps
-        weights = np.full(steps + 1, 1.0 / steps)
-        weights[[0, -1]] /= 2
-        return alphas, weights
-    raise ValueError(f"rule must be one of {IG_RULES}; got {rule!r}")
-
-
-def integrated_gradients(model, x: np.ndarray, targets: np.ndarray, x0: np.ndarray,
-                         steps: int = 100, rule: str = "right", batch_size: int = 16) -> np.ndarray:
-    """IG attributions ``(x - x0) * sum_k w_k grad f(x0 + a_k (x - x0))`` (float64 sum),
-    interpolated inputs batched across images and steps. ``model``: a ModelWrapper or Keras model."""
-    alphas, weights = ig_alphas(steps, rule)
-    engine = get_engine(model, "gradient")
-    n = len(x)
-    x = np.asarray(x, np.float32)
-    x0 = np.broadcast_to(np.asarray(x0, np.float32), x.shape)
-    targets = np.asarray(targets).reshape(-1)
-    total = np.zeros(x.shape, np.float64)
-    pairs = [(i, k) for i in range(n) for k in range(len(alphas))]
-    for start in range(0, len(pairs), batch_size):
-        chunk = pairs[start : start + batch_size]
-        idx = np.array([i for i, _ in chunk])
-        a = np.array([alphas[k] for _, k in chunk], np.float32)[:, None, None, None]
-        points = x0[idx] + a * (x[idx] - x0[idx])
-        grads, _ = engine.gradients(points, targets[idx], batch_size=len(chunk))
-        w = np.array([weights[k] for _, k in chunk])[:, None, None, None]
-        np.add.at(total, idx, grads.astype(np.float64) * w)
-    return (total * (x.astype(np.float64) - x0)).astype(np.float32)
-
-
-def check_backend(backend: str) -> str:
-    if backend not in ("native", "innvestigate"):
-        raise ValueError(f"backend must be 'native' or 'innvestigate'; got {backend!r}")
-    return backend
-
-
-def completeness(attributions: np.ndarray, f_x: np.ndarray, f_x0: np.ndarray) -> dict:
-    """Per-image sum of attributions against f(x) - f(x0) (the DeepLIFT/IG promise)."""
-    sums = attributions.reshape(len(attributions), -1).astype(np.float64).sum(axis=1)
-    delta = np.asarray(f_x, np.float64) - np.asarray(f_x0, np.float64)
-    rel = np.abs(sums - delta) / np.maximum(np.abs(delta), 1e-12)
-    return {
-        "sum_attributions": sums.tolist(),
-        "target_logit": np.asarray(f_x, np.float64).tolist(),
-        "baseline_logit": np.asarray(f_x0, np.float64).tolist(),
-        "completeness_rel_error": rel.tolist(),
-    }
-
-
-def target_logits(model: tf.keras.Model, x: np.ndarray, targets: np.ndarray, batch_size: int = 32) -> np.ndarray:
-    out = []
-    for i in range(0, len(x), batch_size):
-        logits = model(tf.constant(x[i : i + batch_size]), training=False).numpy()
-        out.append(logits[np.arange(len(logits)), np.asarray(targets)[i : i + batch_size]])
-    return np.concatenate(out)

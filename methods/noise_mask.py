@@ -16,12 +16,12 @@ Named settings (``PRESETS``; choose one with the ``preset`` parameter, e.g.
 ``methods.explain("noise_mask", model, images, preset="fast")``; explicit parameters
 override the preset's): ``faithful`` = the defaults (the paper profile); ``fast`` = the
 same optimisation with 4x the learning rate for a fixed 3,200 steps (the quick profile);
-``balanced`` = 2x for 6,400 steps. Measured on EfficientNet-Lite0, 16 shared images, against faithful runs
-continued to convergence (tools/noise_mask_reference/NOTES.md): seed-to-seed ceiling
-blurred r 0.917; fast: objective +22% above the reference, blurred r 0.86; balanced:
-+13%, r 0.90; faithful after 12,800 steps: +10%, r 0.91 (against the other seed's
-reference). Learning-rate decay and coarse (multi-resolution) parameterisations reached
-lower objectives sooner but different, blobbier masks (r <= 0.80), so they are not used.
+``balanced`` = 2x for 6,400 steps. How close each comes to faithful runs continued to
+convergence was measured once (EfficientNet-Lite0, 16 shared images): the figures are in
+``bench/reference/noise_mask_convergence.json`` (provenance:
+tools/noise_mask_reference/README.md), and every run report prints those for its setting.
+Learning-rate decay and coarse (multi-resolution) parameterisations reached lower
+objectives sooner but different, blobbier masks, so they are not used.
 
 Images are optimised as a batch (each has its own V; Adam is elementwise, so batching
 does not couple them). Each image's noise comes from a stateless RNG keyed by (the
@@ -31,42 +31,64 @@ batch it is in, and a run is deterministic for a fixed seed.
 from __future__ import annotations
 
 import time
+import weakref
 import zlib
 
 import numpy as np
 import tensorflow as tf
 
-from models import ModelWrapper
+from common import thesis
+from common.errors import ParameterError
 from common.progress import progress
+from models.interface import Classifier
 
-from .base import SaliencyMethod
+from .base import Attribution, Param, SaliencyMethod, batch_size_param
+
+PRESETS = {
+    # the thesis's settings (paper profile): run to convergence, <= 15,000 steps
+    "faithful": {},
+    # 4x the learning rate, a fixed 3,200 steps (window = max_iterations: no early stop,
+    # the stochastic-trace rule is too noisy for short windows)
+    "fast": {"learning_rate": 0.06, "max_iterations": 3200, "window": 3200},
+    # 2x the learning rate, 6,400 steps
+    "balanced": {"learning_rate": 0.03, "max_iterations": 6400, "window": 6400},
+}
+"""Named settings; their measured distance from the faithful optimum is in
+bench/reference/noise_mask_convergence.json."""
+FAST = PRESETS["fast"]
 
 
 class NoiseMask(SaliencyMethod):
     name = "noise_mask"
-    defaults = {
-        "preset": "faithful",  # a name in PRESETS: its values replace these defaults
-        "layer": None,  # None: the logits
-        "learning_rate": 0.015,
-        "adam_epsilon": 1e-8,  # LazyAdam's default in TF1
-        "init": 0.95,  # initial mask value M0
-        "max_iterations": 15000,
-        "window": 500,
-        "tolerance": 1e-3,
-        "beta": None,  # None: beta0 from beta_draws noise images
-        "beta_draws": 8,
-        "eval_draws": 32,  # fixed noise draws for the reported final loss term
-        "batch_size": 8,
-        "seed": 0,
+    signed = False
+    attribution_space = "mask"
+    parameters = {
+        "preset": Param("faithful", str, "a name in PRESETS: its values replace these defaults", choices=tuple(PRESETS)),
+        "layer": Param(None, str, "layer whose output F_l is compared (None: the logits)", optional=True),
+        "learning_rate": Param(thesis.NOISE_MASK["learning_rate"], float, "Adam learning rate", positive=True),
+        "adam_epsilon": Param(1e-8, float, "Adam epsilon (LazyAdam's default in TF1)", positive=True),
+        "init": Param(thesis.NOISE_MASK["init"], float, "initial mask value M0, in (0, 1)",
+                      check=lambda v: v if 0 < v < 1 else _raise(f"must be in (0, 1); got {v!r}")),
+        "max_iterations": Param(thesis.NOISE_MASK["max_iterations"], int, "iteration cap", low=1),
+        "window": Param(500, int, "iterations per convergence window", low=1),
+        "tolerance": Param(1e-3, float, "relative fall per window below which an image has converged", low=0),
+        "beta": Param(None, float, "loss weight (None: beta0 from beta_draws noise images)", optional=True, positive=True),
+        "beta_draws": Param(8, int, "noise images averaged for beta0", low=1),
+        "eval_draws": Param(32, int, "fixed noise draws for the reported final loss term", low=1),
+        "batch_size": batch_size_param(8),
+        "seed": Param(0, int, "noise seed"),
     }
 
     def __init__(self, **params):
         preset = params.get("preset", "faithful")
         if preset not in PRESETS:
-            raise ValueError(f"noise_mask: unknown preset {preset!r}; available: {', '.join(PRESETS)}")
+            raise ParameterError(f"noise_mask.preset: unknown preset {preset!r}; available: {', '.join(PRESETS)}")
         super().__init__(**{**PRESETS[preset], **params})
 
-    def attribute(self, model: ModelWrapper, images: np.ndarray, targets: np.ndarray):
+    def estimate_seconds(self, costs):
+        return self.params["max_iterations"] * costs.backward
+
+    def attribute(self, model: Classifier, images: np.ndarray, targets: np.ndarray):
         p = self.params
         masks, infos = [], []
         for start in range(0, len(images), p["batch_size"]):
@@ -75,23 +97,24 @@ class NoiseMask(SaliencyMethod):
             masks.append(mask)
             infos.append(info)
         mask = np.concatenate(masks)
-        info = {key: np.concatenate([i[key] for i in infos]) for key in infos[0] if key != "trace"}
+        diagnostics = {key: np.concatenate([i[key] for i in infos]) for key in infos[0] if key != "trace"}
+        diagnostics["loss_term_pct"] = 100 * diagnostics.pop("loss_term").astype(np.float64)
         width = max(i["trace"].shape[1] for i in infos)
-        info["trace"] = np.concatenate(
+        trace = np.concatenate(
             [np.pad(i["trace"], ((0, 0), (0, width - i["trace"].shape[1])), constant_values=np.nan) for i in infos]
         )
-        return mask, mask, info
+        return Attribution(mask, mask, diagnostics, {"trace": trace})
 
     # ------------------------------------------------------------------ core
 
-    def _optimise(self, model: ModelWrapper, images: np.ndarray):
+    def _optimise(self, model: Classifier, images: np.ndarray):
         p = self.params
         n, h, w, _ = images.shape
         layer = p["layer"]
         started = time.perf_counter()
         noise = NoiseSource(images, int(p["seed"]))
         x_t = tf.constant(images.astype(np.float32))
-        feature = tf.function(lambda pix: model.forward(pix, layer))
+        feature = _feature_fn(model, layer)
         f_x = feature(x_t)
 
         beta = self._beta(feature, x_t, f_x, noise) if p["beta"] is None else np.full(n, float(p["beta"]), np.float32)
@@ -174,7 +197,7 @@ def _fixed_draw_terms(feature, x_t, f_x, mask, beta, noise, draws: int):
     return mask.mean(axis=(1, 2)).astype(np.float32), (beta * np.mean(losses, axis=0)).astype(np.float32)
 
 
-def evaluate_mask(model: ModelWrapper, images: np.ndarray, mask: np.ndarray, beta: np.ndarray, seed: int = 0,
+def evaluate_mask(model: Classifier, images: np.ndarray, mask: np.ndarray, beta: np.ndarray, seed: int = 0,
                   draws: int = 32, layer: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(preservation, loss term) of any masks (N, H, W) on the fixed noise draws that
     ``NoiseMask(seed=seed)`` reports its final objective on, so that masks from elsewhere
@@ -187,18 +210,20 @@ def evaluate_mask(model: ModelWrapper, images: np.ndarray, mask: np.ndarray, bet
 
 _STEP, _BETA, _EVAL = 0, 1, 2  # independent noise streams
 
-PRESETS = {
-    # the thesis's settings (paper profile): run to convergence, <= 15,000 steps
-    "faithful": {},
-    # 4x the learning rate, a fixed 3,200 steps (window = max_iterations: no early stop,
-    # the stochastic-trace rule is too noisy for short windows). Measured (16 images,
-    # EfficientNet-Lite0, vs converged faithful references): objective gap +22% (max
-    # +33%), blurred r 0.86 (min 0.79); seed-to-seed ceiling 0.917.
-    "fast": {"learning_rate": 0.06, "max_iterations": 3200, "window": 3200},
-    # 2x the learning rate, 6,400 steps: gap +13% (max +21%), blurred r 0.90 (min 0.83).
-    "balanced": {"learning_rate": 0.03, "max_iterations": 6400, "window": 6400},
-}
-FAST = PRESETS["fast"]
+_FEATURE_FNS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _feature_fn(model: Classifier, layer: str | None):
+    """The compiled F_l of ``model``, built once per (model, layer)."""
+    per_model = _FEATURE_FNS.setdefault(model, {})
+    if layer not in per_model:
+        owner = weakref.ref(model)  # a strong reference would keep the cache entry alive forever
+        per_model[layer] = tf.function(lambda pix: owner().forward(pix, layer))
+    return per_model[layer]
+
+
+def _raise(message: str):
+    raise ValueError(message)
 
 
 class NoiseSource:

@@ -1,14 +1,18 @@
 """Occlusion (the thesis's "perturbation" baseline): slide a square patch over the image,
 record the drop of the target logit, and average the drops over the patches covering each
-pixel. The patch value is 0 in the model's input space (mid-grey for [-1, 1] models)."""
+pixel. The patch value is 0 in the model's input space (mid-grey for [-1, 1] models).
+
+Relevance is signed: a patch whose removal raises the target logit has a negative drop."""
 from __future__ import annotations
+
+import weakref
 
 import numpy as np
 import tensorflow as tf
 
-from models import ModelWrapper
+from models.interface import Classifier
 
-from .base import SaliencyMethod
+from .base import Attribution, Param, SaliencyMethod, batch_size_param
 
 
 def patch_starts(length: int, patch: int, stride: int) -> list[int]:
@@ -22,14 +26,28 @@ def patch_starts(length: int, patch: int, stride: int) -> list[int]:
 
 
 class Occlusion(SaliencyMethod):
-    name = "perturbation"
-    defaults = {"patch_size": 16, "stride": 8, "patch_value": 0.0, "batch_size": 64}
+    name = "occlusion"
+    signed = True
+    attribution_space = "pixel"
+    parameters = {
+        "patch_size": Param(16, int, "side of the square patch, pixels", low=1),
+        "stride": Param(8, int, "step between patches, pixels", low=1),
+        "patch_value": Param(0.0, float, "patch value in the model's input space"),
+        "batch_size": batch_size_param(64),
+    }
 
-    def attribute(self, model: ModelWrapper, images: np.ndarray, targets: np.ndarray):
+    def positions(self, h: int, w: int) -> list[tuple[int, int]]:
+        size, stride = self.params["patch_size"], self.params["stride"]
+        return [(r, c) for r in patch_starts(h, size, stride) for c in patch_starts(w, size, stride)]
+
+    def estimate_seconds(self, costs):
+        return len(self.positions(*costs.input_size)) * costs.forward
+
+    def attribute(self, model: Classifier, images: np.ndarray, targets: np.ndarray):
         p = self.params
-        size, stride, batch_size = int(p["patch_size"]), int(p["stride"]), int(p["batch_size"])
+        size, batch_size = p["patch_size"], p["batch_size"]
         n, h, w, _ = images.shape
-        positions = [(r, c) for r in patch_starts(h, size, stride) for c in patch_starts(w, size, stride)]
+        positions = self.positions(h, w)
         offsets = np.array(positions)
         target_logit = _target_logit_fn(model)
         relevance = np.zeros((n, h, w), np.float32)
@@ -54,13 +72,21 @@ class Occlusion(SaliencyMethod):
                 total[r : r + size, c : c + size] += drop
                 count[r : r + size, c : c + size] += 1
             relevance[i] = total / count
-        return relevance, relevance, {"patches_per_image": len(positions)}
+        return Attribution(relevance, relevance, info={"patches_per_image": len(positions)})
 
 
-def _target_logit_fn(model: ModelWrapper):
-    @tf.function(reduce_retracing=True)
-    def target_logit(x_input, targets):
-        logits = model.keras_model(x_input, training=False)
-        return tf.gather(logits, targets, axis=1, batch_dims=1)
+_TARGET_LOGIT_FNS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
-    return target_logit
+
+def _target_logit_fn(model: Classifier):
+    """The compiled target-logit function of ``model``, built once per model."""
+    if model not in _TARGET_LOGIT_FNS:
+        keras_model = model.keras_model
+
+        @tf.function(reduce_retracing=True)
+        def target_logit(x_input, targets):
+            logits = keras_model(x_input, training=False)
+            return tf.gather(logits, targets, axis=1, batch_dims=1)
+
+        _TARGET_LOGIT_FNS[model] = target_logit
+    return _TARGET_LOGIT_FNS[model]

@@ -8,25 +8,31 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import SaliencyMethod
-from .modified_gradient import check_backend, check_batch_size, get_engine, to_input_space
+from .attribution_helpers import BACKENDS, to_input_space
+from .base import Attribution, Param, SaliencyMethod, batch_size_param
+from .modified_gradient import get_engine
 
 
 class Sensitivity(SaliencyMethod):
     name = "sensitivity"
-    defaults = {"batch_size": 16, "backend": "native"}
+    signed = False
+    attribution_space = "input"
+    parameters = {
+        "batch_size": batch_size_param(16),
+        "backend": Param("native", str, "'native' or 'innvestigate' (a worker process)", choices=BACKENDS),
+    }
 
     def attribute(self, model, images, targets):
-        batch_size = check_batch_size(self.params["batch_size"])
-        backend = check_backend(self.params["backend"])
+        p = self.params
         x = to_input_space(model, images)
-        info: dict = {"backend": backend, "space": "model input (preprocessed)"}
-        if backend == "innvestigate":
+        info: dict = {"backend": p["backend"]}
+        diagnostics: dict = {}
+        if p["backend"] == "innvestigate":
             from .innvestigate_backend import analyze
 
-            grads, info["innvestigate"] = analyze(model.keras_model, {"analyzer": "gradient"}, x, targets, batch_size)
+            grads, info["innvestigate"] = analyze(model.keras_model, {"analyzer": "gradient"}, x, targets, p["batch_size"])
         else:
-            grads, logits = get_engine(model, "gradient").gradients(x, targets, batch_size=batch_size)
-            info["target_logit"] = logits.astype(float).tolist()
+            grads, logits = get_engine(model, "gradient").gradients(x, targets, batch_size=p["batch_size"])
+            diagnostics["target_logit"] = logits.astype(np.float64)
         grads = grads.astype(np.float32)
-        return grads, np.abs(grads).max(axis=-1), info
+        return Attribution(grads, np.abs(grads).max(axis=-1), diagnostics, info=info)

@@ -19,8 +19,8 @@ scores and the random-order curves once, and scores many relevance maps against 
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -167,7 +167,7 @@ class CurveEvaluator:
     def __len__(self) -> int:
         return len(self.images)
 
-    def subset(self, index) -> "CurveEvaluator":
+    def subset(self, index) -> CurveEvaluator:
         """An evaluator for some of the images (same seeds, targets and settings) that shares
         the unperturbed scores already computed here, so a method can be scored in chunks
         without recomputing step 0."""

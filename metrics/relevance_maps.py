@@ -27,15 +27,22 @@ def _check_map(relevance: np.ndarray, what: str = "relevance") -> np.ndarray:
     return relevance
 
 
-def grayscale_map(relevance: np.ndarray) -> np.ndarray:
+def grayscale_map(relevance: np.ndarray, signed: bool = True) -> np.ndarray:
     """uint8 (H, W): ``round(clip(abs(r) / p99.5(abs(r)), 0, 1) * 255)``.
+
+    The map shows magnitude: abs() for a ``signed`` method's relevance, the identity for
+    an unsigned one, whose relevance must then be >= 0 (see :mod:`methods.base` for the
+    suite's sign convention).
 
     Edge cases (the spec leaves them open): when the 99.5th percentile is 0 but some
     value is not (fewer than 0.5% non-zero pixels), the maximum is used instead, so the
     non-zero pixels come out white rather than as a division by zero; an all-zero map
     gives an all-zero image.
     """
-    a = np.abs(_check_map(relevance).astype(np.float64))
+    relevance = _check_map(relevance)
+    if not signed and (relevance < 0).any():
+        raise ValueError("relevance declared unsigned has negative values")
+    a = np.abs(relevance.astype(np.float64))
     scale = np.percentile(a, GRAY_PERCENTILE)
     if scale <= 0:
         scale = a.max()
@@ -52,7 +59,7 @@ def as_generator(rng) -> np.random.Generator:
 def pixel_ranking(relevance: np.ndarray | None, order: str, rng) -> np.ndarray:
     """Flat pixel indices (int64, H*W) in the order the pixels are to be replaced.
 
-    ``morf``: descending relevance; ``lerf``: ascending; ``random``: a random permutation
+    ``morf``: descending (signed) relevance; ``lerf``: ascending; ``random``: a random permutation
     drawn from ``rng`` (``relevance`` only gives the shape and may be a shape tuple).
     Ties are broken by a random permutation drawn from ``rng``: pixels of equal
     relevance come in that permutation's order, in both MoRF and LeRF. Pass a fresh

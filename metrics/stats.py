@@ -19,9 +19,6 @@ class Summary:
     n_boot: int
     seed: int
 
-    def as_dict(self) -> dict:
-        return dict(self.__dict__)
-
 
 def summarise(values, n_boot: int = 10_000, seed: int = 0, confidence: float = 0.95, chunk: int = 1000) -> Summary:
     """Mean, std (ddof=1) and percentile bootstrap CI of the mean of per-image ``values``.

@@ -7,8 +7,9 @@ Importing this package does not import TensorFlow: the Keras classes load on fir
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from common.errors import InputError, UnknownNameError
 

@@ -35,8 +35,8 @@ import tensorflow as tf
 from common.files import atomic_path, cache_dir, file_sha256
 
 from . import WeightsUnavailable
-from .torch_checkpoint import load_state_dict
 from .keras_classifier import ModelWrapper, scale_preprocess
+from .torch_checkpoint import load_state_dict
 
 REFERENCE_CSV = Path(__file__).resolve().parent / "reference" / "efficientnet_lite0_nips17_sample.csv"
 """PyTorch logits of Lite0 on the shared 100-image sample (tools/make_efficientnet_reference.py)."""

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from .keras_classifier import ModelWrapper, scale_preprocess
 from common.files import file_sha256
 
 from . import WeightsUnavailable
+from .keras_classifier import ModelWrapper, scale_preprocess
 
 ENV_VAR = "BENCH_INCEPTION_V3_WEIGHTS"
 KERAS_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels.h5"

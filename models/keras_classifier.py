@@ -7,9 +7,9 @@ pixel space in) or :meth:`ModelWrapper.logits` (numpy in, numpy out, batched).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Callable
 
 import numpy as np
 import tensorflow as tf

@@ -223,7 +223,7 @@ def load_checkpoint(path: str | os.PathLike) -> object:
     return _resolve_all(obj)
 
 
-def load_state_dict(path: str | os.PathLike) -> "OrderedDict[str, np.ndarray]":
+def load_state_dict(path: str | os.PathLike) -> OrderedDict[str, np.ndarray]:
     """Ordered ``name -> np.ndarray`` of a checkpoint holding a state dict.
 
     Accepts a bare state dict or a dict with a ``state_dict`` / ``model`` entry.

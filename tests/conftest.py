@@ -1,13 +1,14 @@
 """Shared fixtures. Data from ../shared is read in place, never copied into the repo."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-SHARED_SAMPLE = Path(os.environ.get("BENCH_SHARED_DIR", Path(__file__).resolve().parents[1].parent / "shared")) / "data" / "nips17-dev-sample"
+from bench.datasets import shared_sample_dir
+
+SHARED_SAMPLE = shared_sample_dir(Path(__file__).resolve().parents[1])
 
 
 @pytest.fixture(scope="session")

@@ -26,9 +26,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from models import ModelWrapper
-
 from metrics.perturbation import CurveEvaluator
+from models import ModelWrapper
 
 
 def quantus_keras_model(model: ModelWrapper) -> tf.keras.Model:

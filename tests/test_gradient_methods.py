@@ -24,11 +24,11 @@ import pytest
 import tensorflow as tf
 
 import methods
+from methods.attribution_helpers import ig_alphas
+from methods.modified_gradient import UnsupportedLayerError, convert_model, get_engine
 from models import MODELS, from_keras, get_model
-from methods.modified_gradient import UnsupportedLayerError, convert_model, get_engine, ig_alphas
 
 L = tf.keras.layers
-SHARED = __import__("pathlib").Path(__file__).resolve().parents[2] / "shared" / "data" / "nips17-dev-sample"
 GRADIENT_METHODS = ["sensitivity", "intgrad", "elrp", "deeplift"]
 
 
@@ -140,7 +140,7 @@ def tape_gradient(model, x: np.ndarray, targets) -> np.ndarray:
 
 
 def rel_completeness(e) -> np.ndarray:
-    return np.asarray(e.info["completeness_rel_error"])
+    return np.asarray(e.diagnostics["completeness_rel_error"])
 
 
 # ---------------------------------------------------------------------------- sensitivity / IG
@@ -190,8 +190,8 @@ def test_intgrad_nonzero_baseline_and_defaults():
     x = preprocessed(model, imgs)
     f = model.keras_model(x).numpy()[np.arange(2), e.targets]
     f0 = model.keras_model(np.full((1, 16, 16, 3), 0.5, np.float32)).numpy()[0, e.targets]
-    np.testing.assert_allclose(e.info["target_logit"], f, rtol=1e-6)
-    np.testing.assert_allclose(e.info["baseline_logit"], f0, rtol=1e-6)
+    np.testing.assert_allclose(e.diagnostics["target_logit"], f, rtol=1e-6)
+    np.testing.assert_allclose(e.diagnostics["baseline_logit"], f0, rtol=1e-6)
     assert np.all(rel_completeness(e) < 0.04), rel_completeness(e)  # measured 0.017 and 0.017
 
 
@@ -209,8 +209,8 @@ def test_elrp_on_linear_model_is_gradient_times_input():
 
 
 def _dense_layers(model):
-    return [(l.kernel.numpy().astype(np.float64), l.bias.numpy().astype(np.float64))
-            for l in model.keras_model.layers if isinstance(l, L.Dense)]
+    return [(layer.kernel.numpy().astype(np.float64), layer.bias.numpy().astype(np.float64))
+            for layer in model.keras_model.layers if isinstance(layer, L.Dense)]
 
 
 def numpy_lrp_epsilon(model, x: np.ndarray, target: int, eps: float) -> np.ndarray:
@@ -227,7 +227,7 @@ def numpy_lrp_epsilon(model, x: np.ndarray, target: int, eps: float) -> np.ndarr
         a.append(np.maximum(z, 0))
     W, _ = layers[-1]
     R = a[-2] * W[:, target]                       # output layer: LRP-0 on the target logit
-    for (W, b), z, a_in in zip(layers[-2::-1], zs[-2::-1], a[-3::-1]):
+    for (W, _b), z, a_in in zip(layers[-2::-1], zs[-2::-1], a[-3::-1]):
         s = R / (z + eps * np.where(z >= 0, 1.0, -1.0))
         R = a_in * (W @ s)
     return R.reshape(x.shape)
@@ -289,7 +289,7 @@ def test_deeplift_and_intgrad_completeness_small_nets(builder):
     x = preprocessed(model, imgs)
     delta = model.keras_model(x).numpy()[np.arange(4), targets] - model.keras_model(np.zeros_like(x[:1])).numpy()[0, targets]
     np.testing.assert_allclose(dl.attributions.reshape(4, -1).sum(1), delta, rtol=1e-4)
-    np.testing.assert_allclose(dl.info["sum_attributions"], dl.attributions.reshape(4, -1).sum(1), rtol=1e-6)
+    np.testing.assert_allclose(dl.diagnostics["sum_attributions"], dl.attributions.reshape(4, -1).sum(1), rtol=1e-6)
     assert np.all(rel_completeness(dl) < 1e-4), rel_completeness(dl)   # measured <= 3.4e-6
     assert np.all(rel_completeness(ig) < 0.03), rel_completeness(ig)   # measured <= 0.014
     assert not np.allclose(dl.attributions, ig.attributions)
@@ -300,7 +300,7 @@ def test_relu6_net_saturates_and_deeplift_differs_from_gradient_x_input():
     model = relu6_net()
     imgs = images(2, 16, seed=7)
     x = preprocessed(model, imgs)
-    relu_out = [l.output for l in model.keras_model.layers if isinstance(l, L.ReLU)]
+    relu_out = [layer.output for layer in model.keras_model.layers if isinstance(layer, L.ReLU)]
     acts = tf.keras.Model(model.keras_model.input, relu_out)(x)
     assert any(float(tf.reduce_mean(tf.cast(a >= 6.0, tf.float32))) > 0.05 for a in acts)
     targets = model.top1(imgs)
@@ -315,8 +315,8 @@ def test_fused_activation_is_split():
     clone = convert_model(model.keras_model, "rescale")
     x = preprocessed(model, images(2, 16, seed=8))
     np.testing.assert_allclose(clone(x).numpy(), model.keras_model(x).numpy(), rtol=1e-6, atol=1e-6)
-    assert sum(type(l).__name__ == "SplitFusedActivation" for l in clone.layers) == 1
-    assert sum(type(l).__name__ == "ModifiedActivation" for l in clone.layers) == 2
+    assert sum(type(layer).__name__ == "SplitFusedActivation" for layer in clone.layers) == 1
+    assert sum(type(layer).__name__ == "ModifiedActivation" for layer in clone.layers) == 2
 
 
 def test_nested_models_are_converted():
@@ -330,7 +330,7 @@ def test_nested_models_are_converted():
     x = tf.keras.Sequential([L.Conv2D(4, 1, bias_initializer=_init(0.5, seeds)), L.ReLU(max_value=6.0)])(x)
     model = _wrap(tf.keras.Model(inp, L.Dense(3)(L.GlobalAveragePooling2D()(x))), "nested")
     clone = get_engine(model, "rescale").model
-    subs = [l for l in clone.layers if isinstance(l, tf.keras.Model)]
+    subs = [layer for layer in clone.layers if isinstance(layer, tf.keras.Model)]
     assert len(subs) == 2 and all(any(type(m).__name__ == "ModifiedActivation" for m in s.layers) for s in subs)
     imgs = images(3, 8, seed=9)
     e = methods.explain("deeplift", model, imgs, baseline=0.3)
@@ -421,16 +421,10 @@ def lite0():
 
 
 @pytest.fixture(scope="module")
-def lite0_images(request):
+def lite0_images(shared_sample):
     from bench.datasets import load_image_set
 
-    try:
-        folder = request.getfixturevalue("shared_sample")
-    except pytest.FixtureLookupError:
-        folder = SHARED
-    if not (folder / "images.csv").is_file():
-        pytest.skip(f"shared NIPS-2017 sample not found at {folder}")
-    return load_image_set(folder, size=224, limit=4).pixels
+    return load_image_set(shared_sample, size=224, limit=4).pixels
 
 
 @pytest.mark.shared_data
@@ -442,7 +436,7 @@ def test_lite0_completeness(lite0, lite0_images):
     # measured: DeepLIFT 2.6e-7, 2.3e-8; IG (100 steps, right rule) 0.196, 0.035
     assert np.all(rel_completeness(dl) < 1e-4), rel_completeness(dl)
     assert np.all(rel_completeness(ig) < 0.3), rel_completeness(ig)
-    np.testing.assert_allclose(dl.info["target_logit"], ig.info["target_logit"], rtol=1e-5)
+    np.testing.assert_allclose(dl.diagnostics["target_logit"], ig.diagnostics["target_logit"], rtol=1e-5)
 
 
 @pytest.mark.slow

@@ -21,9 +21,9 @@ import pytest
 import tensorflow as tf
 
 import methods
-from models import MODELS, from_keras, get_model
+from methods.attribution_helpers import to_input_space
 from methods.innvestigate_backend import InnvestigateBackendError, analyze
-from methods.modified_gradient import to_input_space
+from models import MODELS, from_keras, get_model
 
 L = tf.keras.layers
 

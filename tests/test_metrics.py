@@ -13,7 +13,6 @@ import tensorflow as tf
 from PIL import Image
 
 import metrics
-from models import from_keras, get_model, scale_preprocess, softmax
 from metrics import (
     CurveEvaluator,
     abpc,
@@ -25,6 +24,7 @@ from metrics import (
     ssim_to_image,
     summarise,
 )
+from models import from_keras, get_model, scale_preprocess, softmax
 
 SIZE = 16  # linear test model: 16x16x3 -> CLASSES logits
 CLASSES = 4

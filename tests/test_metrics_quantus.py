@@ -13,9 +13,10 @@ import pytest
 
 quantus = pytest.importorskip("quantus", reason="quantus (test extra: pip install quantus==0.6.0) is not importable")
 
-from models import get_model  # noqa: E402
-from metrics import CurveEvaluator  # noqa: E402
 from quantus_support import quantus_keras_model, quantus_pixel_flipping  # noqa: E402
+
+from metrics import CurveEvaluator  # noqa: E402
+from models import get_model  # noqa: E402
 
 K = 16  # 1024 / 16 = 64 steps, the whole 32x32 image (Quantus always runs to the end)
 

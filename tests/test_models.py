@@ -8,8 +8,7 @@ import pytest
 import tensorflow as tf
 
 from bench.cli import main
-from models import MODELS, WeightsUnavailable, from_keras, get_model, scale_preprocess, softmax
-from models import inception
+from models import MODELS, WeightsUnavailable, from_keras, get_model, inception, scale_preprocess, softmax
 
 
 def test_tiny_wrapper_contract():

@@ -5,7 +5,6 @@ tools/noise_mask_reference/NOTES.md; here the check is that the fast setting fin
 same mask as the faithful one, at a quarter of the steps scaled to this small problem."""
 from __future__ import annotations
 
-
 import methods
 from methods.noise_mask import FAST, PRESETS
 from metrics import blurred_r
@@ -28,8 +27,8 @@ def test_fast_setting_finds_the_faithful_mask(square_model, square_images, squar
                            **{**FAST, "max_iterations": 750, "window": 750})
     sq = square_mask
     for m_fast, m_faith, pres_fast, pres_faith, loss_fast, loss_faith in zip(
-        fast.relevance, faithful.relevance, fast.info["preservation"], faithful.info["preservation"],
-        fast.info["loss_term"], faithful.info["loss_term"],
+        fast.relevance, faithful.relevance, fast.diagnostics["preservation"], faithful.diagnostics["preservation"],
+        fast.diagnostics["loss_term_pct"] / 100, faithful.diagnostics["loss_term_pct"] / 100,
     ):
         # measured (seed 0): faithful converges at 2,250 steps, IoU with the square
         # 0.81/0.84/0.92; fast (750 steps) IoU 0.79/0.84/0.90, blurred r to the faithful
@@ -40,7 +39,7 @@ def test_fast_setting_finds_the_faithful_mask(square_model, square_images, squar
         assert blurred_r(m_fast, m_faith) >= 0.995
         objective_fast, objective_faith = pres_fast + loss_fast, pres_faith + loss_faith
         assert abs(objective_fast - objective_faith) <= 0.03 * objective_faith
-    assert (fast.info["iterations"] == 750).all()
+    assert (fast.diagnostics["iterations"] == 750).all()
 
 
 def test_preset_parameter_fills_in_its_values_and_explicit_ones_win():
@@ -99,8 +98,8 @@ def test_evaluate_mask_scores_masks_on_the_methods_own_objective(square_model, s
     from methods.noise_mask import evaluate_mask
 
     run = methods.explain("noise_mask", square_model, square_images, max_iterations=40, window=40, seed=3, eval_draws=8)
-    pres, loss = evaluate_mask(square_model, square_images, run.relevance, run.info["beta"], seed=3, draws=8)
-    np.testing.assert_allclose(pres, run.info["preservation"], rtol=1e-6)
-    np.testing.assert_allclose(loss, run.info["loss_term"], rtol=1e-4)
-    other_seed = evaluate_mask(square_model, square_images, run.relevance, run.info["beta"], seed=4, draws=8)[1]
+    pres, loss = evaluate_mask(square_model, square_images, run.relevance, run.diagnostics["beta"], seed=3, draws=8)
+    np.testing.assert_allclose(pres, run.diagnostics["preservation"], rtol=1e-6)
+    np.testing.assert_allclose(loss, run.diagnostics["loss_term_pct"] / 100, rtol=1e-4)
+    other_seed = evaluate_mask(square_model, square_images, run.relevance, run.diagnostics["beta"], seed=4, draws=8)[1]
     assert not np.allclose(other_seed, loss, rtol=1e-4)

@@ -16,11 +16,11 @@ def test_noise_mask_keeps_the_square_and_drops_the_rest(square_model, square_ima
         # few may legitimately be dropped; measured IoU 0.87-0.92 (seed 0).
         assert iou >= 0.8
         assert mask[~square_mask].max() < 0.2  # nothing outside the square matters to the model
-    info = result.info
+    info = result.diagnostics
     assert info["converged"].all() and (info["iterations"] < 3000).all()
     assert np.all((info["preservation"] > 0.1) & (info["preservation"] < 0.35))  # the square is 25% of the image
-    assert np.all(info["loss_term"] < 0.1)
-    trace = info["trace"]
+    assert np.all(info["loss_term_pct"] / 100 < 0.1)
+    trace = result.series["trace"]
     assert trace.shape[0] == 3 and np.nanmean(trace[:, -100:]) < np.nanmean(trace[:, :100])
     assert result.params["learning_rate"] == 0.015
 
@@ -41,7 +41,7 @@ def test_noise_mask_intermediate_layer_and_beta0(square_model, square_images):
     layer = square_model.keras_model.layers[3].name  # the ReLU feature map
     result = methods.explain("noise_mask", square_model, square_images[:1], layer=layer, max_iterations=200, window=100)
     # beta0 normalises the loss term so that pure noise scores ~1: at the start (M ~ 0.95) it is tiny
-    assert 0 < result.info["loss_term"][0] < 1
+    assert 0 < result.diagnostics["loss_term_pct"][0] / 100 < 1
     assert result.params["layer"] == layer
 
 

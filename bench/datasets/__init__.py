@@ -1,12 +1,21 @@
 """Data layer: image sets (NIPS-2017 or the embedded default) and the fetcher."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from .embedded import embedded_image_set_dir
 from .imageset import ImageSet, load_image_set, resize_image
 
 DEFAULT_DATA_DIR = Path("data") / "nips17"
+SHARED_DIR_ENV = "BENCH_SHARED_DIR"
+
+
+def shared_sample_dir(checkout: Path) -> Path:
+    """The 100-image NIPS-2017 sample shared beside a checkout of this project (for tests and
+    benchmarks): ``$BENCH_SHARED_DIR/data/nips17-dev-sample``, by default with
+    ``BENCH_SHARED_DIR`` = the folder ``shared`` beside ``checkout``. It may not exist."""
+    return Path(os.environ.get(SHARED_DIR_ENV, Path(checkout).parent / "shared")) / "data" / "nips17-dev-sample"
 
 
 def resolve_data_dir(data_dir: str | Path | None = None) -> tuple[Path, str]:
@@ -24,4 +33,4 @@ def resolve_data_dir(data_dir: str | Path | None = None) -> tuple[Path, str]:
     return embedded_image_set_dir(), "embedded default (scikit-image photos; no NIPS-2017 data fetched)"
 
 
-__all__ = ["DEFAULT_DATA_DIR", "ImageSet", "embedded_image_set_dir", "load_image_set", "resize_image", "resolve_data_dir"]
+__all__ = ["DEFAULT_DATA_DIR", "SHARED_DIR_ENV", "ImageSet", "embedded_image_set_dir", "load_image_set", "resize_image", "resolve_data_dir", "shared_sample_dir"]

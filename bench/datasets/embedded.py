@@ -21,8 +21,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from common.files import replace_dir
-from common.files import cache_dir
+from common.files import cache_dir, replace_dir
 
 from .imageset import CSV_COLUMNS, CSV_NAME, IMAGES_DIR, resize_image
 

@@ -11,15 +11,14 @@ import os
 import shutil
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 from PIL import Image
 
-from common.files import replace_dir, write_json
-from common.files import file_sha256
+from common.files import file_sha256, replace_dir, write_json
 from common.progress import progress
 
 from .imageset import CSV_NAME, IMAGES_DIR, read_csv

