@@ -3,4 +3,5 @@ and the data layer (datasets). data -> model -> method -> relevance map -> metri
 results -> report; the model, method and metric layers are the packages ``models``,
 ``methods`` and ``metrics``.
 """
+
 __version__ = "0.1.0"

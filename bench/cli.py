@@ -1,4 +1,5 @@
 """Command line: ``python -m bench <command>`` (also installed as ``noise-bench``)."""
+
 from __future__ import annotations
 
 import argparse
@@ -20,7 +21,11 @@ def _fetch(args) -> int:
     except FetchError as err:
         print(f"fetch failed: {err}\nNothing was written to {args.data_dir}.", file=sys.stderr)
         return 1
-    verb = {"verified": "verified (already present and intact; nothing written)", "imported": "imported", "replaced": "imported (replaced the previous copy)"}
+    verb = {
+        "verified": "verified (already present and intact; nothing written)",
+        "imported": "imported",
+        "replaced": "imported (replaced the previous copy)",
+    }
     print(f"{result.images} images {verb[result.status]}: {result.data_dir}")
     return 0
 
@@ -119,51 +124,81 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description="Noise Mask saliency benchmark suite.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("fetch", help="download or import the NIPS-2017 development set",
-                       description="Download the NIPS-2017 development set from Kaggle, or import a local copy "
-                       "(a folder or zip with images/*.png and images.csv). Validates every file and writes a manifest.")
-    p.add_argument("--source", default="kaggle", help="'kaggle' (dataset), 'kaggle-competition', or a local folder/zip (default: kaggle)")
+    p = sub.add_parser(
+        "fetch",
+        help="download or import the NIPS-2017 development set",
+        description="Download the NIPS-2017 development set from Kaggle, or import a local copy "
+        "(a folder or zip with images/*.png and images.csv). Validates every file and writes a manifest.",
+    )
+    p.add_argument(
+        "--source", default="kaggle", help="'kaggle' (dataset), 'kaggle-competition', or a local folder/zip (default: kaggle)"
+    )
     p.add_argument("--data-dir", default="data/nips17", help="where the set lands (default: data/nips17)")
     p.set_defaults(func=_fetch)
 
-    p = sub.add_parser("models", help="list models and whether their weights are here",
-                       description="List the model zoo: input size, preprocessing, and weights availability (never downloads).")
+    p = sub.add_parser(
+        "models",
+        help="list models and whether their weights are here",
+        description="List the model zoo: input size, preprocessing, and weights availability (never downloads).",
+    )
     p.set_defaults(func=_models)
 
-    p = sub.add_parser("predict", help="top-1/top-5 predictions and accuracy",
-                       description="Top-1 class per image and top-1/top-5 accuracy against TrueLabel (ImageNet index = TrueLabel - 1).")
+    p = sub.add_parser(
+        "predict",
+        help="top-1/top-5 predictions and accuracy",
+        description="Top-1 class per image and top-1/top-5 accuracy against TrueLabel (ImageNet index = TrueLabel - 1).",
+    )
     _model_args(p)
     _data_args(p)
     p.add_argument("--json", action="store_true", help="one JSON object per image, then a summary object")
     p.add_argument("--batch-size", type=int, default=32)
     p.set_defaults(func=_predict)
 
-    p = sub.add_parser("explain", help="saliency maps of chosen methods, with a PNG grid per image",
-                       description="Run saliency methods and write OUT/maps/<method>/<image_id>.npy (relevance, float32 HxW), "
-                       "OUT/attributions/<method>/<image_id>.npy (raw output), OUT/params.json and OUT/grids/<image_id>.png.")
+    p = sub.add_parser(
+        "explain",
+        help="saliency maps of chosen methods, with a PNG grid per image",
+        description="Run saliency methods and write OUT/maps/<method>/<image_id>.npy (relevance, float32 HxW), "
+        "OUT/attributions/<method>/<image_id>.npy (raw output), OUT/params.json and OUT/grids/<image_id>.png.",
+    )
     _model_args(p)
     _data_args(p)
     p.add_argument("--methods", required=True, help="comma-separated method names (see the README; plug-ins too)")
     p.add_argument("--out", default="results/explain", help="output folder (default: results/explain)")
     p.add_argument("--profile", help="take method parameters from this profile (e.g. quick)")
-    p.add_argument("--param", action="append", metavar="METHOD.KEY=VALUE", help="override a method parameter, e.g. noise_mask.max_iterations=5000")
+    p.add_argument(
+        "--param",
+        action="append",
+        metavar="METHOD.KEY=VALUE",
+        help="override a method parameter, e.g. noise_mask.max_iterations=5000",
+    )
     p.set_defaults(func=_explain)
 
-    p = sub.add_parser("run", help="run the benchmark (every method and metric) into a run folder",
-                       description="Apply every method and metric of a profile to an image set and write RUN_DIR "
-                       "(run.json, metrics.csv, curves.csv, maps/, report.md, figures/). Re-running with the same "
-                       "--out resumes: finished (method, image) work is skipped.")
+    p = sub.add_parser(
+        "run",
+        help="run the benchmark (every method and metric) into a run folder",
+        description="Apply every method and metric of a profile to an image set and write RUN_DIR "
+        "(run.json, metrics.csv, curves.csv, maps/, report.md, figures/). Re-running with the same "
+        "--out resumes: finished (method, image) work is skipped.",
+    )
     p.add_argument("--profile", default="quick", help="smoke, quick (default), paper, or a path to a .toml profile")
     p.add_argument("--model", help="override the profile's model")
     p.add_argument("--weights", help="local weights file (e.g. Inception V3 .h5)")
     p.add_argument("--methods", help="comma-separated subset of methods")
     _data_args(p)
     p.add_argument("--out", help="RUN_DIR (default: results/<profile>-<timestamp>)")
-    p.add_argument("--param", action="append", metavar="SECTION.KEY=VALUE", help="override a setting, e.g. noise_mask.max_iterations=5000 or metrics.steps=800")
+    p.add_argument(
+        "--param",
+        action="append",
+        metavar="SECTION.KEY=VALUE",
+        help="override a setting, e.g. noise_mask.max_iterations=5000 or metrics.steps=800",
+    )
     p.set_defaults(func=_run)
 
-    p = sub.add_parser("report", help="rebuild report.md and figures from a run folder",
-                       description="Rebuild metrics.csv, curves.csv, report.md and figures/ from the stored per-image records alone.")
+    p = sub.add_parser(
+        "report",
+        help="rebuild report.md and figures from a run folder",
+        description="Rebuild metrics.csv, curves.csv, report.md and figures/ from the stored per-image records alone.",
+    )
     p.add_argument("run_dir", help="the RUN_DIR of a run")
     p.set_defaults(func=_report)
     return parser

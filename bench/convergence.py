@@ -6,6 +6,7 @@ variants tried, the mean objective gap and blurred-mask r against faithful runs 
 to convergence, per pass count, on EfficientNet-Lite0 and 16 shared images, and the
 seed-to-seed ceiling. The run report looks up the run's setting in it and plots it.
 """
+
 from __future__ import annotations
 
 import json

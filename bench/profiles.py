@@ -4,6 +4,7 @@ A profile whose ``[run]`` says ``protocol = "thesis"`` takes the model, the imag
 the methods and the curve steps from :mod:`common.thesis` (the ``paper`` profile), so it
 cannot disagree with the thesis; it must not set them itself.
 """
+
 from __future__ import annotations
 
 import ast
@@ -30,7 +31,9 @@ def load_profile(name_or_path: str) -> dict:
     else:
         resource = PROFILE_DIR / f"{name_or_path}.toml"
         if not resource.is_file():
-            raise UnknownNameError(f"unknown profile {name_or_path!r}; available: {', '.join(available_profiles())} (or a path to a .toml file)")
+            raise UnknownNameError(
+                f"unknown profile {name_or_path!r}; available: {', '.join(available_profiles())} (or a path to a .toml file)"
+            )
         text, source = resource.read_text(), f"bench/profiles/{name_or_path}.toml"
     try:
         profile = tomllib.loads(text)
@@ -53,11 +56,11 @@ PROTOCOL_KEYS = {"run": ("model", "images", "methods"), "metrics": ("steps", "pi
 
 def apply_protocol(profile: dict, protocol: str, source: str) -> None:
     if protocol != "thesis":
-        raise InputError(f"{source}: [run] protocol must be \"thesis\"; got {protocol!r}")
+        raise InputError(f'{source}: [run] protocol must be "thesis"; got {protocol!r}')
     for section, keys in PROTOCOL_KEYS.items():
         clash = [k for k in keys if k in profile[section]]
         if clash:
-            raise InputError(f"{source}: protocol = \"thesis\" sets [{section}] {', '.join(clash)}; remove them from the profile")
+            raise InputError(f'{source}: protocol = "thesis" sets [{section}] {", ".join(clash)}; remove them from the profile')
         profile[section].update({k: copy.deepcopy(thesis.PROTOCOL[k]) for k in keys})
 
 
@@ -79,7 +82,9 @@ def apply_overrides(profile: dict, params: list[str] | None = None, **run_overri
         target, sep, value = item.partition("=")
         section, dot, key = target.partition(".")
         if not (sep and dot and section and key):
-            raise InputError(f"--param {item!r}: expected METHOD.KEY=VALUE (e.g. noise_mask.max_iterations=5000) or metrics.KEY=VALUE")
+            raise InputError(
+                f"--param {item!r}: expected METHOD.KEY=VALUE (e.g. noise_mask.max_iterations=5000) or metrics.KEY=VALUE"
+            )
         where = profile["metrics"] if section == "metrics" else profile["methods"].setdefault(section, {})
         where[key] = parse_value(value)
     return profile

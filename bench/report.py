@@ -1,4 +1,5 @@
 """report.md and figures/ of a run, rebuilt from the stored results alone."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -38,25 +39,34 @@ def departures(run: dict) -> list[str]:
     ms = run["metrics_settings"]
     size = thesis.INPUT_SIZE
     if run["model"] != thesis.MODEL:
-        out.append(f"model is {run['model']} (input {run['model_input_size'][0]}x{run['model_input_size'][1]}), not Inception V3 at {size}x{size}")
+        out.append(
+            f"model is {run['model']} (input {run['model_input_size'][0]}x{run['model_input_size'][1]}), not Inception V3 at {size}x{size}"
+        )
     if run.get("embedded_data"):
         out.append("images are the embedded scikit-image photos, not the NIPS-2017 development set")
     if len(run["image_ids"]) != thesis.IMAGES:
         out.append(f"{len(run['image_ids'])} images, not {thesis.IMAGES}")
     if ms["steps"] != thesis.CURVE_STEPS or ms["pixels_per_step"] != thesis.PIXELS_PER_STEP:
         frac = ms["steps"] * ms["pixels_per_step"] / np.prod(run["model_input_size"])
-        out.append(f"perturbation curves use {ms['steps']} steps of {ms['pixels_per_step']} pixels ({frac:.1%} of the image), "
-                   f"not {thesis.CURVE_STEPS} steps of {thesis.PIXELS_PER_STEP}")
+        out.append(
+            f"perturbation curves use {ms['steps']} steps of {ms['pixels_per_step']} pixels ({frac:.1%} of the image), "
+            f"not {thesis.CURVE_STEPS} steps of {thesis.PIXELS_PER_STEP}"
+        )
     nm = run["method_params"].get("noise_mask")
     if nm:
         changed = {k: nm.get(k) for k, v in thesis.NOISE_MASK.items() if nm.get(k) != v}
         if changed:
             preset = f"preset `{nm['preset']}`; " if "preset" in nm else ""
-            out.append("Noise Mask is not the faithful setting: " + ", ".join(f"{k}={v}" for k, v in changed.items())
-                       + f" ({preset}thesis: Adam lr {thesis.NOISE_MASK['learning_rate']}, 5,000-15,000 iterations, logits)")
+            out.append(
+                "Noise Mask is not the faithful setting: "
+                + ", ".join(f"{k}={v}" for k, v in changed.items())
+                + f" ({preset}thesis: Adam lr {thesis.NOISE_MASK['learning_rate']}, 5,000-15,000 iterations, logits)"
+            )
     occ = run["method_params"].get("perturbation")
     if occ:
-        out.append(f"occlusion uses {occ['patch_size']}x{occ['patch_size']} patches, stride {occ['stride']} (the thesis does not state its patch)")
+        out.append(
+            f"occlusion uses {occ['patch_size']}x{occ['patch_size']} patches, stride {occ['stride']} (the thesis does not state its patch)"
+        )
     return out
 
 
@@ -73,31 +83,56 @@ def claims(metrics: pd.DataFrame, curves: pd.DataFrame, methods: list[str]) -> l
     ssim_values = _per_method(metrics, "ssim")
     png, ssim, area = means(_per_method(metrics, "png_bytes")), means(ssim_values), means(_per_method(metrics, "abpc_sum_logit"))
     best_png = PER_IMAGE_METRICS["png_bytes"].best(png)
-    out.append(("Noise Mask gives the smallest PNG maps", "supported" if best_png == "noise_mask" else "not supported",
-                f"smallest mean: {best_png} ({png[best_png] / 1024:.1f} KiB); noise_mask {png['noise_mask'] / 1024:.1f} KiB"))
+    out.append(
+        (
+            "Noise Mask gives the smallest PNG maps",
+            "supported" if best_png == "noise_mask" else "not supported",
+            f"smallest mean: {best_png} ({png[best_png] / 1024:.1f} KiB); noise_mask {png['noise_mask'] / 1024:.1f} KiB",
+        )
+    )
     lo = summarise(ssim_values["noise_mask"], n_boot=2000).ci_low
     hi_other = max(summarise(ssim_values[m], n_boot=2000).ci_high for m in others if m in ssim)
     verdict = "supported" if lo > hi_other and PER_IMAGE_METRICS["ssim"].best(ssim) == "noise_mask" else "not supported"
-    out.append(("Noise Mask has by far the highest SSIM", verdict,
-                f"noise_mask {ssim['noise_mask']:.3f} (95% CI low {lo:.3f}) vs best other CI high {hi_other:.3f}"))
+    out.append(
+        (
+            "Noise Mask has by far the highest SSIM",
+            verdict,
+            f"noise_mask {ssim['noise_mask']:.3f} (95% CI low {lo:.3f}) vs best other CI high {hi_other:.3f}",
+        )
+    )
 
     morf = curves[curves["order"] == "morf"]
     steps = int(morf["step"].max())
     early = morf[(morf["step"] >= 1) & (morf["step"] <= max(1, steps // 10))].groupby("method")["logit"].mean()
     early = early[[m for m in methods if m in early.index]].sort_values()
     top2 = list(early.index[:2])
-    out.append(("DeepLIFT and IG give the steepest early MoRF curves", "supported" if set(top2) == {"deeplift", "intgrad"} else "not supported",
-                "lowest mean logit over the first 10% of MoRF steps: " + ", ".join(f"{m} {v:.2f}" for m, v in early.items())))
+    out.append(
+        (
+            "DeepLIFT and IG give the steepest early MoRF curves",
+            "supported" if set(top2) == {"deeplift", "intgrad"} else "not supported",
+            "lowest mean logit over the first 10% of MoRF steps: " + ", ".join(f"{m} {v:.2f}" for m, v in early.items()),
+        )
+    )
 
     lerf = curves[(curves["order"] == "lerf") & (curves["step"] >= 1) & (curves["step"] <= 3 * steps // 4)]
     held = lerf.groupby("method")["logit"].mean()
     held = held[[m for m in methods if m in held.index]].sort_values(ascending=False)
-    out.append(("Noise Mask's LeRF curve stays high until late", "supported" if held.index[0] == "noise_mask" else "not supported",
-                "highest mean logit over the first 75% of LeRF steps: " + ", ".join(f"{m} {v:.2f}" for m, v in held.items())))
+    out.append(
+        (
+            "Noise Mask's LeRF curve stays high until late",
+            "supported" if held.index[0] == "noise_mask" else "not supported",
+            "highest mean logit over the first 75% of LeRF steps: " + ", ".join(f"{m} {v:.2f}" for m, v in held.items()),
+        )
+    )
 
     best_area = PER_IMAGE_METRICS["abpc_sum_logit"].best(area)
-    out.append(("Noise Mask has the largest ABPC", "supported" if best_area == "noise_mask" else "not supported",
-                f"largest mean ABPC: {best_area} ({area[best_area]:.1f}); noise_mask {area['noise_mask']:.1f}"))
+    out.append(
+        (
+            "Noise Mask has the largest ABPC",
+            "supported" if best_area == "noise_mask" else "not supported",
+            f"largest mean ABPC: {best_area} ({area[best_area]:.1f}); noise_mask {area['noise_mask']:.1f}",
+        )
+    )
     return out
 
 
@@ -107,9 +142,16 @@ def _noise_mask_setting(params: dict) -> str:
 
     name = params.get("preset", "faithful")  # runs from before presets were parameters have none
     expected = {**NoiseMask.defaults, **PRESETS.get(name, {})}
-    changed = [f"{k}={params.get(k)}" for k in ("learning_rate", "max_iterations", "window", "init", "adam_epsilon", "layer")
-               if params.get(k) != expected.get(k)]
-    return f"preset `{name}`" + (f" with {', '.join(changed)} changed" if changed else "") + f" (Adam lr {params['learning_rate']:g})"
+    changed = [
+        f"{k}={params.get(k)}"
+        for k in ("learning_rate", "max_iterations", "window", "init", "adam_epsilon", "layer")
+        if params.get(k) != expected.get(k)
+    ]
+    return (
+        f"preset `{name}`"
+        + (f" with {', '.join(changed)} changed" if changed else "")
+        + f" (Adam lr {params['learning_rate']:g})"
+    )
 
 
 def _convergence_section(run: dict, metrics: pd.DataFrame, figure: Path) -> list[str]:
@@ -127,19 +169,26 @@ def _convergence_section(run: dict, metrics: pd.DataFrame, figure: Path) -> list
     lo, hi = int(iterations.min()), int(iterations.max())
     point = measured_point(summary, run["model"], params, lo) if lo == hi else None
     setting = f"{_noise_mask_setting(params)}, " + (
-        f"{lo:,} steps per image" if lo == hi else f"{lo:,}-{hi:,} steps per image (stopping rule)")
+        f"{lo:,} steps per image" if lo == hi else f"{lo:,}-{hi:,} steps per image (stopping rule)"
+    )
     lines = ["\n## Noise Mask: distance from the faithful optimum\n", f"This run: {setting}."]
     if point:
-        lines.append(f"Measured for this setting ({MEASURED_MODEL}, 16 NIPS-2017 images, against faithful runs continued "
-                     f"to convergence): objective {point['gap_mean']:+.1%} (worst image {point['gap_max']:+.1%}), blurred-mask "
-                     f"r {point['r_mean']:.3f} (lowest {point['r_min']:.3f}).")
+        lines.append(
+            f"Measured for this setting ({MEASURED_MODEL}, 16 NIPS-2017 images, against faithful runs continued "
+            f"to convergence): objective {point['gap_mean']:+.1%} (worst image {point['gap_max']:+.1%}), blurred-mask "
+            f"r {point['r_mean']:.3f} (lowest {point['r_min']:.3f})."
+        )
     else:
-        lines.append(f"This setting was not measured against the converged reference (measured: {MEASURED_MODEL}, "
-                     "constant learning rates at the pass counts in the figure), so how close its masks are to the "
-                     "faithful result is unknown.")
-    lines.append(f"Two converged faithful runs with different noise seeds differ by {ceiling['gap_abs_mean']:.1%} in objective "
-                 f"and agree to r {ceiling['r_mean']:.3f}: no setting can be expected to do better. Source: "
-                 "`bench/reference/noise_mask_convergence.json`, `tools/noise_mask_reference/NOTES.md`.")
+        lines.append(
+            f"This setting was not measured against the converged reference (measured: {MEASURED_MODEL}, "
+            "constant learning rates at the pass counts in the figure), so how close its masks are to the "
+            "faithful result is unknown."
+        )
+    lines.append(
+        f"Two converged faithful runs with different noise seeds differ by {ceiling['gap_abs_mean']:.1%} in objective "
+        f"and agree to r {ceiling['r_mean']:.3f}: no setting can be expected to do better. Source: "
+        "`bench/reference/noise_mask_convergence.json`, `tools/noise_mask_reference/NOTES.md`."
+    )
     figures.convergence_figure(summary, figure, (lo, point["gap_mean"], point["r_mean"]) if point else None)
     return lines
 
@@ -176,12 +225,19 @@ def write_report(run_dir: str | Path) -> Path:
     traces = store.load_series("noise_mask", "trace")
     if traces:
         figures.trace_figure(traces, fig_dir / "noise_mask_trace.png")
-    grid_ids = [i for i in run["image_ids"] if all(store.map_path(m, i).is_file() for m in methods)][: int(ms.get("grid_images", 4))]
+    grid_ids = [i for i in run["image_ids"] if all(store.map_path(m, i).is_file() for m in methods)][
+        : int(ms.get("grid_images", 4))
+    ]
     if grid_ids:
         images = load_image_set(run["data_dir"], size=(h, w), ids=grid_ids)
         captions = [images.attribution(k) for k in range(len(images))]
-        figures.maps_grid(images.pixels, captions, {m: np.stack([store.load_map(m, i) for i in grid_ids]) for m in methods},
-                          fig_dir / "maps.png", {m: method_signed(run, m) for m in methods})
+        figures.maps_grid(
+            images.pixels,
+            captions,
+            {m: np.stack([store.load_map(m, i) for i in grid_ids]) for m in methods},
+            fig_dir / "maps.png",
+            {m: method_signed(run, m) for m in methods},
+        )
 
     done = metrics.groupby("method")["image_id"].nunique().to_dict()
     png = _per_method(metrics, "png_bytes", 1 / 1024)
@@ -200,29 +256,64 @@ def write_report(run_dir: str | Path) -> Path:
         return cells
 
     lines = [f"# Noise Mask benchmark report: profile `{run['profile']}`\n"]
-    lines.append(f"- **model**: {run['model']} ({run['model_input_size'][0]}x{run['model_input_size'][1]}, preprocessing `{run['preprocessing']}`), weights {run['weights']} (sha256 {str(run['weights_sha256'])[:16]}…)")
+    lines.append(
+        f"- **model**: {run['model']} ({run['model_input_size'][0]}x{run['model_input_size'][1]}, preprocessing `{run['preprocessing']}`), weights {run['weights']} (sha256 {str(run['weights_sha256'])[:16]}…)"
+    )
     lines.append(f"- **data**: {run['data']}; **{len(run['image_ids'])} images**; status: {run['status']}")
-    lines.append(f"- **methods**: {', '.join(methods)}; images done per method: " + ", ".join(f"{m} {done.get(m, 0)}" for m in methods))
-    lines.append(f"- **curves**: {ms['steps']} steps of {ms['pixels_per_step']} pixels, uniform random colours in [0, 255] seeded per image; target = each image's top-1 class")
-    lines.append(f"- **baselines**: IG and DeepLIFT use zeros in the model's input space, i.e. the pixel value {run['input_space_zero_pixel']} (a mid-grey image); occlusion patches are that value too")
+    lines.append(
+        f"- **methods**: {', '.join(methods)}; images done per method: " + ", ".join(f"{m} {done.get(m, 0)}" for m in methods)
+    )
+    lines.append(
+        f"- **curves**: {ms['steps']} steps of {ms['pixels_per_step']} pixels, uniform random colours in [0, 255] seeded per image; target = each image's top-1 class"
+    )
+    lines.append(
+        f"- **baselines**: IG and DeepLIFT use zeros in the model's input space, i.e. the pixel value {run['input_space_zero_pixel']} (a mid-grey image); occlusion patches are that value too"
+    )
     lines.append("- **versions**: " + ", ".join(f"{k} {v}" for k, v in run["versions"].items()))
     dep = departures(run)
     lines.append("\n## Departures from the thesis's protocol\n")
     lines += [f"- {d}" for d in dep] if dep else ["- none: this is the thesis's protocol"]
     lines.append("\nCells: mean ± standard deviation [95% bootstrap CI of the mean] over images.\n")
     lines.append("## Tables\n")
-    lines.append(_table("Table 1: PNG size of the grayscale maps (KiB)", methods, thesis_row("png_kb", 1), [("this run", row(png, 1))],
-                        f"8-bit grayscale PNG, zlib level {ms['png_compress_level']}; KiB = 1,024 bytes (the thesis says KB). Smaller: less high-frequency noise."))
-    lines.append(_table("Table 2: SSIM between the grayscale map and the grayscale image", methods, thesis_row("ssim", 3), [("this run", row(ssim, 3))],
-                        "scikit-image structural_similarity, data_range 255, default 7x7 window."))
-    lines.append(_table("Table 3: ABPC (area between the LeRF and MoRF curves)", methods, thesis_row("abpc", 1),
-                        [("sum over steps, logit", row(area_sum, 1)), ("sum × 800/steps, logit", row({m: v * 800 / ms["steps"] for m, v in area_sum.items()}, 1)),
-                         ("mean over steps, logit", row(area_mean, 3)), ("sum over steps, probability %", row(area_pct, 1))],
-                        "The thesis does not state its unit (logit or probability %); its values suggest a sum over 800 steps. The 'sum × 800/steps' row puts runs with fewer steps on that scale."))
+    lines.append(
+        _table(
+            "Table 1: PNG size of the grayscale maps (KiB)",
+            methods,
+            thesis_row("png_kb", 1),
+            [("this run", row(png, 1))],
+            f"8-bit grayscale PNG, zlib level {ms['png_compress_level']}; KiB = 1,024 bytes (the thesis says KB). Smaller: less high-frequency noise.",
+        )
+    )
+    lines.append(
+        _table(
+            "Table 2: SSIM between the grayscale map and the grayscale image",
+            methods,
+            thesis_row("ssim", 3),
+            [("this run", row(ssim, 3))],
+            "scikit-image structural_similarity, data_range 255, default 7x7 window.",
+        )
+    )
+    lines.append(
+        _table(
+            "Table 3: ABPC (area between the LeRF and MoRF curves)",
+            methods,
+            thesis_row("abpc", 1),
+            [
+                ("sum over steps, logit", row(area_sum, 1)),
+                ("sum × 800/steps, logit", row({m: v * 800 / ms["steps"] for m, v in area_sum.items()}, 1)),
+                ("mean over steps, logit", row(area_mean, 3)),
+                ("sum over steps, probability %", row(area_pct, 1)),
+            ],
+            "The thesis does not state its unit (logit or probability %); its values suggest a sum over 800 steps. The 'sum × 800/steps' row puts runs with fewer steps on that scale.",
+        )
+    )
     lines.append("## The thesis's claims on this run\n")
     lines.append("| claim | verdict | evidence |\n|---|---|---|")
     lines += [f"| {c} | **{v}** | {e} |" for c, v, e in claims(metrics, curves, methods)]
-    nm = metrics[(metrics["method"] == "noise_mask") & metrics["metric"].isin(["preservation", "loss_term_pct", "iterations", "converged", "method_seconds"])]
+    nm = metrics[
+        (metrics["method"] == "noise_mask")
+        & metrics["metric"].isin(["preservation", "loss_term_pct", "iterations", "converged", "method_seconds"])
+    ]
     if not nm.empty:
         table = nm.pivot_table(index="metric", values="value", aggfunc=["mean", "min", "max"])
         lines.append("\n## Noise Mask per-image diagnostics\n")
@@ -234,12 +325,16 @@ def write_report(run_dir: str | Path) -> Path:
     lines.append("- MoRF curves (thesis Fig. 7): ![MoRF](figures/morf.png)")
     lines.append("- LeRF curves (thesis Fig. 8): ![LeRF](figures/lerf.png)")
     if grid_ids:
-        lines.append("- Maps (thesis Figs. 5-6; signed methods red = positive, blue = negative; image credits under each image): ![maps](figures/maps.png)")
+        lines.append(
+            "- Maps (thesis Figs. 5-6; signed methods red = positive, blue = negative; image credits under each image): ![maps](figures/maps.png)"
+        )
     lines.append("- PNG size and SSIM per image: ![distributions](figures/distributions.png)")
     if traces:
         lines.append("- Noise Mask objective per iteration (one line per image): ![trace](figures/noise_mask_trace.png)")
     if convergence:
-        lines.append("- Noise Mask convergence against the faithful optimum (measured once): ![convergence](figures/noise_mask_convergence.png)")
+        lines.append(
+            "- Noise Mask convergence against the faithful optimum (measured once): ![convergence](figures/noise_mask_convergence.png)"
+        )
     timings = run.get("timings_s", {})
     if timings:
         lines.append("\n## Timings (seconds, this machine)\n")

@@ -16,6 +16,7 @@ Layout::
     curves.csv                   image_id, method, order, step, fraction_replaced, logit, prob
     report.md, figures/
 """
+
 from __future__ import annotations
 
 import json
@@ -69,11 +70,21 @@ class RunStore:
         with atomic_path(self.map_path(method, image_id, ".png")) as tmp:
             Image.fromarray(gray).save(tmp, format="PNG")
 
-    def save_record(self, method: str, image_id: str, curves: dict[str, tuple[np.ndarray, np.ndarray]], values: dict[str, float],
-                    series: dict[str, np.ndarray] | None = None) -> None:
+    def save_record(
+        self,
+        method: str,
+        image_id: str,
+        curves: dict[str, tuple[np.ndarray, np.ndarray]],
+        values: dict[str, float],
+        series: dict[str, np.ndarray] | None = None,
+    ) -> None:
         """``series``: per-image arrays a method reports (e.g. Noise Mask's objective trace),
         kept as ``series_<name>`` for later analysis."""
-        arrays = {f"{order}_{kind}": arr for order, (logits, probs) in curves.items() for kind, arr in (("logit", logits), ("prob", probs))}
+        arrays = {
+            f"{order}_{kind}": arr
+            for order, (logits, probs) in curves.items()
+            for kind, arr in (("logit", logits), ("prob", probs))
+        }
         arrays.update({f"series_{name}": np.asarray(arr) for name, arr in (series or {}).items()})
         arrays["metric_names"] = np.array(list(values), dtype=str)
         arrays["metric_values"] = np.array([float(v) for v in values.values()], dtype=np.float64)
@@ -108,14 +119,25 @@ class RunStore:
                 if key.endswith("_logit"):
                     order = key[: -len("_logit")]
                     steps = np.arange(len(rec[key]))
-                    curve_frames.append(pd.DataFrame({
-                        "image_id": image_id, "method": method, "order": order, "step": steps,
-                        "fraction_replaced": steps * pixels_per_step / num_pixels,
-                        "logit": rec[key], "prob": rec[f"{order}_prob"],
-                    }))
+                    curve_frames.append(
+                        pd.DataFrame(
+                            {
+                                "image_id": image_id,
+                                "method": method,
+                                "order": order,
+                                "step": steps,
+                                "fraction_replaced": steps * pixels_per_step / num_pixels,
+                                "logit": rec[key],
+                                "prob": rec[f"{order}_prob"],
+                            }
+                        )
+                    )
         metrics = pd.DataFrame(metric_rows, columns=["image_id", "method", "metric", "value"])
-        curves = pd.concat(curve_frames, ignore_index=True) if curve_frames else pd.DataFrame(
-            columns=["image_id", "method", "order", "step", "fraction_replaced", "logit", "prob"])
+        curves = (
+            pd.concat(curve_frames, ignore_index=True)
+            if curve_frames
+            else pd.DataFrame(columns=["image_id", "method", "order", "step", "fraction_replaced", "logit", "prob"])
+        )
         return metrics, curves
 
     def write_tables(self, pixels_per_step: int, num_pixels: int) -> tuple[pd.DataFrame, pd.DataFrame]:

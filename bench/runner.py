@@ -3,6 +3,7 @@
 data -> model -> method -> relevance map -> metrics (curves, ABPC, PNG size, SSIM) ->
 records (bench.results) -> report (bench.report).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -22,7 +23,17 @@ from common.progress import progress
 from methods import ALIASES, ModelCosts, available, build_method
 from models import Classifier, get_model
 
-PACKAGES = ["noise-mask-bench", "tensorflow-cpu", "tensorflow", "tf-keras", "numpy", "pandas", "scikit-image", "innvestigate", "quantus"]
+PACKAGES = [
+    "noise-mask-bench",
+    "tensorflow-cpu",
+    "tensorflow",
+    "tf-keras",
+    "numpy",
+    "pandas",
+    "scikit-image",
+    "innvestigate",
+    "quantus",
+]
 
 
 class RunError(InputError):
@@ -97,21 +108,37 @@ def run_benchmark(profile: dict, out_dir: str | Path, data_dir=None, weights=Non
     seeds = [image_seed(settings.get("seed", 0), i) for i in images.ids]
     # targets=None: the evaluator scores the unperturbed images once and takes each top-1
     # class; chunks below share those scores through evaluator.subset.
-    evaluator = metrics.CurveEvaluator(model, images.pixels, None, pixels_per_step=pps, steps=steps, seed=seeds, batch_size=int(metric_settings["batch_size"]))
+    evaluator = metrics.CurveEvaluator(
+        model, images.pixels, None, pixels_per_step=pps, steps=steps, seed=seeds, batch_size=int(metric_settings["batch_size"])
+    )
     targets = evaluator.targets
 
     run = {
-        "profile": profile["name"], "profile_source": profile["source"], "description": profile.get("description", ""),
-        "model": model.name, "model_input_size": list(model.input_size), "preprocessing": model.preprocessing,
-        "weights": model.weights, "weights_sha256": model.weights_sha256,
-        "data": data_description, "data_dir": str(folder), "embedded_data": is_embedded,
-        "image_ids": images.ids, "authors": images.authors, "licenses": images.licenses,
-        "targets": targets.tolist(), "labels": images.labels.tolist(),
-        "methods": method_names, "method_params": {n: m.params for n, m in method_objects.items()},
+        "profile": profile["name"],
+        "profile_source": profile["source"],
+        "description": profile.get("description", ""),
+        "model": model.name,
+        "model_input_size": list(model.input_size),
+        "preprocessing": model.preprocessing,
+        "weights": model.weights,
+        "weights_sha256": model.weights_sha256,
+        "data": data_description,
+        "data_dir": str(folder),
+        "embedded_data": is_embedded,
+        "image_ids": images.ids,
+        "authors": images.authors,
+        "licenses": images.licenses,
+        "targets": targets.tolist(),
+        "labels": images.labels.tolist(),
+        "methods": method_names,
+        "method_params": {n: m.params for n, m in method_objects.items()},
         "method_metadata": {n: m.metadata() for n, m in method_objects.items()},
-        "metrics_settings": metric_settings, "seed": settings.get("seed", 0),
+        "metrics_settings": metric_settings,
+        "seed": settings.get("seed", 0),
         "input_space_zero_pixel": model.input_space_zeros()[0, 0].round(2).tolist(),
-        "versions": package_versions(), "status": "running", "timings_s": {},
+        "versions": package_versions(),
+        "status": "running",
+        "timings_s": {},
     }
     previous = store.read_run()
     if previous is not None:
@@ -154,20 +181,34 @@ def run_benchmark(profile: dict, out_dir: str | Path, data_dir=None, weights=Non
             lerf = sub.curves(explanation.relevance, "lerf")
             for row, k in enumerate(idx):
                 gray = metrics.grayscale_map(explanation.relevance[row], signed=method.signed)
-                values = metrics.image_metrics(gray, images.pixels[k], morf.logits[row], lerf.logits[row], morf.probs[row],
-                                               lerf.probs[row], metric_settings["png_compress_level"])
+                values = metrics.image_metrics(
+                    gray,
+                    images.pixels[k],
+                    morf.logits[row],
+                    lerf.logits[row],
+                    morf.probs[row],
+                    lerf.probs[row],
+                    metric_settings["png_compress_level"],
+                )
                 values["method_seconds"] = explanation.seconds / len(idx)
                 values.update({key: float(value[row]) for key, value in explanation.diagnostics.items()})
                 series = {key: value[row][~np.isnan(value[row])] for key, value in explanation.series.items()}
                 store.save_map(name, images.ids[k], explanation.relevance[row], gray)
-                store.save_record(name, images.ids[k], {"morf": (morf.logits[row], morf.probs[row]), "lerf": (lerf.logits[row], lerf.probs[row])},
-                                  values, series)
+                store.save_record(
+                    name,
+                    images.ids[k],
+                    {"morf": (morf.logits[row], morf.probs[row]), "lerf": (lerf.logits[row], lerf.probs[row])},
+                    values,
+                    series,
+                )
             t2 = time.perf_counter()
             timings[f"{name}/explain"] = timings.get(f"{name}/explain", 0.0) + t1 - t0
             timings[f"{name}/metrics"] = timings.get(f"{name}/metrics", 0.0) + t2 - t1
             store.write_run(_jsonable(run))
             bar.update(len(idx))
-            log(f"  {name}: {min(lo + chunk, len(pending))}/{len(pending)} images ({t1 - t0:.1f}s explain, {t2 - t1:.1f}s metrics)")
+            log(
+                f"  {name}: {min(lo + chunk, len(pending))}/{len(pending)} images ({t1 - t0:.1f}s explain, {t2 - t1:.1f}s metrics)"
+            )
         bar.close()
 
     run["status"] = "complete"

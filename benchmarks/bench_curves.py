@@ -13,6 +13,7 @@ Measured in one process, on the same model, images and batch size:
 
 Usage: ``python benchmarks/bench_curves.py --out results/bench_curves.json [--steps 100]``
 """
+
 from __future__ import annotations
 
 import argparse
@@ -114,9 +115,16 @@ def main(argv=None) -> dict:
     full_steps = h * w // k
     bs = args.batch_size
     result = {
-        "model": model.name, "note": note, "input_size": [h, w], "image_source": image_source,
-        "steps": args.steps, "pixels_per_step": k, "quantus_steps": full_steps, "batch_size": bs,
-        "repeats": args.repeats, "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "loadavg_start": os.getloadavg()},
+        "model": model.name,
+        "note": note,
+        "input_size": [h, w],
+        "image_source": image_source,
+        "steps": args.steps,
+        "pixels_per_step": k,
+        "quantus_steps": full_steps,
+        "batch_size": bs,
+        "repeats": args.repeats,
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "loadavg_start": os.getloadavg()},
         "runs": [],
     }
     print(f"model {model.name} {h}x{w}, {args.steps} steps of {k} pixels, batch {bs}, images from {image_source}")
@@ -146,16 +154,23 @@ def main(argv=None) -> dict:
         same = float(np.abs(check.reshape(n, args.steps) - ev.curves(relevance, "morf").logits[:, 1:]).max())
         del stack, perturbed
         run = {
-            "images": n, "scored": count,
-            "raw_seconds": t_raw, "raw_images_per_s": count / t_raw,
-            "raw_perturbed_seconds": t_raw_p, "raw_perturbed_images_per_s": count / t_raw_p,
-            "curve_seconds": t_curve, "curve_images_per_s": count / t_curve,
-            "curve_over_raw": t_raw / t_curve, "curve_over_raw_perturbed": t_raw_p / t_curve,
+            "images": n,
+            "scored": count,
+            "raw_seconds": t_raw,
+            "raw_images_per_s": count / t_raw,
+            "raw_perturbed_seconds": t_raw_p,
+            "raw_perturbed_images_per_s": count / t_raw_p,
+            "curve_seconds": t_curve,
+            "curve_images_per_s": count / t_curve,
+            "curve_over_raw": t_raw / t_curve,
+            "curve_over_raw_perturbed": t_raw_p / t_curve,
             "max_abs_diff_curve_vs_perturbed_stack": same,
         }
-        print(f"[{n} image(s)] raw forward: originals {count / t_raw:7.1f} img/s, the perturbed images "
-              f"{count / t_raw_p:7.1f} img/s | curves {count / t_curve:7.1f} img/s | ratio {t_raw / t_curve:.3f} "
-              f"/ {t_raw_p / t_curve:.3f} (curve logits vs stack: max |diff| {same:.3g})")
+        print(
+            f"[{n} image(s)] raw forward: originals {count / t_raw:7.1f} img/s, the perturbed images "
+            f"{count / t_raw_p:7.1f} img/s | curves {count / t_curve:7.1f} img/s | ratio {t_raw / t_curve:.3f} "
+            f"/ {t_raw_p / t_curve:.3f} (curve logits vs stack: max |diff| {same:.3g})"
+        )
         if not args.no_quantus:
             try:
                 import quantus  # noqa: F401
@@ -166,8 +181,16 @@ def main(argv=None) -> dict:
                 support = load_quantus_support()
                 quantus_keras_model, quantus_pixel_flipping = support.quantus_keras_model, support.quantus_pixel_flipping
 
-                evf = CurveEvaluator(model, images, ev.targets, pixels_per_step=k, steps=full_steps, seed=0,
-                                     batch_size=bs, unperturbed_logits=ev.unperturbed_logits())
+                evf = CurveEvaluator(
+                    model,
+                    images,
+                    ev.targets,
+                    pixels_per_step=k,
+                    steps=full_steps,
+                    seed=0,
+                    batch_size=bs,
+                    unperturbed_logits=ev.unperturbed_logits(),
+                )
                 qmodel = quantus_keras_model(model)
                 qmodel.predict(np.zeros((bs, 1, h, 3 * w), np.float32), batch_size=bs, verbose=0)
                 (t_full,) = best_of([partial(evf.curves, relevance, "morf")], args.repeats)
@@ -176,16 +199,22 @@ def main(argv=None) -> dict:
                 q = quantus_pixel_flipping(evf, relevance, "morf", keras_model=qmodel)
                 t_q = time.perf_counter() - start
                 qcount = n * full_steps
-                run.update({
-                    "quantus_scored": qcount,
-                    "curves_full_seconds": t_full, "curves_full_images_per_s": qcount / t_full,
-                    "quantus_seconds": t_q, "quantus_images_per_s": qcount / t_q,
-                    "quantus_max_abs_logit_diff": float(np.abs(q - ours).max()),
-                    "quantus_bit_identical": bool(np.array_equal(q, ours.astype(np.float64))),
-                })
-                print(f"  whole image ({full_steps} steps): ours {qcount / t_full:8.1f} img/s | quantus "
-                      f"{qcount / t_q:8.1f} img/s ({t_q / t_full:.2f}x our time) | max |diff| "
-                      f"{run['quantus_max_abs_logit_diff']:.3g}")
+                run.update(
+                    {
+                        "quantus_scored": qcount,
+                        "curves_full_seconds": t_full,
+                        "curves_full_images_per_s": qcount / t_full,
+                        "quantus_seconds": t_q,
+                        "quantus_images_per_s": qcount / t_q,
+                        "quantus_max_abs_logit_diff": float(np.abs(q - ours).max()),
+                        "quantus_bit_identical": bool(np.array_equal(q, ours.astype(np.float64))),
+                    }
+                )
+                print(
+                    f"  whole image ({full_steps} steps): ours {qcount / t_full:8.1f} img/s | quantus "
+                    f"{qcount / t_q:8.1f} img/s ({t_q / t_full:.2f}x our time) | max |diff| "
+                    f"{run['quantus_max_abs_logit_diff']:.3g}"
+                )
         result["runs"].append(run)
 
     result["machine"]["loadavg_end"] = os.getloadavg()

@@ -17,6 +17,7 @@ Each figure is the best of ``--repeats`` timed rounds after one warm-up call.
 Usage: ``python benchmarks/bench_models.py [--batch-size 32] [--repeats 5] [--out FILE.json]``
 Prints the JSON summary; ``--out`` also writes it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -137,7 +138,10 @@ def main(argv=None) -> dict:
     pixels, source = images_for(lite0.input_size, args.batch_size, args.data)
     mobilenet = from_keras(
         tf.keras.applications.MobileNetV2(input_shape=(*lite0.input_size, 3), weights=None, classifier_activation=None),
-        scale_preprocess(1 / 127.5, -1.0), name="mobilenet_v2", preprocessing="x / 127.5 - 1", weights="random init",
+        scale_preprocess(1 / 127.5, -1.0),
+        name="mobilenet_v2",
+        preprocessing="x / 127.5 - 1",
+        weights="random init",
     )
     summary = {
         "benchmark": "bench_models",

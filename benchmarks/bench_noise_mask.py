@@ -24,6 +24,7 @@ Usage:
     python benchmarks/bench_noise_mask.py --out results/benchmarks/noise_mask.json \
         [--images 2] [--passes 100 400 3200 | preset] [--make-reference] [--reference PATH] [--plot PATH.png]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,34 +53,63 @@ def make_reference(path: Path, data: str, n_images: int, max_steps: int) -> None
 
     sample = load_image_set(data, size=224, limit=n_images)
     model = get_model("efficientnet_lite0")
-    runs = [methods.explain("noise_mask", model, sample.pixels, batch_size=len(sample), seed=seed,
-                            max_iterations=max_steps) for seed in (0, 1)]
+    runs = [
+        methods.explain("noise_mask", model, sample.pixels, batch_size=len(sample), seed=seed, max_iterations=max_steps)
+        for seed in (0, 1)
+    ]
     mask = np.clip(np.concatenate([r.relevance for r in runs]).astype(np.float64), 1e-7, 1 - 1e-7)
     iterations = np.concatenate([r.diagnostics["iterations"] for r in runs])
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path, suffix=".npz") as tmp:
         with open(tmp, "wb") as f:
-            np.savez(f, v=np.log(mask / (1 - mask)).astype(np.float32), ids=np.array(sample.ids), iterations=iterations,
-                     converged=np.concatenate([r.diagnostics["converged"] for r in runs]),
-                     seconds=np.array([r.seconds for r in runs]))
-    print(f"reference: {path}; iterations {iterations.tolist()} (cap {max_steps}), "
-          f"{sum(r.seconds for r in runs) / (2 * len(sample)):.0f} s per image and seed")
+            np.savez(
+                f,
+                v=np.log(mask / (1 - mask)).astype(np.float32),
+                ids=np.array(sample.ids),
+                iterations=iterations,
+                converged=np.concatenate([r.diagnostics["converged"] for r in runs]),
+                seconds=np.array([r.seconds for r in runs]),
+            )
+    print(
+        f"reference: {path}; iterations {iterations.tolist()} (cap {max_steps}), "
+        f"{sum(r.seconds for r in runs) / (2 * len(sample)):.0f} s per image and seed"
+    )
 
 
 def summarise(results: dict) -> dict:
     """Means per (setting, passes) in the layout of bench/reference/noise_mask_convergence.json."""
     variants = {}
     for run in results["runs"]:
-        v = variants.setdefault(run["setting"], {"name": run["setting"], "label": f"{run['setting']} (Adam lr {run['lr']:g})",
-                                                 "lr": run["lr"], "schedule": "const", "plain": True,
-                                                 "full_resolution": True, "points": []})
-        v["points"].append({"passes": run["passes"], "gap_mean": float(np.mean(run["gap"])), "gap_max": float(np.max(run["gap"])),
-                            "r_mean": float(np.mean(run["r"])), "r_min": float(np.min(run["r"]))})
+        v = variants.setdefault(
+            run["setting"],
+            {
+                "name": run["setting"],
+                "label": f"{run['setting']} (Adam lr {run['lr']:g})",
+                "lr": run["lr"],
+                "schedule": "const",
+                "plain": True,
+                "full_resolution": True,
+                "points": [],
+            },
+        )
+        v["points"].append(
+            {
+                "passes": run["passes"],
+                "gap_mean": float(np.mean(run["gap"])),
+                "gap_max": float(np.max(run["gap"])),
+                "r_mean": float(np.mean(run["r"])),
+                "r_min": float(np.min(run["r"])),
+            }
+        )
     summary = {"variants": list(variants.values())}
     if "ceiling" in results:
         gap, r = np.abs(results["ceiling"]["gap"]), np.asarray(results["ceiling"]["r"])
-        summary["ceiling"] = {"gap_abs_mean": float(gap.mean()), "gap_abs_max": float(gap.max()),
-                              "r_mean": float(r.mean()), "r_min": float(r.min())}
+        summary["ceiling"] = {
+            "gap_abs_mean": float(gap.mean()),
+            "gap_abs_max": float(gap.max()),
+            "r_mean": float(r.mean()),
+            "r_min": float(r.min()),
+        }
     return summary
 
 
@@ -91,9 +121,13 @@ def main(argv=None) -> int:
     ap.add_argument("--make-reference", action="store_true", help="first run the faithful reference here (slow)")
     ap.add_argument("--reference-steps", type=int, default=25000, help="cap for --make-reference")
     ap.add_argument("--images", type=int, default=2)
-    ap.add_argument("--passes", nargs="+", default=["100", "400", "3200"],
-                    help="step counts, each run exactly (no early stop); 'preset' = the setting's own "
-                         "schedule and stopping rule (faithful: up to 15,000 steps, stops when converged)")
+    ap.add_argument(
+        "--passes",
+        nargs="+",
+        default=["100", "400", "3200"],
+        help="step counts, each run exactly (no early stop); 'preset' = the setting's own "
+        "schedule and stopping rule (faithful: up to 15,000 steps, stops when converged)",
+    )
     ap.add_argument("--settings", nargs="+", default=["faithful", "fast"])
     ap.add_argument("--data", default=str(DATA))
     args = ap.parse_args(argv)
@@ -107,8 +141,10 @@ def main(argv=None) -> int:
         make_reference(candidates[0], args.data, args.images, args.reference_steps)
     ref_path = next((p for p in candidates if p.is_file()), candidates[0])
     if not ref_path.is_file():
-        msg = (f"SKIPPED: no reference masks at {' or '.join(map(str, candidates))} (make them with --make-reference, "
-               "or on a GPU with tools/noise_mask_reference/torch_noise_mask.py; see tools/noise_mask_reference/NOTES.md)")
+        msg = (
+            f"SKIPPED: no reference masks at {' or '.join(map(str, candidates))} (make them with --make-reference, "
+            "or on a GPU with tools/noise_mask_reference/torch_noise_mask.py; see tools/noise_mask_reference/NOTES.md)"
+        )
         print(msg)
         write_json(out, {"skipped": msg})
         return 0
@@ -135,9 +171,16 @@ def main(argv=None) -> int:
     seed = RUN_SEED
     draws = NoiseMask.defaults["eval_draws"]
 
-    results = {"benchmark": "noise_mask_convergence", "model": "efficientnet_lite0", "images": pick,
-               "reference": str(ref_path), "machine": platform.platform(), "cpu_count": os.cpu_count(),
-               "presets": {k: PRESETS[k] for k in args.settings}, "runs": []}
+    results = {
+        "benchmark": "noise_mask_convergence",
+        "model": "efficientnet_lite0",
+        "images": pick,
+        "reference": str(ref_path),
+        "machine": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "presets": {k: PRESETS[k] for k in args.settings},
+        "runs": [],
+    }
     beta = None
     for setting in args.settings:
         for passes in args.passes:
@@ -154,24 +197,37 @@ def main(argv=None) -> int:
                 if ref1 is not None:
                     o1 = sum(evaluate_mask(model, images, ref1, beta, seed, draws))
                     r0 = np.array(results["ref_objective"])
-                    results["ceiling"] = {"gap": ((o1 - r0) / r0).tolist(),
-                                          "r": [blurred_r(a, b) for a, b in zip(ref1, ref0)]}
+                    results["ceiling"] = {"gap": ((o1 - r0) / r0).tolist(), "r": [blurred_r(a, b) for a, b in zip(ref1, ref0)]}
             r0 = np.array(results["ref_objective"])
             passes = int(np.mean(res.diagnostics["iterations"])) if passes == "preset" else int(passes)
-            run = {"setting": setting, "passes": passes, "iterations": res.diagnostics["iterations"].tolist(), "lr": params.get("learning_rate", NoiseMask.defaults["learning_rate"]),
-                   "gap": ((obj - r0) / r0).tolist(), "r": [blurred_r(a, b) for a, b in zip(res.relevance, ref0)],
-                   "seconds_per_image": secs / len(images), "ms_per_pass": 1000 * secs / len(images) / passes}
+            run = {
+                "setting": setting,
+                "passes": passes,
+                "iterations": res.diagnostics["iterations"].tolist(),
+                "lr": params.get("learning_rate", NoiseMask.defaults["learning_rate"]),
+                "gap": ((obj - r0) / r0).tolist(),
+                "r": [blurred_r(a, b) for a, b in zip(res.relevance, ref0)],
+                "seconds_per_image": secs / len(images),
+                "ms_per_pass": 1000 * secs / len(images) / passes,
+            }
             results["runs"].append(run)
-            print(f"{setting:>9} {passes:>6} passes: gap {np.mean(run['gap']):+.3f}  blurred r {np.mean(run['r']):.3f}  "
-                  f"{run['seconds_per_image']:.1f} s/image ({run['ms_per_pass']:.0f} ms/pass)", flush=True)
+            print(
+                f"{setting:>9} {passes:>6} passes: gap {np.mean(run['gap']):+.3f}  blurred r {np.mean(run['r']):.3f}  "
+                f"{run['seconds_per_image']:.1f} s/image ({run['ms_per_pass']:.0f} ms/pass)",
+                flush=True,
+            )
             write_json(out, results)
     if "ceiling" in results:
-        print(f"seed-to-seed ceiling: gap {np.mean(results['ceiling']['gap']):+.3f}, blurred r {np.mean(results['ceiling']['r']):.3f}")
+        print(
+            f"seed-to-seed ceiling: gap {np.mean(results['ceiling']['gap']):+.3f}, blurred r {np.mean(results['ceiling']['r']):.3f}"
+        )
     results["summary"] = summarise(results)
     plot = Path(args.plot) if args.plot else out.with_suffix(".png")
     from bench.figures import convergence_figure
 
-    convergence_figure(results["summary"], plot, title=f"Noise Mask convergence on this machine: EfficientNet-Lite0, {len(pick)} images")
+    convergence_figure(
+        results["summary"], plot, title=f"Noise Mask convergence on this machine: EfficientNet-Lite0, {len(pick)} images"
+    )
     results["plot"] = str(plot)
     write_json(out, results)
     print(f"wrote {out}")

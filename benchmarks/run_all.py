@@ -4,6 +4,7 @@ Each script measures its figures as ratios against a baseline timed in the same 
 (absolute times on shared machines are noisy). Extra arguments select scripts by name,
 e.g. ``python benchmarks/run_all.py bench_models``.
 """
+
 from __future__ import annotations
 
 import subprocess

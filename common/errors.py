@@ -5,6 +5,7 @@ unknown method, a bad parameter value, missing data or weights); the command lin
 its message without a traceback and exits with code 2. Any other exception is a bug,
 in the suite or in a method, and keeps its traceback.
 """
+
 from __future__ import annotations
 
 

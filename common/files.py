@@ -1,5 +1,6 @@
 """Files: writes that never leave a half-written file (write to a temporary path, then
 move into place), the per-user cache folder, and sha256 fingerprints."""
+
 from __future__ import annotations
 
 import hashlib
@@ -61,7 +62,9 @@ def replace_dir(staged: Path, target: Path) -> None:
 
 def cache_dir() -> Path:
     """Per-user cache (``$BENCH_CACHE_DIR``, else ``$XDG_CACHE_HOME/noise-mask-bench``)."""
-    root = os.environ.get("BENCH_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "noise-mask-bench"
+    root = (
+        os.environ.get("BENCH_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "noise-mask-bench"
+    )
     path = Path(root)
     path.mkdir(parents=True, exist_ok=True)
     return path

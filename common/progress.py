@@ -1,4 +1,5 @@
 """Progress bars for long loops: shown on a terminal, silent when output is not a TTY."""
+
 from __future__ import annotations
 
 import sys

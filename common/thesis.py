@@ -10,6 +10,7 @@ the converged optimum) are not here: they live in
 ``bench/reference/noise_mask_convergence.json``, written by the measurement, and the
 report reads them from there.
 """
+
 from __future__ import annotations
 
 METHOD_ORDER = ("deeplift", "intgrad", "elrp", "sensitivity", "perturbation", "noise_mask")
@@ -35,18 +36,30 @@ NOISE_MASK = {
 TABLES = {
     # Table 1: PNG size of the maps, KB (mean, std)
     "png_kb": {
-        "deeplift": (75.3, 5.5), "intgrad": (77.5, 4.5), "elrp": (76.8, 4.7),
-        "sensitivity": (75.5, 3.6), "perturbation": (32.3, 3.8), "noise_mask": (30.2, 7.5),
+        "deeplift": (75.3, 5.5),
+        "intgrad": (77.5, 4.5),
+        "elrp": (76.8, 4.7),
+        "sensitivity": (75.5, 3.6),
+        "perturbation": (32.3, 3.8),
+        "noise_mask": (30.2, 7.5),
     },
     # Table 2: SSIM between the map and the image (mean, std)
     "ssim": {
-        "deeplift": (0.039, 0.05), "intgrad": (0.022, 0.04), "elrp": (0.030, 0.05),
-        "sensitivity": (0.007, 0.01), "perturbation": (0.039, 0.039), "noise_mask": (0.599, 0.12),
+        "deeplift": (0.039, 0.05),
+        "intgrad": (0.022, 0.04),
+        "elrp": (0.030, 0.05),
+        "sensitivity": (0.007, 0.01),
+        "perturbation": (0.039, 0.039),
+        "noise_mask": (0.599, 0.12),
     },
     # Table 3: ABPC (unit not stated; a sum over 800 steps by its scale)
     "abpc": {
-        "deeplift": 1783.62, "intgrad": 885.839, "elrp": 345.742,
-        "sensitivity": 1926.34, "perturbation": 1092.98, "noise_mask": 5243.72,
+        "deeplift": 1783.62,
+        "intgrad": 885.839,
+        "elrp": 345.742,
+        "sensitivity": 1926.34,
+        "perturbation": 1092.98,
+        "noise_mask": 5243.72,
     },
 }
 """Inception V3, 299x299, 200 NIPS-2017 images."""

@@ -3,6 +3,7 @@
 Importing this package loads no method and no TensorFlow: the registry imports each
 method's module when it is first asked for.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,6 +23,15 @@ def explain(name: str, model, images: np.ndarray, targets=None, **params) -> Exp
 
 
 __all__ = [
-    "ALIASES", "ENTRY_POINT_GROUP", "Attribution", "Explanation", "ModelCosts", "Param", "SaliencyMethod",
-    "available", "build_method", "explain", "get_method",
+    "ALIASES",
+    "ENTRY_POINT_GROUP",
+    "Attribution",
+    "Explanation",
+    "ModelCosts",
+    "Param",
+    "SaliencyMethod",
+    "available",
+    "build_method",
+    "explain",
+    "get_method",
 ]

@@ -3,6 +3,7 @@
 reference input, Integrated Gradients' path integral (used by the native method and by
 the iNNvestigate worker alike), and the completeness check of DeepLIFT and IG.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -18,8 +19,9 @@ BACKENDS = ("native", "innvestigate")
 
 def to_input_space(model, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
     """uint8/float pixel images -> the model's input space (float32)."""
-    out = [model.preprocess(tf.constant(images[i : i + batch_size], tf.float32)).numpy()
-           for i in range(0, len(images), batch_size)]
+    out = [
+        model.preprocess(tf.constant(images[i : i + batch_size], tf.float32)).numpy() for i in range(0, len(images), batch_size)
+    ]
     return np.concatenate(out).astype(np.float32) if out else np.zeros((0, *images.shape[1:]), np.float32)
 
 
@@ -61,8 +63,15 @@ def ig_alphas(steps: int, rule: str) -> tuple[np.ndarray, np.ndarray]:
     raise ValueError(f"rule must be one of {IG_RULES}; got {rule!r}")
 
 
-def integrate_path(gradient: Callable[[np.ndarray, np.ndarray], np.ndarray], x: np.ndarray, targets: np.ndarray,
-                   x0: np.ndarray, alphas: np.ndarray, weights: np.ndarray, batch_size: int = 16) -> np.ndarray:
+def integrate_path(
+    gradient: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    x: np.ndarray,
+    targets: np.ndarray,
+    x0: np.ndarray,
+    alphas: np.ndarray,
+    weights: np.ndarray,
+    batch_size: int = 16,
+) -> np.ndarray:
     """Integrated Gradients ``(x - x0) * sum_k w_k gradient(x0 + a_k (x - x0))`` (float64 sum).
 
     ``gradient(points, targets)`` returns the target logits' gradients w.r.t. ``points``;

@@ -16,6 +16,7 @@ map that PNG size and SSIM measure is abs(relevance). An unsigned method
 (``signed = False``) returns relevance >= 0 ("how much"), so the same rules apply with
 abs as the identity; a negative value from it is an error.
 """
+
 from __future__ import annotations
 
 import math
@@ -216,7 +217,18 @@ class SaliencyMethod:
         for kind, entries, ndim in (("diagnostics", result.diagnostics, 1), ("series", result.series, 2)):
             for key, value in entries.items():
                 if np.ndim(value) != ndim or len(value) != n:
-                    raise ValueError(f"method {self.name!r}: {kind}[{key!r}] must have {n} rows and {ndim} dimension(s); "
-                                     f"got shape {np.shape(value)}")
-        return Explanation(self.name, relevance, np.asarray(result.attributions), dict(self.params), targets, seconds,
-                           dict(result.diagnostics), dict(result.series), dict(result.info))
+                    raise ValueError(
+                        f"method {self.name!r}: {kind}[{key!r}] must have {n} rows and {ndim} dimension(s); "
+                        f"got shape {np.shape(value)}"
+                    )
+        return Explanation(
+            self.name,
+            relevance,
+            np.asarray(result.attributions),
+            dict(self.params),
+            targets,
+            seconds,
+            dict(result.diagnostics),
+            dict(result.series),
+            dict(result.info),
+        )

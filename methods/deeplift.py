@@ -8,6 +8,7 @@ Attributions: (N, H, W, C) float32 in the model's input space; relevance: their 
 channels. Baseline: zeros in the model's input space (spec). ``info`` reports, per image,
 the sum of the attributions against f(x) - f(x0) (they agree: completeness).
 """
+
 from __future__ import annotations
 
 from .attribution_helpers import check_baseline, completeness, resolve_baseline, to_input_space
@@ -20,11 +21,11 @@ class DeepLIFTRescale(SaliencyMethod):
     signed = True
     attribution_space = "input"
     parameters = {
-        "baseline": Param("zeros", None, "reference input: 'zeros' (model input space), a number or an array",
-                          check=check_baseline),
+        "baseline": Param(
+            "zeros", None, "reference input: 'zeros' (model input space), a number or an array", check=check_baseline
+        ),
         "batch_size": batch_size_param(8),
-        "rescale_threshold": Param(RESCALE_THRESHOLD, float, "|z - z0| below which the ordinary gradient is used",
-                                   positive=True),
+        "rescale_threshold": Param(RESCALE_THRESHOLD, float, "|z - z0| below which the ordinary gradient is used", positive=True),
     }
 
     def attribute(self, model, images, targets):

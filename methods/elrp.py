@@ -6,6 +6,7 @@ Attributions: (N, H, W, C) float32 in the model's input space; relevance: their 
 channels. ``backend="innvestigate"`` runs iNNvestigate's ``lrp.epsilon`` in a worker
 process instead (see :mod:`methods.innvestigate_backend` for how its rule differs).
 """
+
 from __future__ import annotations
 
 import warnings
@@ -41,7 +42,8 @@ class EpsilonLRP(SaliencyMethod):
                 warnings.warn(
                     "iNNvestigate's lrp.epsilon applies the epsilon rule at every BatchNormalization and "
                     "convolution too (the native rule only at nonlinearities); on deep BN networks its "
-                    "relevances can explode (EfficientNet-Lite0: ~1e33)", stacklevel=2,
+                    "relevances can explode (EfficientNet-Lite0: ~1e33)",
+                    stacklevel=2,
                 )
 
             attributions, info["innvestigate"] = analyze(

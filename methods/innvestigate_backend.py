@@ -40,6 +40,7 @@ iNNvestigate's ``integrated_gradients`` uses the left Riemann rule (points k/ste
 k = 0..steps-1); for any other rule the backend sums iNNvestigate's ``gradient`` analysis
 over the rule's interpolated inputs instead.
 """
+
 from __future__ import annotations
 
 import json
@@ -61,8 +62,15 @@ class InnvestigateBackendError(RuntimeError):
     """The iNNvestigate worker process failed."""
 
 
-def analyze(keras_model, job: dict, x: np.ndarray, targets: np.ndarray, batch_size: int = 16,
-            fast_build: bool = True, timeout: float | None = None) -> tuple[np.ndarray, dict]:
+def analyze(
+    keras_model,
+    job: dict,
+    x: np.ndarray,
+    targets: np.ndarray,
+    batch_size: int = 16,
+    fast_build: bool = True,
+    timeout: float | None = None,
+) -> tuple[np.ndarray, dict]:
     """Run one iNNvestigate analysis in a worker process; returns (analysis, info).
 
     ``job``: ``{"analyzer": "gradient"}``, ``{"analyzer": "lrp.epsilon", "epsilon": e}``,
@@ -93,8 +101,13 @@ def analyze(keras_model, job: dict, x: np.ndarray, targets: np.ndarray, batch_si
         env = {**os.environ, "PYTHONPATH": path, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
         start = time.perf_counter()
         try:
-            proc = subprocess.run([sys.executable, "-m", "methods.innvestigate_backend", str(d)],
-                                  capture_output=True, text=True, timeout=timeout, env=env)
+            proc = subprocess.run(
+                [sys.executable, "-m", "methods.innvestigate_backend", str(d)],
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                env=env,
+            )
         except subprocess.TimeoutExpired:
             raise InnvestigateBackendError(f"iNNvestigate worker exceeded {timeout} s") from None
         if proc.returncode != 0 or not (d / "result.npz").exists():
@@ -107,6 +120,7 @@ def analyze(keras_model, job: dict, x: np.ndarray, targets: np.ndarray, batch_si
 
 
 # ------------------------------------------------------------------------ worker side
+
 
 def _patch_model_checks() -> None:
     """Replace AnalyzerBase._do_model_checks by the intended version (see module doc)."""
@@ -156,13 +170,17 @@ def _worker(folder: Path) -> None:
     start = time.perf_counter()
     if name == "integrated_gradients":
         analyzer = innvestigate.create_analyzer(
-            "integrated_gradients", model, neuron_selection_mode="index", steps=int(job["steps"]),
+            "integrated_gradients",
+            model,
+            neuron_selection_mode="index",
+            steps=int(job["steps"]),
             reference_inputs=0 if reference is None else reference,
         )
         batch = 1  # the analyzer expands each batch by `steps`
     elif name == "lrp.epsilon":
-        analyzer = innvestigate.create_analyzer("lrp.epsilon", model, neuron_selection_mode="index",
-                                                epsilon=float(job["epsilon"]))
+        analyzer = innvestigate.create_analyzer(
+            "lrp.epsilon", model, neuron_selection_mode="index", epsilon=float(job["epsilon"])
+        )
     else:
         analyzer = innvestigate.create_analyzer("gradient", model, neuron_selection_mode="index")
     analyzer.create_analyzer_model()
@@ -173,11 +191,17 @@ def _worker(folder: Path) -> None:
         from methods.attribution_helpers import integrate_path
 
         x0 = np.zeros_like(x[0]) if reference is None else reference
-        analysis = integrate_path(lambda points, t: analyzer.analyze(points, neuron_selection=t), x, targets, x0,
-                                  np.asarray(job["alphas"], np.float64), np.asarray(job["weights"], np.float64), batch)
+        analysis = integrate_path(
+            lambda points, t: analyzer.analyze(points, neuron_selection=t),
+            x,
+            targets,
+            x0,
+            np.asarray(job["alphas"], np.float64),
+            np.asarray(job["weights"], np.float64),
+            batch,
+        )
     else:
-        parts = [analyzer.analyze(x[s : s + batch], neuron_selection=targets[s : s + batch])
-                 for s in range(0, len(x), batch)]
+        parts = [analyzer.analyze(x[s : s + batch], neuron_selection=targets[s : s + batch]) for s in range(0, len(x), batch)]
         analysis = np.concatenate(parts)
     info["analyze_seconds"] = time.perf_counter() - start
     np.savez(folder / "result.npz", analysis=np.asarray(analysis, np.float32))

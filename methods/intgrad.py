@@ -12,6 +12,7 @@ error). ``backend="innvestigate"`` runs iNNvestigate in a worker process: its
 ``integrated_gradients`` analyzer for ``rule="left"``, its ``gradient`` analyzer summed
 over the rule's points otherwise.
 """
+
 from __future__ import annotations
 
 from .attribution_helpers import (
@@ -35,8 +36,9 @@ class IntegratedGradients(SaliencyMethod):
     attribution_space = "input"
     parameters = {
         "steps": Param(100, int, "points on the path from the baseline to the image", low=1),
-        "baseline": Param("zeros", None, "reference input: 'zeros' (model input space), a number or an array",
-                          check=check_baseline),
+        "baseline": Param(
+            "zeros", None, "reference input: 'zeros' (model input space), a number or an array", check=check_baseline
+        ),
         "rule": Param("right", str, "Riemann rule", choices=IG_RULES),
         "batch_size": batch_size_param(16),
         "backend": Param("native", str, "'native' or 'innvestigate' (a worker process)", choices=BACKENDS),
@@ -62,8 +64,15 @@ class IntegratedGradients(SaliencyMethod):
             attributions, info["innvestigate"] = analyze(model.keras_model, job, x, targets, batch_size)
         else:
             engine = get_engine(model, "gradient")
-            attributions = integrate_path(lambda points, t: engine.gradients(points, t, batch_size=len(points))[0],
-                                          x, targets, x0, alphas, weights, batch_size)
+            attributions = integrate_path(
+                lambda points, t: engine.gradients(points, t, batch_size=len(points))[0],
+                x,
+                targets,
+                x0,
+                alphas,
+                weights,
+                batch_size,
+            )
         attributions = attributions.astype("float32")
         f_x = target_logits(model.keras_model, x, targets)
         f_x0 = model.keras_model(x0[None], training=False).numpy()[0][targets]

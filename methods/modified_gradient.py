@@ -32,6 +32,7 @@ forward pass under a ``tf.custom_gradient``, and a layer with a fused nonlinear 
 :class:`ModifiedActivation`. Anything else raises :class:`UnsupportedLayerError`.
 Everything works in the model's input space (preprocessed images).
 """
+
 from __future__ import annotations
 
 import weakref
@@ -47,8 +48,21 @@ RESCALE_THRESHOLD = 1e-5
 L = tf.keras.layers
 
 ELEMENTWISE_ACTIVATIONS = {
-    "relu", "relu6", "sigmoid", "tanh", "elu", "selu", "softplus", "softsign", "swish", "silu",
-    "gelu", "hard_sigmoid", "exponential", "leaky_relu", "mish",
+    "relu",
+    "relu6",
+    "sigmoid",
+    "tanh",
+    "elu",
+    "selu",
+    "softplus",
+    "softsign",
+    "swish",
+    "silu",
+    "gelu",
+    "hard_sigmoid",
+    "exponential",
+    "leaky_relu",
+    "mish",
 }
 """Names (``fn.__name__``) of elementwise activation functions the rules apply to."""
 
@@ -59,21 +73,58 @@ ACTIVATION_LAYERS = (L.ReLU, L.LeakyReLU, L.ELU, L.ThresholdedReLU)
 
 PASS_THROUGH = (
     L.InputLayer,
-    L.Dense, L.Conv1D, L.Conv2D, L.Conv3D, L.Conv1DTranspose, L.Conv2DTranspose, L.Conv3DTranspose,
-    L.DepthwiseConv1D, L.DepthwiseConv2D, L.SeparableConv1D, L.SeparableConv2D,
+    L.Dense,
+    L.Conv1D,
+    L.Conv2D,
+    L.Conv3D,
+    L.Conv1DTranspose,
+    L.Conv2DTranspose,
+    L.Conv3DTranspose,
+    L.DepthwiseConv1D,
+    L.DepthwiseConv2D,
+    L.SeparableConv1D,
+    L.SeparableConv2D,
     L.BatchNormalization,  # inference mode: a per-channel affine map
-    L.Add, L.Subtract, L.Average, L.Concatenate,
-    L.Reshape, L.Flatten, L.Permute, L.RepeatVector,
-    L.ZeroPadding1D, L.ZeroPadding2D, L.ZeroPadding3D, L.Cropping1D, L.Cropping2D, L.Cropping3D,
-    L.UpSampling1D, L.UpSampling2D, L.UpSampling3D,  # every resize method is linear in the input
-    L.AveragePooling1D, L.AveragePooling2D, L.AveragePooling3D,
-    L.GlobalAveragePooling1D, L.GlobalAveragePooling2D, L.GlobalAveragePooling3D,
-    L.Dropout, L.SpatialDropout1D, L.SpatialDropout2D, L.SpatialDropout3D,
-    L.GaussianDropout, L.GaussianNoise, L.AlphaDropout, L.ActivityRegularization,
-    L.Rescaling, L.Normalization,
+    L.Add,
+    L.Subtract,
+    L.Average,
+    L.Concatenate,
+    L.Reshape,
+    L.Flatten,
+    L.Permute,
+    L.RepeatVector,
+    L.ZeroPadding1D,
+    L.ZeroPadding2D,
+    L.ZeroPadding3D,
+    L.Cropping1D,
+    L.Cropping2D,
+    L.Cropping3D,
+    L.UpSampling1D,
+    L.UpSampling2D,
+    L.UpSampling3D,  # every resize method is linear in the input
+    L.AveragePooling1D,
+    L.AveragePooling2D,
+    L.AveragePooling3D,
+    L.GlobalAveragePooling1D,
+    L.GlobalAveragePooling2D,
+    L.GlobalAveragePooling3D,
+    L.Dropout,
+    L.SpatialDropout1D,
+    L.SpatialDropout2D,
+    L.SpatialDropout3D,
+    L.GaussianDropout,
+    L.GaussianNoise,
+    L.AlphaDropout,
+    L.ActivityRegularization,
+    L.Rescaling,
+    L.Normalization,
     # ordinary gradient, as in DeepExplain (see the module docstring):
-    L.MaxPooling1D, L.MaxPooling2D, L.MaxPooling3D,
-    L.GlobalMaxPooling1D, L.GlobalMaxPooling2D, L.GlobalMaxPooling3D,
+    L.MaxPooling1D,
+    L.MaxPooling2D,
+    L.MaxPooling3D,
+    L.GlobalMaxPooling1D,
+    L.GlobalMaxPooling2D,
+    L.GlobalMaxPooling3D,
 )
 """Layers kept (shared) in the modified model: linear in their input at inference, or max pooling."""
 
@@ -83,6 +134,7 @@ class UnsupportedLayerError(ValueError):
 
 
 # ------------------------------------------------------------------------ gradient rules
+
 
 def _elementwise_derivative(fn: Callable, z: tf.Tensor) -> tf.Tensor:
     with tf.GradientTape() as tape:
@@ -160,8 +212,7 @@ class SplitFusedActivation(tf.keras.layers.Layer):
         super().__init__(**kwargs)
         config = {**source.get_config(), "activation": "linear", "name": f"{source.name}_linear"}
         self.linear = type(source).from_config(config)
-        self.act = ModifiedActivation(source.activation, rule, epsilon, threshold, source=source.name,
-                                      name=f"{source.name}_act")
+        self.act = ModifiedActivation(source.activation, rule, epsilon, threshold, source=source.name, name=f"{source.name}_act")
         self._source_weights = tuple(source.get_weights())  # a copy, not a tracked sub-layer
 
     def build(self, input_shape):
@@ -175,6 +226,7 @@ class SplitFusedActivation(tf.keras.layers.Layer):
 
 # ------------------------------------------------------------------------ model conversion
 
+
 def _activation_name(fn) -> str:
     if isinstance(fn, str):
         return fn
@@ -185,8 +237,9 @@ def _describe(layer) -> str:
     return f"layer {layer.name!r} ({type(layer).__name__})"
 
 
-def convert_model(model: tf.keras.Model, rule: str, epsilon: float = 1e-4,
-                  threshold: float = RESCALE_THRESHOLD) -> tf.keras.Model:
+def convert_model(
+    model: tf.keras.Model, rule: str, epsilon: float = 1e-4, threshold: float = RESCALE_THRESHOLD
+) -> tf.keras.Model:
     """A clone of ``model`` whose nonlinearities back-propagate with ``rule``."""
     if rule not in ("elrp", "rescale"):
         raise ValueError(f"convert_model rule must be 'elrp' or 'rescale'; got {rule!r}")
@@ -235,11 +288,13 @@ def convert_model(model: tf.keras.Model, rule: str, epsilon: float = 1e-4,
 
 # ------------------------------------------------------------------------ the engine
 
+
 class GradientEngine:
     """Batched, compiled (modified) gradients of the target logits w.r.t. model input."""
 
-    def __init__(self, keras_model: tf.keras.Model, rule: str = "gradient", epsilon: float = 1e-4,
-                 threshold: float = RESCALE_THRESHOLD):
+    def __init__(
+        self, keras_model: tf.keras.Model, rule: str = "gradient", epsilon: float = 1e-4, threshold: float = RESCALE_THRESHOLD
+    ):
         if rule not in RULES:
             raise ValueError(f"rule must be one of {RULES}; got {rule!r}")
         self.rule = rule
@@ -269,8 +324,9 @@ class GradientEngine:
         reference = tf.gather(logits[n:], targets, axis=1, batch_dims=1)
         return tape.gradient(selected, both)[:n], selected, reference
 
-    def gradients(self, x: np.ndarray, targets: np.ndarray, x0: np.ndarray | None = None,
-                  batch_size: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    def gradients(
+        self, x: np.ndarray, targets: np.ndarray, x0: np.ndarray | None = None, batch_size: int = 16
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(gradients like ``x``, target logits f(x)) for input-space ``x``.
 
         For ``rule="rescale"`` ``x0`` (same shape as ``x``) is required and the target
@@ -304,8 +360,7 @@ class GradientEngine:
 _ENGINES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def get_engine(model, rule: str = "gradient", epsilon: float = 1e-4,
-               threshold: float = RESCALE_THRESHOLD) -> GradientEngine:
+def get_engine(model, rule: str = "gradient", epsilon: float = 1e-4, threshold: float = RESCALE_THRESHOLD) -> GradientEngine:
     """A cached :class:`GradientEngine` for a ``ModelWrapper`` (or a bare Keras model):
     the clone and its compiled function are reused while ``model`` lives.
 

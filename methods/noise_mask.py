@@ -28,6 +28,7 @@ does not couple them). Each image's noise comes from a stateless RNG keyed by (t
 image's content hash, seed, iteration), so an image gets the same noise sequence whatever
 batch it is in, and a run is deterministic for a fixed seed.
 """
+
 from __future__ import annotations
 
 import time
@@ -67,8 +68,12 @@ class NoiseMask(SaliencyMethod):
         "layer": Param(None, str, "layer whose output F_l is compared (None: the logits)", optional=True),
         "learning_rate": Param(thesis.NOISE_MASK["learning_rate"], float, "Adam learning rate", positive=True),
         "adam_epsilon": Param(1e-8, float, "Adam epsilon (LazyAdam's default in TF1)", positive=True),
-        "init": Param(thesis.NOISE_MASK["init"], float, "initial mask value M0, in (0, 1)",
-                      check=lambda v: v if 0 < v < 1 else _raise(f"must be in (0, 1); got {v!r}")),
+        "init": Param(
+            thesis.NOISE_MASK["init"],
+            float,
+            "initial mask value M0, in (0, 1)",
+            check=lambda v: v if 0 < v < 1 else _raise(f"must be in (0, 1); got {v!r}"),
+        ),
         "max_iterations": Param(thesis.NOISE_MASK["max_iterations"], int, "iteration cap", low=1),
         "window": Param(500, int, "iterations per convergence window", low=1),
         "tolerance": Param(1e-3, float, "relative fall per window below which an image has converged", low=0),
@@ -185,7 +190,6 @@ class NoiseMask(SaliencyMethod):
         return (1.0 / np.mean(draws, axis=0)).astype(np.float32)
 
 
-
 def _fixed_draw_terms(feature, x_t, f_x, mask, beta, noise, draws: int):
     """Preservation mean(M) and loss term beta*MSE averaged over the fixed evaluation draws."""
     m = tf.constant(mask[..., None], tf.float32)
@@ -197,15 +201,23 @@ def _fixed_draw_terms(feature, x_t, f_x, mask, beta, noise, draws: int):
     return mask.mean(axis=(1, 2)).astype(np.float32), (beta * np.mean(losses, axis=0)).astype(np.float32)
 
 
-def evaluate_mask(model: Classifier, images: np.ndarray, mask: np.ndarray, beta: np.ndarray, seed: int = 0,
-                  draws: int = 32, layer: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+def evaluate_mask(
+    model: Classifier,
+    images: np.ndarray,
+    mask: np.ndarray,
+    beta: np.ndarray,
+    seed: int = 0,
+    draws: int = 32,
+    layer: str | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """(preservation, loss term) of any masks (N, H, W) on the fixed noise draws that
     ``NoiseMask(seed=seed)`` reports its final objective on, so that masks from elsewhere
     (e.g. converged reference runs) are scored on exactly the same objective."""
     feature = lambda pix: model.forward(pix, layer)  # noqa: E731
     x_t = tf.constant(images.astype(np.float32))
-    return _fixed_draw_terms(feature, x_t, feature(x_t), np.asarray(mask, np.float32), np.asarray(beta, np.float32),
-                             NoiseSource(images, seed), draws)
+    return _fixed_draw_terms(
+        feature, x_t, feature(x_t), np.asarray(mask, np.float32), np.asarray(beta, np.float32), NoiseSource(images, seed), draws
+    )
 
 
 _STEP, _BETA, _EVAL = 0, 1, 2  # independent noise streams
@@ -236,7 +248,14 @@ class NoiseSource:
 
     def draw(self, stream: int, index) -> tf.Tensor:
         index = tf.cast(index, tf.int64)
-        return tf.stack([
-            tf.random.stateless_uniform(self.shape, seed=tf.stack([tf.constant(key, tf.int64), (self.seed * 4 + stream) * (1 << 32) + index]), minval=0.0, maxval=255.0)
-            for key in self.keys
-        ])
+        return tf.stack(
+            [
+                tf.random.stateless_uniform(
+                    self.shape,
+                    seed=tf.stack([tf.constant(key, tf.int64), (self.seed * 4 + stream) * (1 << 32) + index]),
+                    minval=0.0,
+                    maxval=255.0,
+                )
+                for key in self.keys
+            ]
+        )

@@ -3,6 +3,7 @@ record the drop of the target logit, and average the drops over the patches cove
 pixel. The patch value is 0 in the model's input space (mid-grey for [-1, 1] models).
 
 Relevance is signed: a patch whose removal raises the target logit has a negative drop."""
+
 from __future__ import annotations
 
 import weakref

@@ -4,6 +4,7 @@
 Method names are Python identifiers (``[a-z_][a-z0-9_]*``): the run folder keeps its own
 entries (such as the random-order baseline) under names no method can take.
 """
+
 from __future__ import annotations
 
 import importlib

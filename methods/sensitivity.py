@@ -4,6 +4,7 @@ Attributions: the signed gradient w.r.t. the model's (preprocessed) input, (N, H
 float32. Relevance (spec section 3): max over channels of its absolute value (DeepExplain's
 ``saliency`` is ``abs(gradient)``).
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -11,6 +11,7 @@
 Importing this package does not import TensorFlow: the curves reach the model only
 through :class:`models.Classifier`.
 """
+
 from .abpc import ABPC, abpc
 from .agreement import blurred_r
 from .per_image import PER_IMAGE_METRICS, MetricInfo, image_metrics
@@ -28,8 +29,26 @@ from .stats import Summary, summarise
 from .visual import PNG_COMPRESS_LEVEL, image_to_gray, png_size, ssim_to_image
 
 __all__ = [
-    "ABPC", "PER_IMAGE_METRICS", "CurveEvaluator", "Curves", "MetricInfo", "ORDERS", "PNG_COMPRESS_LEVEL", "Summary",
-    "THESIS_COVERAGE", "THESIS_PIXELS_PER_STEP", "THESIS_STEPS",
-    "abpc", "blurred_r", "grayscale_map", "image_metrics", "image_to_gray", "perturbation_curves", "pixel_ranking",
-    "pixels_per_step_for", "png_size", "ssim_to_image", "summarise",
+    "ABPC",
+    "PER_IMAGE_METRICS",
+    "CurveEvaluator",
+    "Curves",
+    "MetricInfo",
+    "ORDERS",
+    "PNG_COMPRESS_LEVEL",
+    "Summary",
+    "THESIS_COVERAGE",
+    "THESIS_PIXELS_PER_STEP",
+    "THESIS_STEPS",
+    "abpc",
+    "blurred_r",
+    "grayscale_map",
+    "image_metrics",
+    "image_to_gray",
+    "perturbation_curves",
+    "pixel_ranking",
+    "pixels_per_step_for",
+    "png_size",
+    "ssim_to_image",
+    "summarise",
 ]

@@ -11,6 +11,7 @@ Step 0 contributes LeRF[0] - MoRF[0] = 0, so the sum would be the same over 0..T
 mean's divisor (T, not T+1) depends on this choice. The unit is the curves' unit: pass
 ``Curves.logits`` for logits or ``Curves.probs`` (times 100 for percent) for probabilities.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -5,6 +5,7 @@ detail of the masks is partly optimisation noise, so they are compared after a b
 sigma 2 px (scipy, mode 'reflect'); two converged faithful runs with different noise seeds
 agree to r 0.92 on EfficientNet-Lite0.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -5,6 +5,7 @@ regression checks, dashboard exports) reads it from :data:`PER_IMAGE_METRICS`.
 :func:`image_metrics` computes the quality metrics of one image's map and curves, in the
 order of the table.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -43,8 +44,15 @@ PER_IMAGE_METRICS: dict[str, MetricInfo] = {
 Mask's preservation) are stored beside them and have no direction."""
 
 
-def image_metrics(gray: np.ndarray, image: np.ndarray, morf_logits: np.ndarray, lerf_logits: np.ndarray,
-                  morf_probs: np.ndarray, lerf_probs: np.ndarray, png_level: int) -> dict[str, float]:
+def image_metrics(
+    gray: np.ndarray,
+    image: np.ndarray,
+    morf_logits: np.ndarray,
+    lerf_logits: np.ndarray,
+    morf_probs: np.ndarray,
+    lerf_probs: np.ndarray,
+    png_level: int,
+) -> dict[str, float]:
     """The quality metrics of one image: its uint8 grayscale map, its RGB image and its
     MoRF/LeRF curves (step 0 first)."""
     logit_area = abpc(lerf_logits, morf_logits)

@@ -17,6 +17,7 @@ caller's per-image seed): ``SeedSequence(E, spawn_key=(0,))`` draws the colour f
 scores and the random-order curves once, and scores many relevance maps against them.
 :func:`perturbation_curves` is the one-call form.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -241,7 +242,11 @@ class CurveEvaluator:
         n, need = len(self), self.pixels_per_step * self.steps
         if ranking.ndim != 2 or ranking.shape[0] != n or ranking.shape[1] < need:
             raise ValueError(f"ranking must have shape ({n}, >= {need}); got {ranking.shape}")
-        if not np.issubdtype(ranking.dtype, np.integer) or ranking.min(initial=0) < 0 or ranking.max(initial=0) >= self.num_pixels:
+        if (
+            not np.issubdtype(ranking.dtype, np.integer)
+            or ranking.min(initial=0) < 0
+            or ranking.max(initial=0) >= self.num_pixels
+        ):
             raise ValueError(f"ranking must hold flat pixel indices in [0, {self.num_pixels})")
         return self._score(lambda i: ranking[i], order)
 

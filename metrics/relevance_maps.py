@@ -3,6 +3,7 @@
 * :func:`grayscale_map`: the 8-bit map that PNG size and SSIM are computed on.
 * :func:`pixel_ranking`: the order in which MoRF / LeRF / random replace pixels.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Summaries over images: mean, standard deviation and a 95% bootstrap CI (SPEC section 4)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

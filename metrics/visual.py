@@ -6,6 +6,7 @@
 
 Both take the uint8 map from :func:`metrics.grayscale_map`.
 """
+
 from __future__ import annotations
 
 import io

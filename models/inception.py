@@ -5,6 +5,7 @@ Weights are looked up, in order: the ``weights`` argument / ``--weights`` flag, 
 (``~/.keras/models``), and finally a download through Keras. Nothing works offline
 without one of the first three.
 """
+
 from __future__ import annotations
 
 import os
@@ -19,9 +20,7 @@ from .keras_classifier import ModelWrapper, scale_preprocess
 
 ENV_VAR = "BENCH_INCEPTION_V3_WEIGHTS"
 KERAS_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels.h5"
-KERAS_URL = (
-    "https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/" + KERAS_FILE
-)
+KERAS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/" + KERAS_FILE
 KERAS_MD5 = "9a0d58056eeedaa3f26cb7ebd46da564"
 
 

@@ -5,6 +5,7 @@ class scores. Methods and metrics are written against this protocol; the concret
 (:class:`models.keras_classifier.ModelWrapper` and the zoo in :mod:`models`) sit underneath
 it. This module imports no TensorFlow.
 """
+
 from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable

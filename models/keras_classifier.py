@@ -5,6 +5,7 @@ logits, plus the preprocessing from pixel space ([0, 255] floats, channels last)
 Methods and metrics go through :meth:`ModelWrapper.forward` (differentiable,
 pixel space in) or :meth:`ModelWrapper.logits` (numpy in, numpy out, batched).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -62,9 +63,7 @@ class ModelWrapper:
             try:
                 out = self.keras_model.get_layer(layer).output
             except ValueError:
-                raise ValueError(
-                    f"model {self.name!r} has no layer {layer!r}; see ModelWrapper.layer_names"
-                ) from None
+                raise ValueError(f"model {self.name!r} has no layer {layer!r}; see ModelWrapper.layer_names") from None
             self._layer_models[layer] = tf.keras.Model(self.keras_model.input, out, name=f"{self.name}_{layer}")
         return self._layer_models[layer]
 

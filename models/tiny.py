@@ -1,4 +1,5 @@
 """A tiny convolutional classifier built in code: the unit tests' model (no download)."""
+
 from __future__ import annotations
 
 import tensorflow as tf

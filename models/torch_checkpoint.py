@@ -15,6 +15,7 @@ offset, size, stride, ...)`` and storages as *persistent ids*. A restricted unpi
 resolves exactly those (plus ``collections.OrderedDict``) and refuses every other
 global, so reading a checkpoint never runs code from it.
 """
+
 from __future__ import annotations
 
 import io

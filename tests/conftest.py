@@ -1,4 +1,5 @@
 """Shared fixtures. Data from ../shared is read in place, never copied into the repo."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -21,6 +21,7 @@ How our MoRF/LeRF curve maps onto Quantus 0.6.0's PixelFlipping:
 * Quantus has no step 0 and runs ``H*W / k`` steps (the whole image); its column
   ``t-1`` is our step ``t``.
 """
+
 from __future__ import annotations
 
 import numpy as np

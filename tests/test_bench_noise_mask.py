@@ -1,6 +1,7 @@
 """The Noise Mask convergence benchmark end to end at toy sizes: it makes a reference with
 the suite's own NoiseMask, measures settings against it and writes JSON and a plot; with
 no reference it says it skipped and why."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -29,13 +30,37 @@ def test_skips_with_the_reason_when_there_is_no_reference(tmp_path):
 def test_reference_then_convergence_table(tmp_path, shared_sample):
     out, ref = tmp_path / "nm.json", tmp_path / "ref" / "ref.npz"
     bench = _bench()
-    assert bench.main(["--out", str(out), "--reference", str(ref), "--make-reference", "--reference-steps", "30",
-                       "--images", "1", "--passes", "10", "30", "--data", str(shared_sample)]) == 0
+    assert (
+        bench.main(
+            [
+                "--out",
+                str(out),
+                "--reference",
+                str(ref),
+                "--make-reference",
+                "--reference-steps",
+                "30",
+                "--images",
+                "1",
+                "--passes",
+                "10",
+                "30",
+                "--data",
+                str(shared_sample),
+            ]
+        )
+        == 0
+    )
     stored = np.load(ref)
     assert stored["v"].shape == (2, 224, 224) and list(stored["iterations"]) == [30, 30]
     assert not np.array_equal(stored["v"][0], stored["v"][1])  # two noise seeds
     result = json.loads(out.read_text())
-    assert [(r["setting"], r["passes"]) for r in result["runs"]] == [("faithful", 10), ("faithful", 30), ("fast", 10), ("fast", 30)]
+    assert [(r["setting"], r["passes"]) for r in result["runs"]] == [
+        ("faithful", 10),
+        ("faithful", 30),
+        ("fast", 10),
+        ("fast", 30),
+    ]
     ceiling = result["ceiling"]
     assert 0 < ceiling["r"][0] < 1 and abs(ceiling["gap"][0]) < 1
     for run in result["runs"]:

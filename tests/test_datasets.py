@@ -1,4 +1,5 @@
 """Image sets: one loading path for fetched data and the embedded default."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """EfficientNet-Lite0/Lite2: checkpoint reader, Keras port, reference logits, weight cache."""
+
 from __future__ import annotations
 
 import pickle
@@ -43,6 +44,7 @@ def lite0():
 
 # ---------------------------------------------------------------- (a) checkpoint reader
 
+
 def test_reader_lite0_counts():
     state = load_state_dict(lite_checkpoint("efficientnet_lite0"))
     assert len(state) == LITE0_TENSORS
@@ -67,6 +69,7 @@ def test_reader_refuses_foreign_globals(tmp_path):
 
 # ---------------------------------------------------------------- the Keras model
 
+
 def test_lite0_architecture(lite0):
     km = lite0.keras_model
     assert lite0.input_size == (224, 224) and lite0.num_classes == 1000
@@ -75,8 +78,19 @@ def test_lite0_architecture(lite0):
     assert sum(w.shape.num_elements() for w in km.trainable_weights) == LITE0_PARAMS
     names = lite0.layer_names
     assert len(set(names)) == len(names)
-    for name in ["stem_conv", "stem_bn", "stem_relu", "block1a_dwconv", "block3b_dwconv", "block3b_add",
-                 "block7a_project_bn", "head_conv", "head_relu", "avg_pool", "logits"]:
+    for name in [
+        "stem_conv",
+        "stem_bn",
+        "stem_relu",
+        "block1a_dwconv",
+        "block3b_dwconv",
+        "block3b_add",
+        "block7a_project_bn",
+        "head_conv",
+        "head_relu",
+        "avg_pool",
+        "logits",
+    ]:
         assert name in names
     assert len([n for n in names if n.endswith("_dwconv")]) == 16
     relus = [layer for layer in km.layers if isinstance(layer, tf.keras.layers.ReLU)]
@@ -97,6 +111,7 @@ def test_registry_and_missing_weights(tmp_path):
 
 # ---------------------------------------------------------------- (b) reference logits
 
+
 @pytest.mark.shared_data
 def test_lite0_matches_pytorch_reference(lite0, shared_sample):
     ref = pd.read_csv(lite.REFERENCE_CSV, dtype={"image_id": str})
@@ -113,6 +128,7 @@ def test_lite0_matches_pytorch_reference(lite0, shared_sample):
 
 
 # ---------------------------------------------------------------- (d) conversion cache
+
 
 def test_conversion_cache(tmp_path, monkeypatch):
     checkpoint = lite_checkpoint("efficientnet_lite0")
@@ -155,6 +171,7 @@ def test_conversion_cache(tmp_path, monkeypatch):
 
 # ---------------------------------------------------------------- (e) Lite2
 
+
 @pytest.mark.shared_data
 def test_lite2(shared_sample):
     state = load_state_dict(lite_checkpoint("efficientnet_lite2"))
@@ -172,11 +189,16 @@ def test_lite2(shared_sample):
 
 # ---------------------------------------------------------------- (c) live PyTorch checks
 
+
 def test_reader_matches_torch_save(tmp_path):
     torch = pytest.importorskip("torch")
     state = {
-        "w": torch.randn(4, 3, 2, 2), "t": torch.randn(5, 6).t(), "view": torch.arange(20)[3:11],
-        "n": torch.tensor(7), "h": torch.randn(3).half(), "p": torch.nn.Parameter(torch.randn(2)),
+        "w": torch.randn(4, 3, 2, 2),
+        "t": torch.randn(5, 6).t(),
+        "view": torch.arange(20)[3:11],
+        "n": torch.tensor(7),
+        "h": torch.randn(3).half(),
+        "p": torch.nn.Parameter(torch.randn(2)),
     }
     for zip_format in (True, False):
         path = tmp_path / f"ck_{zip_format}.pth"

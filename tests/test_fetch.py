@@ -1,4 +1,5 @@
 """The NIPS-2017 fetcher: validation, idempotence, atomicity, and the Kaggle boundary."""
+
 from __future__ import annotations
 
 import json
@@ -60,12 +61,18 @@ def test_import_then_verify(tmp_path):
 @pytest.mark.parametrize(
     "damage, expected",
     [
-        (lambda s: (s / "images" / "img0_001.png").write_bytes((s / "images" / "img0_001.png").read_bytes()[:500]), "img0_001.png"),
+        (
+            lambda s: (s / "images" / "img0_001.png").write_bytes((s / "images" / "img0_001.png").read_bytes()[:500]),
+            "img0_001.png",
+        ),
         (lambda s: (s / "images" / "img0_002.png").unlink(), "img0_002"),
         (lambda s: Image.new("RGB", (64, 64)).save(s / "images" / "img0_000.png"), "img0_000.png"),
         (lambda s: Image.new("L", (299, 299)).save(s / "images" / "img0_000.png"), "mode L"),
         (lambda s: Image.new("RGB", (299, 299)).save(s / "images" / "stray.png"), "stray.png"),
-        (lambda s: pd.read_csv(s / "images.csv").assign(TrueLabel=[1, 1001, 2]).to_csv(s / "images.csv", index=False), "TrueLabel"),
+        (
+            lambda s: pd.read_csv(s / "images.csv").assign(TrueLabel=[1, 1001, 2]).to_csv(s / "images.csv", index=False),
+            "TrueLabel",
+        ),
     ],
     ids=["truncated", "missing", "wrong-size", "grayscale", "no-csv-row", "label-range"],
 )
@@ -120,6 +127,7 @@ def test_damaged_copy_is_repaired(tmp_path):
 
 
 # ---------------------------------------------------------------- Kaggle boundary
+
 
 @pytest.fixture
 def no_kaggle_env(monkeypatch, tmp_path):

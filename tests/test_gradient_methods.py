@@ -17,6 +17,7 @@ Measured tolerances (relative completeness error |sum(attr) - (f(x) - f(x0))| / 
 Assertions use a margin of about 1.5-3x on the measured integration errors and 10^2-10^3x
 on the float32 round-off.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -34,14 +35,19 @@ GRADIENT_METHODS = ["sensitivity", "intgrad", "elrp", "deeplift"]
 
 # ---------------------------------------------------------------------------- models
 
+
 def _randomise_bn(model: tf.keras.Model, rng: np.random.Generator) -> None:
     for layer in model.layers:
         if isinstance(layer, L.BatchNormalization):
             gamma, beta, mean, var = layer.get_weights()
-            layer.set_weights([
-                rng.uniform(0.5, 1.5, gamma.shape), rng.normal(0, 0.3, beta.shape),
-                rng.normal(0, 0.3, mean.shape), rng.uniform(0.5, 2.0, var.shape),
-            ])
+            layer.set_weights(
+                [
+                    rng.uniform(0.5, 1.5, gamma.shape),
+                    rng.normal(0, 0.3, beta.shape),
+                    rng.normal(0, 0.3, mean.shape),
+                    rng.uniform(0.5, 2.0, var.shape),
+                ]
+            )
 
 
 def _init(stddev: float, seeds):
@@ -145,6 +151,7 @@ def rel_completeness(e) -> np.ndarray:
 
 # ---------------------------------------------------------------------------- sensitivity / IG
 
+
 def test_sensitivity_equals_gradient_tape():
     model = relu_net()
     imgs = images(5, 16)
@@ -167,8 +174,12 @@ def test_intgrad_equals_explicit_riemann_sum(rule):
     x = preprocessed(model, imgs)
     x0 = np.zeros_like(x[0])
     # independent numpy loop over images and steps
-    points = {"right": [(k + 1) / steps for k in range(steps)], "left": [k / steps for k in range(steps)],
-              "midpoint": [(k + 0.5) / steps for k in range(steps)], "trapezoid": [k / steps for k in range(steps + 1)]}[rule]
+    points = {
+        "right": [(k + 1) / steps for k in range(steps)],
+        "left": [k / steps for k in range(steps)],
+        "midpoint": [(k + 0.5) / steps for k in range(steps)],
+        "trapezoid": [k / steps for k in range(steps + 1)],
+    }[rule]
     weights = [1 / steps] * len(points)
     if rule == "trapezoid":
         weights[0] = weights[-1] = 0.5 / steps
@@ -197,6 +208,7 @@ def test_intgrad_nonzero_baseline_and_defaults():
 
 # ---------------------------------------------------------------------------- eps-LRP
 
+
 def test_elrp_on_linear_model_is_gradient_times_input():
     model = linear_net()
     imgs = images(3, 8, seed=3)
@@ -209,8 +221,11 @@ def test_elrp_on_linear_model_is_gradient_times_input():
 
 
 def _dense_layers(model):
-    return [(layer.kernel.numpy().astype(np.float64), layer.bias.numpy().astype(np.float64))
-            for layer in model.keras_model.layers if isinstance(layer, L.Dense)]
+    return [
+        (layer.kernel.numpy().astype(np.float64), layer.bias.numpy().astype(np.float64))
+        for layer in model.keras_model.layers
+        if isinstance(layer, L.Dense)
+    ]
 
 
 def numpy_lrp_epsilon(model, x: np.ndarray, target: int, eps: float) -> np.ndarray:
@@ -226,7 +241,7 @@ def numpy_lrp_epsilon(model, x: np.ndarray, target: int, eps: float) -> np.ndarr
         zs.append(z)
         a.append(np.maximum(z, 0))
     W, _ = layers[-1]
-    R = a[-2] * W[:, target]                       # output layer: LRP-0 on the target logit
+    R = a[-2] * W[:, target]  # output layer: LRP-0 on the target logit
     for (W, _b), z, a_in in zip(layers[-2::-1], zs[-2::-1], a[-3::-1]):
         s = R / (z + eps * np.where(z >= 0, 1.0, -1.0))
         R = a_in * (W @ s)
@@ -241,10 +256,12 @@ def numpy_deeplift_rescale(model, x: np.ndarray, x0: np.ndarray, target: int) ->
         z0s.append(a0[-1] @ W + b)
         a.append(np.maximum(zs[-1], 0))
         a0.append(np.maximum(z0s[-1], 0))
-    m = layers[-1][0][:, target]                   # multiplier w.r.t. the last hidden activation
+    m = layers[-1][0][:, target]  # multiplier w.r.t. the last hidden activation
     for (W, _), z, z0 in zip(layers[-2::-1], zs[-2::-1], z0s[-2::-1]):
         dz = z - z0
-        ratio = np.where(np.abs(dz) > 1e-5, (np.maximum(z, 0) - np.maximum(z0, 0)) / np.where(np.abs(dz) > 1e-5, dz, 1), (0.5 * (z + z0) > 0))
+        ratio = np.where(
+            np.abs(dz) > 1e-5, (np.maximum(z, 0) - np.maximum(z0, 0)) / np.where(np.abs(dz) > 1e-5, dz, 1), (0.5 * (z + z0) > 0)
+        )
         m = W @ (m * ratio)
     return (m * (a[0] - a0[0])).reshape(x.shape)
 
@@ -265,6 +282,7 @@ def test_elrp_equals_numpy_lrp_epsilon(eps):
 
 
 # ---------------------------------------------------------------------------- DeepLIFT
+
 
 def test_deeplift_equals_numpy_rescale_on_dense_net():
     model = dense_net()
@@ -290,8 +308,8 @@ def test_deeplift_and_intgrad_completeness_small_nets(builder):
     delta = model.keras_model(x).numpy()[np.arange(4), targets] - model.keras_model(np.zeros_like(x[:1])).numpy()[0, targets]
     np.testing.assert_allclose(dl.attributions.reshape(4, -1).sum(1), delta, rtol=1e-4)
     np.testing.assert_allclose(dl.diagnostics["sum_attributions"], dl.attributions.reshape(4, -1).sum(1), rtol=1e-6)
-    assert np.all(rel_completeness(dl) < 1e-4), rel_completeness(dl)   # measured <= 3.4e-6
-    assert np.all(rel_completeness(ig) < 0.03), rel_completeness(ig)   # measured <= 0.014
+    assert np.all(rel_completeness(dl) < 1e-4), rel_completeness(dl)  # measured <= 3.4e-6
+    assert np.all(rel_completeness(ig) < 0.03), rel_completeness(ig)  # measured <= 0.014
     assert not np.allclose(dl.attributions, ig.attributions)
 
 
@@ -341,6 +359,7 @@ def test_nested_models_are_converted():
 
 
 # ---------------------------------------------------------------------------- errors
+
 
 @pytest.mark.parametrize("bad", ["multiply", "softmax", "prelu", "layernorm", "fused_softmax"])
 def test_unsupported_layer_raises_for_modified_rules(bad):
@@ -409,6 +428,7 @@ def test_ig_alphas():
 
 
 # ---------------------------------------------------------------------------- EfficientNet-Lite0
+
 
 @pytest.fixture(scope="module")
 def lite0():

@@ -14,6 +14,7 @@ Measured maximum absolute differences, relative to max |attribution| (small mode
   relative, right 0.0; iNNvestigate's gradient analyzer build took 4.4 s with the fast-build
   flag, 256 s unpatched (same machine, bit-identical result; the spec's 395 s).
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,6 +1,7 @@
 """The layers' contracts: imports without TensorFlow or side effects, methods and metrics
 that describe themselves, parameters checked before any model loads, one source for the
 thesis's facts, and errors that keep a bug's traceback."""
+
 from __future__ import annotations
 
 import json
@@ -46,12 +47,23 @@ def test_every_builtin_describes_itself(name):
 
 
 BAD_VALUES = [
-    ("deeplift", "baseline", "ones"), ("deeplift", "batch_size", 0), ("deeplift", "rescale_threshold", -1.0),
-    ("intgrad", "steps", 0), ("intgrad", "rule", "simpson"), ("intgrad", "backend", "captum"),
-    ("elrp", "epsilon", 0.0), ("elrp", "batch_size", 2.5), ("sensitivity", "backend", "x"),
-    ("occlusion", "stride", 0), ("occlusion", "patch_size", "16"),
-    ("noise_mask", "learning_rate", "abc"), ("noise_mask", "init", 1.0), ("noise_mask", "max_iterations", -5),
-    ("noise_mask", "preset", "fastest"), ("noise_mask", "beta", -1.0), ("noise_mask", "layer", 3),
+    ("deeplift", "baseline", "ones"),
+    ("deeplift", "batch_size", 0),
+    ("deeplift", "rescale_threshold", -1.0),
+    ("intgrad", "steps", 0),
+    ("intgrad", "rule", "simpson"),
+    ("intgrad", "backend", "captum"),
+    ("elrp", "epsilon", 0.0),
+    ("elrp", "batch_size", 2.5),
+    ("sensitivity", "backend", "x"),
+    ("occlusion", "stride", 0),
+    ("occlusion", "patch_size", "16"),
+    ("noise_mask", "learning_rate", "abc"),
+    ("noise_mask", "init", 1.0),
+    ("noise_mask", "max_iterations", -5),
+    ("noise_mask", "preset", "fastest"),
+    ("noise_mask", "beta", -1.0),
+    ("noise_mask", "layer", 3),
 ]
 
 

@@ -3,6 +3,7 @@
 The perturbation curves are checked against a hand-built linear model whose logits are
 recomputed here in numpy, from the documented seed derivation, without the evaluator.
 """
+
 from __future__ import annotations
 
 import io
@@ -196,7 +197,9 @@ def test_true_relevance_orders_the_curves(linear):
     start = morf.logits[:, :1]
     # MoRF: the region is gone after 4 steps, nothing changes after that
     assert np.all(morf.logits[:, region_steps] < start[:, 0] - 10)
-    np.testing.assert_allclose(morf.logits[:, region_steps:], morf.logits[:, [region_steps]].repeat(T - region_steps + 1, 1), rtol=1e-6)
+    np.testing.assert_allclose(
+        morf.logits[:, region_steps:], morf.logits[:, [region_steps]].repeat(T - region_steps + 1, 1), rtol=1e-6
+    )
     # LeRF: flat (class 0 ignores the pixels outside the region) until the region is reached
     np.testing.assert_allclose(lerf.logits[:, : T - region_steps + 1], start.repeat(T - region_steps + 1, 1), rtol=1e-6)
     assert np.all(lerf.logits[:, -1] < start[:, 0] - 10)
@@ -247,10 +250,7 @@ def test_batch_size_does_not_change_results(tiny):
     rng = np.random.default_rng(5)
     images = rng.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
     rel = rng.normal(size=(3, 32, 32))
-    out = {
-        bs: CurveEvaluator(tiny, images, None, pixels_per_step=14, steps=30, seed=1, batch_size=bs)
-        for bs in (1, 7, 64)
-    }
+    out = {bs: CurveEvaluator(tiny, images, None, pixels_per_step=14, steps=30, seed=1, batch_size=bs) for bs in (1, 7, 64)}
     for order in ("morf", "lerf", "random"):
         ref = out[1].curves(rel, order)
         for bs in (7, 64):
@@ -278,8 +278,15 @@ def test_evaluator_caches_shared_parts(linear, monkeypatch):
     # shared parts handed to a second evaluator (e.g. in another process): not recomputed
     calls.clear()
     ev2 = CurveEvaluator(
-        linear, images, np.zeros(3, int), pixels_per_step=K, steps=10, seed=0, batch_size=8,
-        unperturbed_logits=ev.unperturbed_logits(), random_curves=rnd,
+        linear,
+        images,
+        np.zeros(3, int),
+        pixels_per_step=K,
+        steps=10,
+        seed=0,
+        batch_size=8,
+        unperturbed_logits=ev.unperturbed_logits(),
+        random_curves=rnd,
     )
     assert ev2.random_curves() is rnd
     np.testing.assert_array_equal(ev2.curves(rel, "morf").logits, ev.curves(rel, "morf").logits)

@@ -6,6 +6,7 @@ as an attribution with distinct values, and whole pixels per step (see
 (both end in the same Keras graph on identical float32 inputs); the probabilities
 differ by < 1e-7 because Quantus's softmax is a float32 Keras layer and ours is float64.
 """
+
 from __future__ import annotations
 
 import numpy as np

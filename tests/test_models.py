@@ -1,4 +1,5 @@
 """Model wrapper, zoo and the Inception V3 weights boundary."""
+
 from __future__ import annotations
 
 import json

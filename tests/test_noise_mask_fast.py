@@ -3,6 +3,7 @@ setting, on a model whose relevant pixels are known (the 16x16 square of
 test_noise_mask_occlusion.py). Measured on EfficientNet-Lite0 in
 tools/noise_mask_reference/NOTES.md; here the check is that the fast setting finds the
 same mask as the faithful one, at a quarter of the steps scaled to this small problem."""
+
 from __future__ import annotations
 
 import methods
@@ -23,12 +24,17 @@ def test_presets_keep_the_faithful_defaults():
 def test_fast_setting_finds_the_faithful_mask(square_model, square_images, square_mask):
     faithful = methods.explain("noise_mask", square_model, square_images, max_iterations=3000, window=250, batch_size=3)
     # FAST's learning rate, with its steps scaled like the faithful run's (3,000 -> 750)
-    fast = methods.explain("noise_mask", square_model, square_images, batch_size=3,
-                           **{**FAST, "max_iterations": 750, "window": 750})
+    fast = methods.explain(
+        "noise_mask", square_model, square_images, batch_size=3, **{**FAST, "max_iterations": 750, "window": 750}
+    )
     sq = square_mask
     for m_fast, m_faith, pres_fast, pres_faith, loss_fast, loss_faith in zip(
-        fast.relevance, faithful.relevance, fast.diagnostics["preservation"], faithful.diagnostics["preservation"],
-        fast.diagnostics["loss_term_pct"] / 100, faithful.diagnostics["loss_term_pct"] / 100,
+        fast.relevance,
+        faithful.relevance,
+        fast.diagnostics["preservation"],
+        faithful.diagnostics["preservation"],
+        fast.diagnostics["loss_term_pct"] / 100,
+        faithful.diagnostics["loss_term_pct"] / 100,
     ):
         # measured (seed 0): faithful converges at 2,250 steps, IoU with the square
         # 0.81/0.84/0.92; fast (750 steps) IoU 0.79/0.84/0.90, blurred r to the faithful

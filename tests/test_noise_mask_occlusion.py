@@ -1,4 +1,5 @@
 """Noise Mask and occlusion against a model whose relevant pixels are known."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -77,10 +78,13 @@ def test_unknown_parameter_is_named(square_model, square_images):
         methods.explain("noise_mask", square_model, square_images, patch=3)
 
 
-@pytest.mark.parametrize("name, params", [
-    ("noise_mask", {"max_iterations": 20, "window": 10, "beta_draws": 2, "eval_draws": 2}),
-    ("perturbation", {"patch_size": 32, "stride": 32}),
-])
+@pytest.mark.parametrize(
+    "name, params",
+    [
+        ("noise_mask", {"max_iterations": 20, "window": 10, "beta_draws": 2, "eval_draws": 2}),
+        ("perturbation", {"patch_size": 32, "stride": 32}),
+    ],
+)
 def test_on_efficientnet_lite0_with_shared_images(shared_sample, name, params):
     from bench.datasets import load_image_set
     from models import get_model

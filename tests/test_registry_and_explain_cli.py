@@ -1,4 +1,5 @@
 """Method registry (built-ins and entry-point plug-ins) and the ``explain`` command."""
+
 from __future__ import annotations
 
 import json
@@ -68,8 +69,21 @@ def test_entry_point_plugin_runs_without_forking(installed_plugin):
 
 def test_explain_command_writes_maps_attributions_params_and_grids(tmp_path, capsys):
     out = tmp_path / "explain"
-    code = main(["explain", "--model", "tiny", "--methods", "sensitivity,perturbation", "--limit", "2",
-                 "--param", "perturbation.patch_size=8", "--out", str(out)])
+    code = main(
+        [
+            "explain",
+            "--model",
+            "tiny",
+            "--methods",
+            "sensitivity,perturbation",
+            "--limit",
+            "2",
+            "--param",
+            "perturbation.patch_size=8",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     params = json.loads((out / "params.json").read_text())
     assert params["methods"]["perturbation"]["params"]["patch_size"] == 8
@@ -86,7 +100,22 @@ def test_explain_command_writes_maps_attributions_params_and_grids(tmp_path, cap
 def test_explain_command_names_bad_method_and_param(tmp_path, capsys):
     assert main(["explain", "--model", "tiny", "--methods", "nope", "--limit", "1", "--out", str(tmp_path / "x")]) == 2
     assert "unknown method 'nope'" in capsys.readouterr().err
-    assert main(["explain", "--model", "tiny", "--methods", "sensitivity", "--param", "sensitivity.bogus=1", "--out", str(tmp_path / "y")]) == 2
+    assert (
+        main(
+            [
+                "explain",
+                "--model",
+                "tiny",
+                "--methods",
+                "sensitivity",
+                "--param",
+                "sensitivity.bogus=1",
+                "--out",
+                str(tmp_path / "y"),
+            ]
+        )
+        == 2
+    )
     assert "bogus" in capsys.readouterr().err
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
 

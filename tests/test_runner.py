@@ -1,4 +1,5 @@
 """Runs, resumption, the results store and the report, on the smoke profile (tiny model)."""
+
 from __future__ import annotations
 
 import json
@@ -88,7 +89,8 @@ def test_killed_run_resumes_to_the_same_metrics(complete_run, smoke, tmp_path, m
     reference = tmp_path / "uninterrupted"
     run_benchmark(profile, reference, log=lambda s: None)
     pd.testing.assert_frame_equal(
-        _comparable(pd.read_csv(out / "metrics.csv")), _comparable(pd.read_csv(reference / "metrics.csv")))
+        _comparable(pd.read_csv(out / "metrics.csv")), _comparable(pd.read_csv(reference / "metrics.csv"))
+    )
 
 
 def _comparable(frame: pd.DataFrame) -> pd.DataFrame:

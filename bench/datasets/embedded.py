@@ -11,6 +11,7 @@ class), the rocket (a launch vehicle, not a missile) and the motorcycle (ImageNe
 only moped and motor scooter) are unlabelled (TrueLabel 0): methods explain the top-1
 class anyway, and accuracy is computed over labelled images only.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -34,7 +35,13 @@ PHOTOS = [
     ("chelsea", "chelsea", 282, "Stefan van der Walt", "CC0"),
     ("coffee", "coffee", 968, "Rachel Michetti", "CC0"),
     ("rocket", "rocket", 0, "SpaceX", "public domain"),
-    ("motorcycle", "stereo_motorcycle", 0, "Middlebury 2014 stereo benchmark (Scharstein et al.)", "research use, see scikit-image docs"),
+    (
+        "motorcycle",
+        "stereo_motorcycle",
+        0,
+        "Middlebury 2014 stereo benchmark (Scharstein et al.)",
+        "research use, see scikit-image docs",
+    ),
 ]
 
 
@@ -62,8 +69,18 @@ def embedded_image_set_dir() -> Path:
         for image_id, loader, label, author, licence in PHOTOS:
             Image.fromarray(_load_photo(loader)).save(staged / IMAGES_DIR / f"{image_id}.png")
             row = dict.fromkeys(CSV_COLUMNS, "")
-            row.update(ImageId=image_id, TrueLabel=label, TargetClass=0, License=licence, Author=author,
-                       URL=f"skimage.data.{loader}", x1=0, y1=0, x2=NIPS_SIZE, y2=NIPS_SIZE)
+            row.update(
+                ImageId=image_id,
+                TrueLabel=label,
+                TargetClass=0,
+                License=licence,
+                Author=author,
+                URL=f"skimage.data.{loader}",
+                x1=0,
+                y1=0,
+                x2=NIPS_SIZE,
+                y2=NIPS_SIZE,
+            )
             rows.append(row)
         pd.DataFrame(rows, columns=CSV_COLUMNS).to_csv(staged / CSV_NAME, index=False)
         if not (target / CSV_NAME).is_file():

@@ -4,6 +4,7 @@ Whatever the source, the images are validated and staged in a temporary folder b
 the target, a manifest with one sha256 per file is written, and only then is the folder
 moved into place: a failed fetch leaves ``data_dir`` as it was.
 """
+
 from __future__ import annotations
 
 import json
@@ -44,6 +45,7 @@ class FetchResult:
 
 # ---------------------------------------------------------------- validation
 
+
 def validate_image_set(root: Path, expected_size: tuple[int, int] | None = NIPS_SIZE, show_progress: bool = True) -> pd.DataFrame:
     """Check ``root`` is a complete image set; return its table. Raises FetchError naming the bad file."""
     csv_path = root / CSV_NAME
@@ -63,7 +65,9 @@ def validate_image_set(root: Path, expected_size: tuple[int, int] | None = NIPS_
         values = pd.to_numeric(table[column], errors="coerce")
         bad = table["ImageId"][~values.between(1, 1000)].tolist()
         if bad:
-            raise FetchError(f"{csv_path}: {column} must be in 1..1000 (1,001 classes, 0 = background); bad rows for ids {bad[:5]}")
+            raise FetchError(
+                f"{csv_path}: {column} must be in 1..1000 (1,001 classes, 0 = background); bad rows for ids {bad[:5]}"
+            )
     files = {p.stem for p in (root / IMAGES_DIR).glob("*.png")}
     no_file = [i for i in table["ImageId"] if i not in files]
     if no_file:
@@ -99,6 +103,7 @@ def find_root(folder: Path) -> Path:
 
 # ---------------------------------------------------------------- manifest
 
+
 def build_manifest(root: Path, show_progress: bool = True) -> dict:
     files = [root / CSV_NAME] + sorted((root / IMAGES_DIR).glob("*.png"))
     return {
@@ -124,6 +129,7 @@ def verify_manifest(data_dir: Path, show_progress: bool = True) -> dict:
 
 
 # ---------------------------------------------------------------- import
+
 
 def import_image_set(source: str | os.PathLike, data_dir: str | os.PathLike, show_progress: bool = True) -> FetchResult:
     """Import a local copy (a folder or a .zip in the NIPS-2017 layout) into ``data_dir``."""
@@ -230,5 +236,3 @@ def fetch_from_kaggle(
                 zf.extractall(tmp)
             archive.unlink()
         return import_image_set(tmp, data_dir, show_progress=show_progress)
-
-

@@ -4,6 +4,7 @@ Every image set, fetched NIPS-2017 data or the embedded default, is a folder in 
 NIPS-2017 layout (``images.csv`` + ``images/<ImageId>.png``) and is read by
 :func:`load_image_set`; there is no second loading path.
 """
+
 from __future__ import annotations
 
 import re
@@ -17,8 +18,18 @@ from PIL import Image
 CSV_NAME = "images.csv"
 IMAGES_DIR = "images"
 CSV_COLUMNS = [
-    "ImageId", "URL", "x1", "y1", "x2", "y2", "TrueLabel", "TargetClass",
-    "OriginalLandingURL", "License", "Author", "AuthorProfileURL",
+    "ImageId",
+    "URL",
+    "x1",
+    "y1",
+    "x2",
+    "y2",
+    "TrueLabel",
+    "TargetClass",
+    "OriginalLandingURL",
+    "License",
+    "Author",
+    "AuthorProfileURL",
 ]
 NO_LABEL = -1
 
@@ -41,7 +52,9 @@ class ImageSet:
     def subset(self, index) -> ImageSet:
         index = np.asarray(index)
         pick = lambda seq: [seq[i] for i in index]  # noqa: E731
-        return ImageSet(pick(self.ids), self.pixels[index], self.labels[index], pick(self.authors), pick(self.licenses), self.source)
+        return ImageSet(
+            pick(self.ids), self.pixels[index], self.labels[index], pick(self.authors), pick(self.licenses), self.source
+        )
 
     def attribution(self, i: int) -> str:
         """Credit line for figures: id, author and a short licence name."""

@@ -7,6 +7,7 @@ faithful_ckpt.npz, variant_masks_*.npz). Run from the repository root:
 
     python tools/noise_mask_reference/analyse_gpu_run.py RUN_DIR [--json OUT.json]
 """
+
 import argparse
 import glob
 import json
@@ -41,8 +42,10 @@ def main():
     bm = blur((m[:n] + m[n:]) / 2)
     out = {"ceiling": {"r_s0_s1": r(b0, b1).tolist(), "gap_s1": res["reference"]["ceiling_gap"]}, "rows": []}
     ceiling_gap = res["reference"]["ceiling_gap"]
-    print(f"ceiling: blurred r s0-s1 mean {np.mean(r(b0, b1)):.4f} min {np.min(r(b0, b1)):.4f}; "
-          f"gap s1 vs s0 mean {np.mean(ceiling_gap):+.4f}, mean |gap| {np.mean(np.abs(ceiling_gap)):.4f}")
+    print(
+        f"ceiling: blurred r s0-s1 mean {np.mean(r(b0, b1)):.4f} min {np.min(r(b0, b1)):.4f}; "
+        f"gap s1 vs s0 mean {np.mean(ceiling_gap):+.4f}, mean |gap| {np.mean(np.abs(ceiling_gap)):.4f}"
+    )
     print(f"  s0 vs mean(s0,s1): {np.mean(r(b0, bm)):.4f}")
     ck = np.load(os.path.join(a.run, "faithful_ckpt.npz"))
     gaps = {row["passes"]: row["gap_s0"] for row in res["faithful_ckpt"]}
@@ -55,17 +58,19 @@ def main():
         for run in v["runs"]:
             key = f"{name}@{run['passes']}"
             rows.append((name, run["passes"], masks.get(key), run["gap"]))
-    print(f"{'variant':>22} {'passes':>6} {'gap':>8} {'|gap|<2%':>8} {'r_s0':>6} {'r_s1':>6} {'r_mean':>6}  "
-          "(torch r_s0 in json)")
+    print(f"{'variant':>22} {'passes':>6} {'gap':>8} {'|gap|<2%':>8} {'r_s0':>6} {'r_s1':>6} {'r_mean':>6}  (torch r_s0 in json)")
     for name, p, mk, gap in rows:
         if mk is None:
             continue
         bb = blur(mk.astype(np.float32) / 255)
         r0, r1, rm = r(bb, b0), r(bb, b1), r(bb, bm)
-        out["rows"].append({"variant": name, "passes": p, "gap": gap,
-                            "r_s0": r0.tolist(), "r_s1": r1.tolist(), "r_mean": rm.tolist()})
-        print(f"{name:>22} {p:>6} {np.mean(gap):+8.4f} {np.mean(np.abs(gap) < 0.02):8.2f} "
-              f"{r0.mean():6.3f} {r1.mean():6.3f} {rm.mean():6.3f}")
+        out["rows"].append(
+            {"variant": name, "passes": p, "gap": gap, "r_s0": r0.tolist(), "r_s1": r1.tolist(), "r_mean": rm.tolist()}
+        )
+        print(
+            f"{name:>22} {p:>6} {np.mean(gap):+8.4f} {np.mean(np.abs(gap) < 0.02):8.2f} "
+            f"{r0.mean():6.3f} {r1.mean():6.3f} {rm.mean():6.3f}"
+        )
     if a.json:
         with open(a.json, "w") as fh:
             json.dump(out, fh, indent=1)

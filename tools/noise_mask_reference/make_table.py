@@ -12,6 +12,7 @@ Run from the repository root (numpy only; the inputs are git-ignored GPU outputs
     python tools/noise_mask_reference/make_table.py .device/noise_mask_reference/results_run*.json \
         [--json bench/reference/noise_mask_convergence.json --analysis .device/gpu_run1_analysis.json]
 """
+
 import argparse
 import json
 from collections import defaultdict
@@ -23,9 +24,12 @@ FAITHFUL = "faithful (lr 0.015, const)"
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("results", nargs="+",
-                    help="results.json files of torch_noise_mask.py runs (one of them the run that made the reference); "
-                         "table rows and JSON variants follow their order")
+    ap.add_argument(
+        "results",
+        nargs="+",
+        help="results.json files of torch_noise_mask.py runs (one of them the run that made the reference); "
+        "table rows and JSON variants follow their order",
+    )
     ap.add_argument("--json", help="also write the summary the run report plots")
     ap.add_argument("--analysis", help="analyse_gpu_run.py's JSON: the faithful trajectory's r against reference seed 1")
     args = ap.parse_args(argv)
@@ -56,10 +60,12 @@ def main(argv=None):
         ap.error("none of the results files holds a reference (the run made without --ref-from)")
     n = len(ref["objective"]) // 2
     cg, cr = np.array(ref["ceiling_gap"]), np.array(ref["ceiling_blurred_r"])
-    print(f"seed-to-seed ceiling (seed 1 vs seed 0, {n} images): gap mean {cg.mean():+.1%} "
-          f"(|gap| mean {np.abs(cg).mean():.1%}, max |gap| {np.abs(cg).max():.1%}, "
-          f"{np.mean(np.abs(cg) < 0.02):.0%} of images within 2%); blurred r mean {cr.mean():.3f} "
-          f"(min {cr.min():.3f}); raw r {np.mean(ref['ceiling_raw_r']):.3f}\n")
+    print(
+        f"seed-to-seed ceiling (seed 1 vs seed 0, {n} images): gap mean {cg.mean():+.1%} "
+        f"(|gap| mean {np.abs(cg).mean():.1%}, max |gap| {np.abs(cg).max():.1%}, "
+        f"{np.mean(np.abs(cg) < 0.02):.0%} of images within 2%); blurred r mean {cr.mean():.3f} "
+        f"(min {cr.min():.3f}); raw r {np.mean(ref['ceiling_raw_r']):.3f}\n"
+    )
     passes = sorted({p for r in rows.values() for p in r})
     print("| variant | " + " | ".join(str(p) for p in passes) + " |")
     print("| --- | " + " | ".join("---" for _ in passes) + " |")
@@ -72,9 +78,11 @@ def main(argv=None):
             else:
                 cells.append("")
         print(f"| {name} | " + " | ".join(cells) + " |")
-    print("\ncells: mean objective gap / mean blurred r (vs reference seed 0). The faithful row is the seed-0 "
-          "trajectory itself, so its r is inflated by the shared noise path; against the independent seed-1 "
-          "reference see analyse_gpu_run.py (3200: 0.70, 6400: 0.85, 12800: 0.91).")
+    print(
+        "\ncells: mean objective gap / mean blurred r (vs reference seed 0). The faithful row is the seed-0 "
+        "trajectory itself, so its r is inflated by the shared noise path; against the independent seed-1 "
+        "reference see analyse_gpu_run.py (3200: 0.70, 6400: 0.85, 12800: 0.91)."
+    )
 
     if args.json:
         variants = []
@@ -84,19 +92,40 @@ def main(argv=None):
             for p in sorted(r):
                 g, r0, r1 = (np.asarray(a) if a is not None else None for a in r[p])
                 rr = r1 if r1 is not None else r0
-                points.append({"passes": int(p), "gap_mean": float(g.mean()), "gap_max": float(g.max()),
-                               "r_mean": float(rr.mean()), "r_min": float(rr.min())})
-            variants.append({"name": name, "lr": cfg.get("lr"), "schedule": cfg.get("sched"),
-                             "full_resolution": not name.startswith("pyr"), "plain": set(cfg) <= {"lr", "sched"},
-                             "points": points})
+                points.append(
+                    {
+                        "passes": int(p),
+                        "gap_mean": float(g.mean()),
+                        "gap_max": float(g.max()),
+                        "r_mean": float(rr.mean()),
+                        "r_min": float(rr.min()),
+                    }
+                )
+            variants.append(
+                {
+                    "name": name,
+                    "lr": cfg.get("lr"),
+                    "schedule": cfg.get("sched"),
+                    "full_resolution": not name.startswith("pyr"),
+                    "plain": set(cfg) <= {"lr", "sched"},
+                    "points": points,
+                }
+            )
         summary = {
             "what": "Noise Mask on EfficientNet-Lite0, 16 shared NIPS-2017 images: objective gap (32 fixed draws) and "
-                    "blurred r (sigma 2 px) against faithful runs continued to convergence; means over images",
+            "blurred r (sigma 2 px) against faithful runs continued to convergence; means over images",
             "source": "tools/noise_mask_reference (NOTES.md), PyTorch port of the suite's objective, " + str(device),
-            "reference": {"converged": int(np.sum(ref["converged"])), "image_seeds": 2 * n,
-                          "median_iterations": float(np.median(ref["iterations"]))},
-            "ceiling": {"gap_abs_mean": float(np.abs(cg).mean()), "gap_abs_max": float(np.abs(cg).max()),
-                        "r_mean": float(cr.mean()), "r_min": float(cr.min())},
+            "reference": {
+                "converged": int(np.sum(ref["converged"])),
+                "image_seeds": 2 * n,
+                "median_iterations": float(np.median(ref["iterations"])),
+            },
+            "ceiling": {
+                "gap_abs_mean": float(np.abs(cg).mean()),
+                "gap_abs_max": float(np.abs(cg).max()),
+                "r_mean": float(cr.mean()),
+                "r_min": float(cr.min()),
+            },
             "variants": variants,
         }
         with open(args.json, "w") as f:

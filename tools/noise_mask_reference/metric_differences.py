@@ -14,6 +14,7 @@ Run from the repository root with the project installed (``pip install -e .``):
 ``--data`` is any image-set folder that holds the reference's 16 image ids (the NOTES.md
 numbers were made with the 100-image NIPS-2017 development sample).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,10 +27,16 @@ import numpy as np
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--reference", default=str(Path(".device") / "noise_mask_reference" / "ref.npz"),
-                    help="torch_noise_mask.py's ref.npz (default: %(default)s, relative to the repo root)")
-    ap.add_argument("--data", default=str(Path("data") / "nips17"),
-                    help="image-set folder (images.csv) that holds the reference's image ids (default: %(default)s)")
+    ap.add_argument(
+        "--reference",
+        default=str(Path(".device") / "noise_mask_reference" / "ref.npz"),
+        help="torch_noise_mask.py's ref.npz (default: %(default)s, relative to the repo root)",
+    )
+    ap.add_argument(
+        "--data",
+        default=str(Path("data") / "nips17"),
+        help="image-set folder (images.csv) that holds the reference's image ids (default: %(default)s)",
+    )
     ap.add_argument("--preset", default="fast")
     ap.add_argument("--steps", type=int, default=200, help="curve steps (same 89.5%% coverage)")
     ap.add_argument("--iterations", type=int, help="override the preset's step count (e.g. for a smoke run)")
@@ -50,8 +57,9 @@ def main() -> int:
     images = load_image_set(args.data, size=224, ids=ids)
     model = get_model("efficientnet_lite0")
     pps = metrics.pixels_per_step_for(224, steps=args.steps)
-    evaluator = metrics.CurveEvaluator(model, images.pixels, None, pixels_per_step=pps, steps=args.steps,
-                                       seed=[image_seed(0, i) for i in ids])
+    evaluator = metrics.CurveEvaluator(
+        model, images.pixels, None, pixels_per_step=pps, steps=args.steps, seed=[image_seed(0, i) for i in ids]
+    )
     params = dict(PRESETS[args.preset])
     if args.iterations:
         params.update(max_iterations=args.iterations, window=args.iterations)
@@ -60,8 +68,14 @@ def main() -> int:
     seconds = time.perf_counter() - t0
     maps = {"reference_seed0": masks[:n], "reference_seed1": masks[n : 2 * n], args.preset: run.relevance}
 
-    out = {"images": ids, "preset": params, "preset_seconds_per_image": seconds / n,
-           "curve_steps": args.steps, "pixels_per_step": pps, "values": {}}
+    out = {
+        "images": ids,
+        "preset": params,
+        "preset_seconds_per_image": seconds / n,
+        "curve_steps": args.steps,
+        "pixels_per_step": pps,
+        "values": {},
+    }
     for name, rel in maps.items():
         morf, lerf = evaluator.curves(rel, "morf"), evaluator.curves(rel, "lerf")
         grays = [metrics.grayscale_map(r) for r in rel]
@@ -74,10 +88,11 @@ def main() -> int:
     base = out["values"]["reference_seed0"]
     print(f"{'setting':>16} {'PNG KiB':>8} {'SSIM':>7} {'ABPC':>8} {'mean M':>7}")
     for name, vals in out["values"].items():
-        print(f"{name:>16} {np.mean(vals['png_bytes']) / 1024:8.1f} {np.mean(vals['ssim']):7.3f} "
-              f"{np.mean(vals['abpc_sum_logit']):8.1f} {np.mean(vals['preservation']):7.3f}")
-        out.setdefault("mean_difference_to_seed0", {})[name] = {
-            k: float(np.mean(np.subtract(vals[k], base[k]))) for k in vals}
+        print(
+            f"{name:>16} {np.mean(vals['png_bytes']) / 1024:8.1f} {np.mean(vals['ssim']):7.3f} "
+            f"{np.mean(vals['abpc_sum_logit']):8.1f} {np.mean(vals['preservation']):7.3f}"
+        )
+        out.setdefault("mean_difference_to_seed0", {})[name] = {k: float(np.mean(np.subtract(vals[k], base[k]))) for k in vals}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=1))
     print(f"{args.preset}: {seconds / n:.1f} s per image (batch of {n}); wrote {args.out}")

