@@ -78,8 +78,10 @@ class Param:
             value = bool(value)
         elif kind is int:
             if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-                raise ParameterError(f"{where} must be an integer; got {value!r}")
+                raise ParameterError(f"{where} must be {'a positive integer' if self.low == 1 else 'an integer'}; got {value!r}")
             value = int(value)
+            if self.low == 1 and value < 1:
+                raise ParameterError(f"{where} must be a positive integer; got {value!r}")
         elif kind is float:
             if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
                 raise ParameterError(f"{where} must be a number; got {value!r}")

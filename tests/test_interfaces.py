@@ -76,8 +76,10 @@ def test_a_bad_parameter_is_refused_when_the_method_is_built(name, key, value):
 def test_numbers_are_converted_to_the_declared_kind():
     method = methods.build_method("noise_mask", {"learning_rate": 1, "beta": 2})
     assert method.params["learning_rate"] == 1.0 and isinstance(method.params["learning_rate"], float)
-    with pytest.raises(ParameterError, match="must be an integer"):
+    with pytest.raises(ParameterError, match="max_iterations must be a positive integer"):
         methods.build_method("noise_mask", {"max_iterations": 10.0})
+    with pytest.raises(ParameterError, match="seed must be an integer"):
+        methods.build_method("noise_mask", {"seed": 1.5})
 
 
 def test_a_bad_parameter_stops_a_run_before_the_model_loads(tmp_path, monkeypatch):

@@ -69,7 +69,7 @@ def test_quick_profile_uses_the_fast_preset_and_paper_the_faithful_one():
 
     quick = NoiseMask(**load_profile("quick")["methods"]["noise_mask"]).params
     assert {k: quick[k] for k in FAST} == FAST and quick["preset"] == "fast"
-    paper = NoiseMask(**load_profile("paper")["methods"]["noise_mask"]).params
+    paper = NoiseMask(**load_profile("paper")["methods"].get("noise_mask", {})).params
     assert paper["learning_rate"] == 0.015 and paper["max_iterations"] == 15000 and paper["window"] == 500
 
 
