@@ -15,9 +15,9 @@ def _fetch(args) -> int:
 
     try:
         if args.source in ("kaggle", "kaggle-competition"):
-            result = fetch_from_kaggle(args.data_dir, competition=args.source == "kaggle-competition")
+            result = fetch_from_kaggle(args.data_dir, competition=args.source == "kaggle-competition", replace=args.replace)
         else:
-            result = import_image_set(args.source, args.data_dir)
+            result = import_image_set(args.source, args.data_dir, replace=args.replace)
     except FetchError as err:
         print(f"fetch failed: {err}\nNothing was written to {args.data_dir}.", file=sys.stderr)
         return 1
@@ -38,6 +38,17 @@ def _models(args) -> int:
         print(f"{'':20s} {spec.description}")
         print(f"{'':20s} weights: {spec.weights_status()}")
     return 0
+
+
+def positive_int(text: str) -> int:
+    """argparse type for counts (images, batch size): an integer >= 1; argparse names the option in its error."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _message(err: BaseException) -> str:
@@ -134,6 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--source", default="kaggle", help="'kaggle' (dataset), 'kaggle-competition', or a local folder/zip (default: kaggle)"
     )
     p.add_argument("--data-dir", default="data/nips17", help="where the set lands (default: data/nips17)")
+    p.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace a different image set already in --data-dir (without it, fetch refuses and changes nothing)",
+    )
     p.set_defaults(func=_fetch)
 
     p = sub.add_parser(
@@ -151,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     _model_args(p)
     _data_args(p)
     p.add_argument("--json", action="store_true", help="one JSON object per image, then a summary object")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=positive_int, default=32, help="images per forward pass (default: 32)")
     p.set_defaults(func=_predict)
 
     p = sub.add_parser(
@@ -211,7 +227,7 @@ def _model_args(p):
 
 def _data_args(p):
     p.add_argument("--data-dir", help="image set folder (default: data/nips17 if fetched, else the embedded default)")
-    p.add_argument("--limit", type=int, help="use only the first N images")
+    p.add_argument("--limit", type=positive_int, metavar="N", help="use only the first N images (N >= 1)")
 
 
 def main(argv=None) -> int:

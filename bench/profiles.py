@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import ast
 import copy
+import difflib
 import tomllib
 from importlib.resources import files
 from pathlib import Path
 
 from common import thesis
-from common.errors import InputError, UnknownNameError
+from common.errors import InputError, ParameterError, UnknownNameError
 
 PROFILE_DIR = files("bench") / "profiles"
 
@@ -88,3 +89,50 @@ def apply_overrides(profile: dict, params: list[str] | None = None, **run_overri
         where = profile["metrics"] if section == "metrics" else profile["methods"].setdefault(section, {})
         where[key] = parse_value(value)
     return profile
+
+
+def _positive_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+POSITIVE_INT = (_positive_int, "a positive int")
+METRIC_SETTINGS = {
+    "steps": POSITIVE_INT,
+    "pixels_per_step": (lambda v: v == "auto" or _positive_int(v), '"auto" or a positive int'),
+    "png_compress_level": (lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 9, "an int in 0..9"),
+    "bootstrap_samples": POSITIVE_INT,
+    "batch_size": POSITIVE_INT,
+    "grid_images": POSITIVE_INT,
+}
+REQUIRED_METRICS = ("steps", "pixels_per_step", "png_compress_level", "batch_size")
+RUN_SETTINGS = {
+    "model": (lambda v: isinstance(v, str), "a model name"),
+    "images": POSITIVE_INT,
+    "selection": (lambda v: v in ("first", "random"), '"first" or "random"'),
+    "methods": (lambda v: isinstance(v, list) and v and all(isinstance(m, str) for m in v), "a non-empty list of method names"),
+    "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "a non-negative int"),
+    "requires_nips": (lambda v: isinstance(v, bool), "true or false"),
+    "protocol": (lambda v: v == "thesis", '"thesis"'),
+}
+"""Each setting's check and what it must be. ``[run] images`` is what ``--limit`` sets."""
+
+
+def validate_profile(profile: dict) -> None:
+    """Check every ``[run]`` and ``[metrics]`` setting before a run does any work, naming each bad
+    one (a misspelt metrics key would otherwise be ignored; a bad value fail minutes in)."""
+    problems = [f"metrics.{key} is not set" for key in REQUIRED_METRICS if key not in profile["metrics"]]
+    problems += [f"run.{key} is not set" for key in ("model", "methods") if key not in profile["run"]]
+    for section, known in (("run", RUN_SETTINGS), ("metrics", METRIC_SETTINGS)):
+        for key, value in profile[section].items():
+            if key not in known:
+                problems.append(f"{section}.{key} is not a setting{_did_you_mean(key, known)}; settings: {', '.join(known)}")
+            elif value is not None and not known[key][0](value):
+                limit = " (--limit)" if (section, key) == ("run", "images") else ""
+                problems.append(f"{section}.{key}{limit} must be {known[key][1]}; got {value!r}")
+    if problems:
+        raise ParameterError(f"profile {profile['name']!r} ({profile['source']} and --param/--limit): " + "; ".join(problems))
+
+
+def _did_you_mean(key: str, known) -> str:
+    close = difflib.get_close_matches(key, known, n=1)
+    return f" (did you mean {close[0]}?)" if close else ""

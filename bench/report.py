@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from bench.datasets import load_image_set
-from bench.results import RunStore
+from bench.results import RunFolderError, RunStore
 from common import thesis
 from common.files import write_text
 from metrics import PER_IMAGE_METRICS, summarise
@@ -193,6 +193,17 @@ def _convergence_section(run: dict, metrics: pd.DataFrame, figure: Path) -> list
     return lines
 
 
+def _maps_grid_inputs(store: RunStore, run: dict, methods: list[str]) -> tuple | None:
+    """(pixels, captions, maps per method) of the first images that every method has a map of."""
+    grid_ids = [i for i in run["image_ids"] if all(store.map_path(m, i).is_file() for m in methods)]
+    grid_ids = grid_ids[: int(run["metrics_settings"].get("grid_images", 4))]
+    if not grid_ids:
+        return None
+    images = load_image_set(run["data_dir"], size=tuple(run["model_input_size"]), ids=grid_ids)
+    captions = [images.attribution(k) for k in range(len(images))]
+    return images.pixels, captions, {m: np.stack([store.load_map(m, i) for i in grid_ids]) for m in methods}
+
+
 def method_signed(run: dict, method: str) -> bool:
     """Whether ``method``'s relevance is signed: as run.json recorded it, else as the
     method declares it now (runs from before run.json kept it)."""
@@ -204,40 +215,59 @@ def method_signed(run: dict, method: str) -> bool:
     return get_method(method).signed
 
 
+def check_records(store: RunStore, run: dict) -> None:
+    """Refuse a report that would lose results: one of a complete run whose records are
+    partly gone, or one with no records at all."""
+    if not any((store.root / "records").glob("*/*.npz")):
+        missing = ["records/ holds no records at all"]
+    elif run["status"] == "complete":
+        missing = store.missing_records(run["methods"], run["image_ids"])
+    else:
+        return  # a partial run's report shows what is done
+    if missing:
+        raise RunFolderError(
+            f"{store.root}: {'; '.join(missing)} (run.json lists {len(run['methods'])} methods and "
+            f"{len(run['image_ids'])} images); nothing was changed. Run the same `python -m bench run` with "
+            f"--out {store.root} again to recompute them."
+        )
+
+
 def write_report(run_dir: str | Path) -> Path:
+    """Rebuild metrics.csv, curves.csv, figures/ and report.md from the records, holding the folder's lock."""
     store = RunStore(run_dir)
+    if not store.run_json.is_file():
+        raise RunFolderError(f"{store.run_json} not found: {run_dir} is not a run folder")
+    with store.lock():
+        return build_report(store)
+
+
+def build_report(store: RunStore) -> Path:
+    """The report of the run in ``store``, for a caller that holds its lock. Everything is read
+    and checked before anything is written, so a refused report changes nothing."""
     run = store.read_run()
     if run is None:
-        raise FileNotFoundError(f"{store.run_json} not found: {run_dir} is not a run folder")
+        raise RunFolderError(f"{store.run_json} not found: {store.root} is not a run folder")
+    check_records(store, run)
     h, w = run["model_input_size"]
     ms = run["metrics_settings"]
-    metrics, curves = store.write_tables(ms["pixels_per_step"], h * w)
+    metrics, curves = store.tables(ms["pixels_per_step"], h * w)
     order = thesis.METHOD_ORDER
     methods = [m for m in order if m in run["methods"]] + [m for m in run["methods"] if m not in order]
     n_boot, seed = int(ms.get("bootstrap_samples", 2000)), int(run.get("seed", 0))
+    traces = store.load_series("noise_mask", "trace")
+    grid = _maps_grid_inputs(store, run, methods)
     fig_dir = store.root / "figures"
 
     from bench import figures
 
+    store.write_tables(metrics, curves)
     for order in ("morf", "lerf"):
         figures.curves_figure(curves, order, fig_dir / f"{order}.png", methods)
     figures.distributions_figure(metrics, fig_dir / "distributions.png", methods)
-    traces = store.load_series("noise_mask", "trace")
     if traces:
         figures.trace_figure(traces, fig_dir / "noise_mask_trace.png")
-    grid_ids = [i for i in run["image_ids"] if all(store.map_path(m, i).is_file() for m in methods)][
-        : int(ms.get("grid_images", 4))
-    ]
-    if grid_ids:
-        images = load_image_set(run["data_dir"], size=(h, w), ids=grid_ids)
-        captions = [images.attribution(k) for k in range(len(images))]
-        figures.maps_grid(
-            images.pixels,
-            captions,
-            {m: np.stack([store.load_map(m, i) for i in grid_ids]) for m in methods},
-            fig_dir / "maps.png",
-            {m: method_signed(run, m) for m in methods},
-        )
+    if grid:
+        figures.maps_grid(*grid, fig_dir / "maps.png", {m: method_signed(run, m) for m in methods})
 
     done = metrics.groupby("method")["image_id"].nunique().to_dict()
     png = _per_method(metrics, "png_bytes", 1 / 1024)
@@ -309,7 +339,7 @@ def write_report(run_dir: str | Path) -> Path:
     )
     lines.append("## The thesis's claims on this run\n")
     lines.append("| claim | verdict | evidence |\n|---|---|---|")
-    lines += [f"| {c} | **{v}** | {e} |" for c, v, e in claims(metrics, curves, methods)]
+    lines += [f"| {c} | **{v}** | {e} |" for c, v, e in claims(metrics, curves, [m for m in methods if m in done])]
     nm = metrics[
         (metrics["method"] == "noise_mask")
         & metrics["metric"].isin(["preservation", "loss_term_pct", "iterations", "converged", "method_seconds"])
@@ -324,7 +354,7 @@ def write_report(run_dir: str | Path) -> Path:
     lines.append("\n## Figures\n")
     lines.append("- MoRF curves (thesis Fig. 7): ![MoRF](figures/morf.png)")
     lines.append("- LeRF curves (thesis Fig. 8): ![LeRF](figures/lerf.png)")
-    if grid_ids:
+    if grid:
         lines.append(
             "- Maps (thesis Figs. 5-6; signed methods red = positive, blue = negative; image credits under each image): ![maps](figures/maps.png)"
         )

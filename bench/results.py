@@ -15,22 +15,38 @@ Layout::
     metrics.csv                  image_id, method, metric, value
     curves.csv                   image_id, method, order, step, fraction_replaced, logit, prob
     report.md, figures/
+    .lock                        held by the run or report writing here (common.files.folder_lock)
+
+A corrupt file is named (:class:`CorruptFileError`) with what to do about it, never
+overwritten or skipped in silence.
 """
 
 from __future__ import annotations
 
 import json
+import zipfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from PIL import Image
 
-from common.files import atomic_path, write_json, write_npy
+from common.errors import CorruptFileError, InputError
+from common.files import atomic_path, folder_lock, remove_temporary_files, write_json, write_npy
 
 RANDOM_ORDER = "random-order"
 """The random-order baseline's name in the store and in curves.csv; method names are
 identifiers (methods.registry), so no method can take it."""
+
+RUN_KEYS = ("status", "methods", "image_ids", "metrics_settings", "model_input_size")
+"""Keys every run.json has; without them the file is not one this suite wrote whole."""
+UNREADABLE = (OSError, ValueError, EOFError, zipfile.BadZipFile)
+"""What numpy raises on a truncated or garbled .npy/.npz."""
+
+
+class RunFolderError(InputError):
+    """A run folder that cannot be used as asked (not a run folder, records missing)."""
 
 
 class RunStore:
@@ -45,18 +61,40 @@ class RunStore:
     def map_path(self, method: str, image_id: str, suffix: str = ".npy") -> Path:
         return self.root / "maps" / method / f"{image_id}{suffix}"
 
+    def record_dir(self, method: str) -> Path:
+        return self.root / ("baselines" if method == RANDOM_ORDER else "records") / method
+
     def record_path(self, method: str, image_id: str) -> Path:
-        folder = "baselines" if method == RANDOM_ORDER else "records"
-        return self.root / folder / method / f"{image_id}.npz"
+        return self.record_dir(method) / f"{image_id}.npz"
+
+    @contextmanager
+    def lock(self):
+        """Exclusive use of the folder (which must exist) by one run or report at a time."""
+        with folder_lock(self.root):
+            yield
+
+    def remove_temporary_files(self) -> list[Path]:
+        """Delete what a killed writer left half-written; only under :meth:`lock`."""
+        return remove_temporary_files(self.root)
 
     # ---------------------------------------------------------------- run.json
     def read_run(self) -> dict | None:
         if not self.run_json.is_file():
             return None
         try:
-            return json.loads(self.run_json.read_text())
-        except ValueError as err:
-            raise ValueError(f"{self.run_json}: unreadable ({err})") from None
+            run = json.loads(self.run_json.read_text())
+        except ValueError as err:  # JSONDecodeError, UnicodeDecodeError
+            raise self._bad_run_json(str(err)) from None
+        missing = [k for k in RUN_KEYS if not isinstance(run, dict) or k not in run]
+        if missing:
+            raise self._bad_run_json(f"no {', '.join(missing)}")
+        return run
+
+    def _bad_run_json(self, problem: str) -> CorruptFileError:
+        return CorruptFileError(
+            f"{self.run_json} is unreadable ({problem}): the settings of the run in {self.root} are unknown, so it "
+            "can be neither resumed nor reported; choose another --out"
+        )
 
     def write_run(self, run: dict) -> None:
         write_json(self.run_json, run)
@@ -91,23 +129,67 @@ class RunStore:
         with atomic_path(self.record_path(method, image_id)) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
 
-    def load_map(self, method: str, image_id: str) -> np.ndarray:
-        return np.load(self.map_path(method, image_id))
+    def load_map(self, method: str, image_id: str, mmap_mode: str | None = None) -> np.ndarray:
+        path = self.map_path(method, image_id)
+        try:
+            return np.load(path, mmap_mode=mmap_mode)
+        except UNREADABLE as err:
+            # the record marks the work done: without deleting it too, a rerun would not recompute the map
+            raise self._unreadable(path, err, also=self.record_path(method, image_id)) from None
+
+    def read_record(self, path: Path) -> dict[str, np.ndarray]:
+        """Every array of the record at ``path``, read whole (a bad CRC shows only then)."""
+        try:
+            with np.load(path) as rec:
+                arrays = {k: rec[k] for k in rec.files}
+        except UNREADABLE as err:
+            raise self._unreadable(path, err) from None
+        if not {"metric_names", "metric_values"} <= set(arrays):
+            raise self._unreadable(path, KeyError("no metric_names or metric_values"))
+        return arrays
+
+    def _unreadable(self, path: Path, err: Exception, also: Path | None = None) -> CorruptFileError:
+        files = f"it and {also}" if also else "it"
+        return CorruptFileError(
+            f"{path} is unreadable ({type(err).__name__}: {err}); delete {files} and run again to recompute {'them' if also else 'it'}"
+        )
+
+    def verify(self, methods: list[str], image_ids: list[str]) -> None:
+        """Read every stored record and map header of this run, so that a resumed run refuses a
+        corrupt file before it does any work (a record's presence marks the work done)."""
+        for method in [RANDOM_ORDER, *methods]:
+            for image_id in image_ids:
+                if self.has(method, image_id):
+                    self.read_record(self.record_path(method, image_id))
+                if method != RANDOM_ORDER and self.map_path(method, image_id).is_file():
+                    self.load_map(method, image_id, mmap_mode="r")  # the header, and the size it implies
+
+    def missing_records(self, methods: list[str], image_ids: list[str]) -> list[str]:
+        """'records/noise_mask: 3 of 4 images missing' for each method (and the random-order
+        baseline) that lacks records of some of ``image_ids``."""
+        out = []
+        for method in [RANDOM_ORDER, *methods]:
+            missing = sum(not self.has(method, i) for i in image_ids)
+            if missing:
+                out.append(f"{self.record_dir(method).relative_to(self.root)}: {missing} of {len(image_ids)} images missing")
+        return out
 
     def load_series(self, method: str, name: str) -> dict[str, np.ndarray]:
         """image_id -> the stored series ``name`` of ``method`` (e.g. noise_mask's trace)."""
         out = {}
-        for path in sorted((self.root / "records" / method).glob("*.npz")):
-            with np.load(path) as rec:
-                if f"series_{name}" in rec.files:
-                    out[path.stem] = rec[f"series_{name}"]
+        for path in sorted(self.record_dir(method).glob("*.npz")):
+            rec = self.read_record(path)
+            if f"series_{name}" in rec:
+                out[path.stem] = rec[f"series_{name}"]
         return out
 
+    def record_paths(self) -> list[Path]:
+        """Every stored record: the random-order baseline's, then the methods'."""
+        return sorted((self.root / "baselines").glob(f"{RANDOM_ORDER}/*.npz")) + sorted((self.root / "records").glob("*/*.npz"))
+
     def _records(self):
-        paths = sorted((self.root / "baselines").glob(f"{RANDOM_ORDER}/*.npz")) + sorted((self.root / "records").glob("*/*.npz"))
-        for path in paths:
-            with np.load(path) as rec:
-                yield path.parent.name, path.stem, {k: rec[k] for k in rec.files}
+        for path in self.record_paths():
+            yield path.parent.name, path.stem, self.read_record(path)
 
     # ---------------------------------------------------------------- consolidated tables
     def tables(self, pixels_per_step: int, num_pixels: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -140,9 +222,7 @@ class RunStore:
         )
         return metrics, curves
 
-    def write_tables(self, pixels_per_step: int, num_pixels: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-        metrics, curves = self.tables(pixels_per_step, num_pixels)
+    def write_tables(self, metrics: pd.DataFrame, curves: pd.DataFrame) -> None:
         for name, frame in (("metrics.csv", metrics), ("curves.csv", curves)):
             with atomic_path(self.root / name) as tmp:
                 frame.to_csv(tmp, index=False, float_format="%.7g")
-        return metrics, curves

@@ -17,6 +17,7 @@ import numpy as np
 
 import metrics
 from bench.datasets import ImageSet, load_image_set, resolve_data_dir
+from bench.profiles import validate_profile
 from bench.results import RANDOM_ORDER, RunStore
 from common.errors import InputError, UnknownNameError
 from common.progress import progress
@@ -74,12 +75,50 @@ def resolve_pixels_per_step(setting, size: tuple[int, int], steps: int) -> int:
     return int(setting)
 
 
+FINGERPRINT_KEYS = (
+    "model",
+    "weights_sha256",
+    "image_ids",
+    "image_sha256",
+    "seed",
+    "methods",
+    "method_params",
+    "metrics_settings",
+)
+
+
 def settings_fingerprint(run: dict) -> dict:
-    """What must match for a RUN_DIR to be resumed."""
-    return {k: run[k] for k in ("model", "weights_sha256", "image_ids", "methods", "method_params", "metrics_settings")}
+    """What must match for a RUN_DIR to be resumed: everything that decides a record's content,
+    the images' pixels included (the same ids can hold other pixels)."""
+    return {k: run.get(k) for k in FINGERPRINT_KEYS}
+
+
+def image_sha256(images: ImageSet) -> dict[str, str]:
+    """image id -> sha256 of its pixels as loaded (resized to the model's input)."""
+    return {i: hashlib.sha256(np.ascontiguousarray(p).tobytes()).hexdigest() for i, p in zip(images.ids, images.pixels)}
+
+
+def fingerprint_differences(old: dict, new: dict, name: str = "") -> list[str]:
+    """What differs between two fingerprints, by setting name (``method_params.noise_mask.max_iterations``)."""
+    if old == new:
+        return []
+    if name == "image_sha256":  # ids only in one of them show under image_ids
+        changed = [i for i in new if i in old and old[i] != new[i]]
+        return [f"the pixels of image ids {_few(changed)}"] if changed else []
+    if isinstance(old, dict) and isinstance(new, dict):
+        keys = list(old) + [k for k in new if k not in old]
+        return [d for k in keys for d in fingerprint_differences(old.get(k), new.get(k), f"{name}.{k}".lstrip("."))]
+    return [f"{name} {_few(old)} (this run: {_few(new)})"]
+
+
+def _few(value, count: int = 5) -> str:
+    if isinstance(value, list):
+        return ", ".join(map(str, value[:count])) + (f" and {len(value) - count} more" if len(value) > count else "")
+    return repr(value)
 
 
 def run_benchmark(profile: dict, out_dir: str | Path, data_dir=None, weights=None, log: Callable[[str], None] = print) -> Path:
+    validate_profile(profile)
     settings = profile["run"]
     metric_settings = dict(profile["metrics"])
     store = RunStore(out_dir)
@@ -126,6 +165,7 @@ def run_benchmark(profile: dict, out_dir: str | Path, data_dir=None, weights=Non
         "data_dir": str(folder),
         "embedded_data": is_embedded,
         "image_ids": images.ids,
+        "image_sha256": image_sha256(images),
         "authors": images.authors,
         "licenses": images.licenses,
         "targets": targets.tolist(),
@@ -140,17 +180,32 @@ def run_benchmark(profile: dict, out_dir: str | Path, data_dir=None, weights=Non
         "status": "running",
         "timings_s": {},
     }
+    store.root.mkdir(parents=True, exist_ok=True)
+    with store.lock():
+        _run_locked(store, run, model, images, method_objects, evaluator, log)
+    log(f"report: {store.root / 'report.md'}")
+    return store.root
+
+
+def _run_locked(store: RunStore, run: dict, model: Classifier, images: ImageSet, method_objects: dict, evaluator, log) -> None:
+    """The part of a run that reads and writes RUN_DIR, under its lock."""
+    method_names, metric_settings = run["methods"], run["metrics_settings"]
+    steps, pps, targets = metric_settings["steps"], metric_settings["pixels_per_step"], evaluator.targets
     previous = store.read_run()
+    if previous is None and store.record_paths():
+        raise RunError(
+            f"{store.root} holds records but no run.json, so the settings they were made with are unknown and "
+            "they cannot be resumed; choose another --out"
+        )
     if previous is not None:
-        if settings_fingerprint(previous) != settings_fingerprint(_jsonable(run)):
-            raise RunError(
-                f"{store.root} holds a run with different settings (model, images, methods or parameters); "
-                "resume only with the same settings, or choose another --out."
-            )
+        check_resumable(store, previous, run)
         run["timings_s"] = previous.get("timings_s", {})
         log(f"resuming the run in {store.root}")
+    leftovers = store.remove_temporary_files()
+    if leftovers:
+        log(f"removed {len(leftovers)} half-written temporary files left by an interrupted run")
     log(f"model: {model.name} (weights: {model.weights})")
-    log(f"data:  {data_description}, {len(images)} images")
+    log(f"data:  {run['data']}, {len(images)} images")
     log(f"methods: {', '.join(method_names)}; curves: {steps} steps of {pps} pixels")
     log(f"estimated time: {estimate_minutes(model, images, method_objects, steps, store):.0f} min on this machine (rough)")
     store.write_run(_jsonable(run))
@@ -213,11 +268,27 @@ def run_benchmark(profile: dict, out_dir: str | Path, data_dir=None, weights=Non
 
     run["status"] = "complete"
     store.write_run(_jsonable(run))
-    from bench.report import write_report
+    from bench.report import build_report
 
-    write_report(store.root)  # consolidates metrics.csv and curves.csv from the records first
-    log(f"report: {store.root / 'report.md'}")
-    return store.root
+    build_report(store)  # consolidates metrics.csv and curves.csv from the records first
+
+
+def check_resumable(store: RunStore, previous: dict, run: dict) -> None:
+    """Refuse to resume a run made with other settings, other images or by an older version,
+    or one with a corrupt record or map; on refusal nothing has been written."""
+    if "image_sha256" not in previous:
+        raise RunError(
+            f"{store.root} was made by an older version of the suite, which did not record the seed and image content "
+            f"that a resumed run must share (run.json has no image_sha256); choose another --out (its report can "
+            f"still be rebuilt: python -m bench report {store.root})"
+        )
+    differences = fingerprint_differences(settings_fingerprint(previous), settings_fingerprint(_jsonable(run)))
+    if differences:
+        raise RunError(
+            f"{store.root} holds a run with different settings: {'; '.join(differences)}. Resume only with the same "
+            "settings and images, or choose another --out."
+        )
+    store.verify(run["methods"], run["image_ids"])
 
 
 def check_method_sections(profile: dict) -> None:

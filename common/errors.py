@@ -22,3 +22,19 @@ class UnknownNameError(InputError, KeyError):
 
 class ParameterError(InputError, TypeError):
     """A parameter that does not exist or whose value is of the wrong type or out of range."""
+
+
+class DataFileError(InputError):
+    """An input file (an image set's CSV or image, a checkpoint) that is unreadable or malformed; the message names it."""
+
+
+class DataFileMissing(DataFileError, FileNotFoundError):
+    """An input file or folder that is not there, a broken link or a symlink loop; the message names it."""
+
+
+class CorruptFileError(InputError):
+    """A file the suite wrote earlier is unreadable or inconsistent; the message names it and says how to recover."""
+
+
+class FolderBusyError(InputError):
+    """Another process holds the folder's lock; the message names it (pid, host, command, start time)."""

@@ -1,30 +1,116 @@
 """Files: writes that never leave a half-written file (write to a temporary path, then
-move into place), the per-user cache folder, and sha256 fingerprints."""
+move into place), folder locks, the per-user cache folder, and sha256 fingerprints."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
+import shlex
 import shutil
+import socket
+import sys
 import tempfile
+import time
+import warnings
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
+
+from common.errors import FolderBusyError
+
+TEMPORARY_GLOB = ".*.tmp"
+"""The names :func:`atomic_path` gives its temporary files (``.<name>.<random><suffix>.tmp``)."""
+LOCK_NAME = ".lock"
 
 
 @contextmanager
 def atomic_path(target: str | os.PathLike, suffix: str = ""):
-    """Yield a temporary path beside ``target``; on success it replaces ``target``."""
+    """Yield a temporary path beside ``target``; on success it replaces ``target``, with the
+    mode an ordinary ``open()`` would give a new file (mkstemp's files are 0600)."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix + ".tmp", dir=target.parent)
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where Linux shows it (os.umask can only
+    be read by setting it, which races with other threads creating files)."""
+    try:
+        with open("/proc/self/status") as fh:
+            return next(int(line.split()[1], 8) for line in fh if line.startswith("Umask:"))
+    except (OSError, StopIteration):
+        mask = os.umask(0o022)
+        os.umask(mask)
+        return mask
+
+
+def remove_temporary_files(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files a killed writer left anywhere under ``folder``; call it only
+    while no one else writes there (under :func:`folder_lock`)."""
+    leftovers = [p for p in Path(folder).rglob(TEMPORARY_GLOB) if p.is_file()]
+    for path in leftovers:
+        path.unlink()
+    return leftovers
+
+
+@contextmanager
+def folder_lock(folder: str | os.PathLike):
+    """Hold the exclusive lock of the existing ``folder`` (flock on ``folder/.lock``) while the
+    block runs. The OS drops it when the process ends, however it ends, so a killed holder
+    never blocks the next one. The holder writes who it is into the file, and a second caller
+    is refused with :class:`FolderBusyError` naming it."""
+    folder = Path(folder)
+    fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise FolderBusyError(
+                f"{folder} is in use by another process ({_lock_holder(fd)}); wait for it to finish or stop it, "
+                "or choose another folder"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(_holder()).encode(), 0)
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _holder() -> dict:
+    argv = list(sys.argv)
+    if argv and argv[0].endswith(os.path.join("bench", "__main__.py")):
+        argv[:1] = ["python", "-m", "bench"]
+    return {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "command": shlex.join(argv),
+        "started": datetime.now().astimezone().isoformat(timespec="seconds"),
+    }
+
+
+def _lock_holder(fd: int, attempts: int = 10) -> str:
+    """Who holds the lock, as written in the lock file (the holder writes it just after it
+    takes the lock, so an empty file is read again for a moment)."""
+    for _ in range(attempts):
+        try:
+            holder = json.loads(os.pread(fd, 1 << 16, 0))
+            return f"pid {holder['pid']} on host {holder['host']}, started {holder['started']}, command: {holder['command']}"
+        except (ValueError, KeyError, TypeError):
+            time.sleep(0.05)
+    return "a process that has not written its details"
 
 
 def write_text(target: str | os.PathLike, text: str) -> None:
@@ -57,7 +143,10 @@ def replace_dir(staged: Path, target: Path) -> None:
             os.replace(backup, target)
         raise
     if backup is not None:
-        shutil.rmtree(backup, ignore_errors=True)
+        try:
+            shutil.rmtree(backup)
+        except OSError as err:
+            warnings.warn(f"{target} was replaced, but its old copy could not be removed ({err}); delete {backup}", stacklevel=2)
 
 
 def cache_dir() -> Path:

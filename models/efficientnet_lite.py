@@ -19,14 +19,18 @@ Padding: the PyTorch model pads like TF "SAME" (the extra row/column of a stride
 convolution on the right/bottom), which Keras ``padding="same"`` reproduces.
 
 Converted weights are cached as ``.npz`` under :func:`common.files.cache_dir`, keyed by the
-checkpoint's sha256, so that later builds skip the conversion; a corrupt or stale cache
-file is rebuilt from the checkpoint.
+checkpoint's sha256, so that later builds skip the conversion. The cache carries its own
+checksum, the sha256 of its arrays (:func:`arrays_sha256`), verified on every load: a
+corrupt, altered or stale cache file is rebuilt from the checkpoint, with a warning naming it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
+import pickle
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,12 +41,12 @@ from common.files import atomic_path, cache_dir, file_sha256
 
 from . import WeightsUnavailable
 from .keras_classifier import ModelWrapper, scale_preprocess
-from .torch_checkpoint import load_state_dict
+from .torch_checkpoint import CheckpointError, load_state_dict
 
 REFERENCE_CSV = Path(__file__).resolve().parent / "reference" / "efficientnet_lite0_nips17_sample.csv"
 """PyTorch logits of Lite0 on the shared 100-image sample (tools/make_efficientnet_reference.py)."""
-CACHE_FORMAT = 1
-"""Bump when the layer naming or the weight layout of the cache changes."""
+CACHE_FORMAT = 2
+"""Bump when the layer naming or the weight layout of the cache changes (2: the cache carries a checksum)."""
 BN_EPSILON = 1e-3
 PREPROCESSING = "(x - 127) / 128"
 STEM_FILTERS = 32
@@ -253,23 +257,44 @@ def cache_path(variant: Variant | str, source_sha256: str) -> Path:
     return cache_dir() / f"{variant.name}-keras-v{CACHE_FORMAT}-{source_sha256[:16]}.npz"
 
 
+def arrays_sha256(weights: dict[str, list[np.ndarray]]) -> str:
+    """sha256 over every layer's arrays (name, dtype, shape, bytes) in a fixed order: the cache's checksum."""
+    digest = hashlib.sha256()
+    for layer in sorted(weights):
+        for i, array in enumerate(weights[layer]):
+            array = np.ascontiguousarray(array)
+            digest.update(f"{layer}/{i} {array.dtype.str} {array.shape}\n".encode())
+            digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def _warn_rebuild(path: Path, why: str) -> None:
+    warnings.warn(f"{path}: weights cache {why}; converting the checkpoint afresh and rewriting it", stacklevel=3)
+
+
 def _read_cache(path: Path, source_sha256: str) -> dict[str, list[np.ndarray]] | None:
-    """The cached layer weights, or None if absent, unreadable or not for this checkpoint."""
+    """The cached layer weights, or None if absent, damaged or not for this checkpoint (with a warning)."""
     if not path.is_file():
         return None
     try:
         with np.load(path, allow_pickle=False) as data:
-            if str(data["__source_sha256__"]) != source_sha256 or int(data["__format__"]) != CACHE_FORMAT:
-                return None
+            meta = {key: data[key].item() for key in data.files if key.startswith("__")}
             out: dict[str, list[np.ndarray]] = {}
             for key in data.files:
-                if key.startswith("__"):
-                    continue
-                layer, i = key.rsplit("/", 1)
-                out.setdefault(layer, []).append((int(i), data[key]))
-        return {k: [a for _, a in sorted(v, key=lambda t: t[0])] for k, v in out.items()}
-    except Exception:  # noqa: BLE001  any damage to the file means: rebuild it
+                if not key.startswith("__"):
+                    layer, i = key.rsplit("/", 1)
+                    out.setdefault(layer, []).append((int(i), data[key]))
+        weights = {k: [a for _, a in sorted(v, key=lambda t: t[0])] for k, v in out.items()}
+    except Exception as err:  # any damage to the file means: rebuild it
+        _warn_rebuild(path, f"is unreadable ({type(err).__name__}: {err})")
         return None
+    if meta.get("__source_sha256__") != source_sha256 or meta.get("__format__") != CACHE_FORMAT:
+        _warn_rebuild(path, "was made for another checkpoint or cache format")
+        return None
+    if meta.get("__arrays_sha256__") != arrays_sha256(weights):
+        _warn_rebuild(path, "fails its checksum (its arrays were altered)")
+        return None
+    return weights
 
 
 def _write_cache(path: Path, weights: dict[str, list[np.ndarray]], source_sha256: str) -> None:
@@ -277,6 +302,7 @@ def _write_cache(path: Path, weights: dict[str, list[np.ndarray]], source_sha256
     arrays = {f"{layer}/{i}": a for layer, ws in weights.items() for i, a in enumerate(ws)}
     arrays["__source_sha256__"] = np.array(source_sha256)
     arrays["__format__"] = np.array(CACHE_FORMAT)
+    arrays["__arrays_sha256__"] = np.array(arrays_sha256(weights))
     try:
         with atomic_path(path, suffix=".npz") as tmp:
             with open(tmp, "wb") as fh:
@@ -300,10 +326,11 @@ def load_keras_weights(
     if cached is not None:
         return cached, True
     try:
-        state = load_state_dict(checkpoint)
+        weights = convert_state_dict(load_state_dict(checkpoint), variant)
+    except (CheckpointError, pickle.UnpicklingError) as err:  # the message names the file
+        raise WeightsUnavailable(f"could not read the {variant.name} checkpoint: {err}") from None
     except Exception as err:
-        raise WeightsUnavailable(f"could not read {variant.name} checkpoint {checkpoint}: {err}") from None
-    weights = convert_state_dict(state, variant)
+        raise WeightsUnavailable(f"{checkpoint} does not fit {variant.name}: {err}") from None
     _write_cache(path, weights, sha)
     return weights, False
 
@@ -354,7 +381,8 @@ def build_efficientnet_lite(variant: Variant | str, weights: str | os.PathLike |
     except ValueError as err:
         if not from_cache:
             raise WeightsUnavailable(f"{path} does not fit {variant.name}: {err}") from None
-        # a damaged cache entry that still parsed: convert afresh (and overwrite it)
+        # a cache entry that passed its checksum yet does not fit (written by another build): convert afresh
+        _warn_rebuild(cache_path(variant, sha), f"does not fit the model ({err})")
         layer_weights, _ = load_keras_weights(variant, path, sha, use_cache=False)
         assign_weights(model, layer_weights)
     return ModelWrapper(
@@ -362,7 +390,8 @@ def build_efficientnet_lite(variant: Variant | str, weights: str | os.PathLike |
         keras_model=model,
         preprocess=scale_preprocess(1 / 128, -127 / 128),
         preprocessing=PREPROCESSING,
-        weights=str(path),
+        # weights_sha256 identifies the weights (the checkpoint); the arrays' sha256 is the cache's checksum
+        weights=f"Keras port (arrays sha256 {arrays_sha256(layer_weights)}) of {path}",
         weights_sha256=sha,
     )
 

@@ -13,12 +13,16 @@ Two on-disk formats exist:
 In both, tensors are pickled as calls to ``torch._utils._rebuild_tensor_v2(storage,
 offset, size, stride, ...)`` and storages as *persistent ids*. A restricted unpickler
 resolves exactly those (plus ``collections.OrderedDict``) and refuses every other
-global, so reading a checkpoint never runs code from it.
+global, so reading a checkpoint never runs code from it. Every tensor's offset, size and
+stride are checked against its storage before any element is read, and elements are
+gathered by bounds-checked indexing, so a crafted file cannot make the reader touch
+memory outside the file's data.
 """
 
 from __future__ import annotations
 
 import io
+import math
 import os
 import pickle
 import struct
@@ -27,6 +31,8 @@ from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
+
+from common.errors import DataFileError
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
@@ -46,8 +52,8 @@ STORAGE_DTYPES = {
 }
 
 
-class CheckpointError(ValueError):
-    """The file is not a PyTorch checkpoint this reader understands."""
+class CheckpointError(DataFileError):
+    """The file is not a PyTorch checkpoint this reader understands (or is damaged or crafted)."""
 
 
 class _StorageType:
@@ -73,34 +79,55 @@ class _View:
 
 
 class _PendingTensor:
-    def __init__(self, storage, offset: int, size, stride):
-        self.storage, self.offset, self.size, self.stride = storage, int(offset), tuple(size), tuple(stride)
+    def __init__(self, storage, offset: int, size: tuple[int, ...], stride: tuple[int, ...]):
+        self.storage, self.offset, self.size, self.stride = storage, offset, size, stride
 
     def resolve(self) -> np.ndarray:
         storage, offset = self.storage, self.offset
         if isinstance(storage, _View):
+            check_bounds(self.offset, self.size, self.stride, storage.numel)
+            check_bounds(storage.offset, (storage.numel,), (1,), storage.base.numel)
             storage, offset = storage.base, offset + storage.offset
         flat = storage.array
         if flat is None:
             raise CheckpointError("checkpoint refers to a storage whose data is missing")
         if storage.storage_type.name == "BFloat16Storage":
             flat = (flat.astype(np.uint32) << 16).view(np.float32)
-        itemsize = flat.dtype.itemsize
+        check_bounds(offset, self.size, self.stride, flat.size)
         if not self.size:
             return np.array(flat[offset])
-        needed = offset + 1 + sum((n - 1) * s for n, s in zip(self.size, self.stride) if n > 0)
-        if any(n == 0 for n in self.size):
-            return np.zeros(self.size, flat.dtype)
-        if needed > flat.size:
-            raise CheckpointError(f"tensor of size {self.size} overruns its storage ({flat.size} elements)")
-        view = np.lib.stride_tricks.as_strided(
-            flat[offset:], shape=self.size, strides=tuple(s * itemsize for s in self.stride), writeable=False
+        index = np.array(offset, np.int64)
+        for axis, (n, s) in enumerate(zip(self.size, self.stride)):
+            index = index + (np.arange(n, dtype=np.int64) * s).reshape((n,) + (1,) * (len(self.size) - axis - 1))
+        return flat[index]  # bounds-checked gather, a copy in C order
+
+
+def check_bounds(offset: int, size: tuple[int, ...], stride: tuple[int, ...], numel: int) -> None:
+    """Refuse a tensor whose elements are not all inside its storage of ``numel`` elements, or that
+    has more elements than its storage (only overlapping, e.g. expanded, tensors do; state dicts hold none)."""
+    if offset < 0 or len(size) != len(stride) or any(n < 0 for n in size) or any(s < 0 for s in stride):
+        raise CheckpointError(f"tensor with a negative or mismatched offset, size or stride ({offset}, {size}, {stride})")
+    if math.prod(size) > numel:
+        raise CheckpointError(f"tensor of size {size} has more elements than its storage of {numel}")
+    if 0 in size:
+        return
+    last = offset + sum((n - 1) * s for n, s in zip(size, stride))
+    if last >= numel:
+        raise CheckpointError(
+            f"tensor (offset {offset}, size {size}, stride {stride}) reaches outside its storage of {numel} elements"
         )
-        return np.ascontiguousarray(view)
+
+
+def _ints(values, what: str) -> tuple[int, ...]:
+    if not isinstance(values, (tuple, list)) or not all(isinstance(v, int) for v in values):
+        raise CheckpointError(f"tensor {what} is not a sequence of integers: {values!r}")
+    return tuple(int(v) for v in values)
 
 
 def _rebuild_tensor(storage, storage_offset, size, stride, *_ignored):
-    return _PendingTensor(storage, storage_offset, size, stride)
+    if not isinstance(storage, (_Storage, _View)) or not isinstance(storage_offset, int):
+        raise CheckpointError(f"malformed tensor record (storage {type(storage).__name__}, offset {storage_offset!r})")
+    return _PendingTensor(storage, int(storage_offset), _ints(size, "size"), _ints(stride, "stride"))
 
 
 def _rebuild_parameter(data, requires_grad=True, backward_hooks=None, *_ignored):
@@ -177,14 +204,14 @@ def _load_legacy(fh) -> object:
 
     obj = _Unpickler(fh, load_storage).load()
     keys = unpickle()
+    size = os.fstat(fh.fileno()).st_size
     for key in keys:
         storage = storages[key]
         (numel,) = struct.unpack("<q", fh.read(8))
         nbytes = numel * storage.storage_type.dtype.itemsize
-        data = fh.read(nbytes)
-        if len(data) != nbytes:
-            raise CheckpointError(f"checkpoint truncated in storage {key}")
-        storage.array = np.frombuffer(data, storage.storage_type.dtype)
+        if not 0 <= nbytes <= size - fh.tell():
+            raise CheckpointError(f"storage {key}: {numel} elements do not fit in the file (truncated or damaged)")
+        storage.array = np.frombuffer(fh.read(nbytes), storage.storage_type.dtype)
     return obj
 
 
@@ -193,7 +220,7 @@ def _load_zip(path) -> object:
         names = archive.namelist()
         pkl = [n for n in names if n.endswith("/data.pkl") or n == "data.pkl"]
         if not pkl:
-            raise CheckpointError(f"{path}: zip archive without data.pkl")
+            raise CheckpointError("zip archive without data.pkl")
         prefix = pkl[0][: -len("data.pkl")]
 
         def load_storage(storage_type, key, location, numel, *_rest):
@@ -214,14 +241,25 @@ def _load_zip(path) -> object:
 
 
 def load_checkpoint(path: str | os.PathLike) -> object:
-    """The unpickled checkpoint with every tensor as a numpy array."""
+    """The unpickled checkpoint with every tensor as a numpy array.
+
+    Raises :class:`CheckpointError` naming ``path`` for a damaged or crafted file, and
+    ``pickle.UnpicklingError`` for a global this reader does not allow.
+    """
     path = Path(path)
-    if zipfile.is_zipfile(path):
-        obj = _load_zip(path)
-    else:
-        with open(path, "rb") as fh:
-            obj = _load_legacy(fh)
-    return _resolve_all(obj)
+    try:
+        if zipfile.is_zipfile(path):
+            obj = _load_zip(path)
+        else:
+            with open(path, "rb") as fh:
+                obj = _load_legacy(fh)
+        return _resolve_all(obj)
+    except pickle.UnpicklingError as err:
+        raise pickle.UnpicklingError(f"{path}: {err}") from None
+    except CheckpointError as err:
+        raise CheckpointError(f"{path}: {err}") from None
+    except (EOFError, KeyError, IndexError, TypeError, AttributeError, ValueError, struct.error, zipfile.BadZipFile) as err:
+        raise CheckpointError(f"{path}: damaged checkpoint ({type(err).__name__}: {err})") from None
 
 
 def load_state_dict(path: str | os.PathLike) -> OrderedDict[str, np.ndarray]:

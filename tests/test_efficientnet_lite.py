@@ -156,7 +156,8 @@ def test_conversion_cache(tmp_path, monkeypatch):
 
     # a corrupt cache file is rebuilt, not crashed on
     cache.write_bytes(b"PK\x03\x04 truncated garbage")
-    _, from_cache = lite.load_keras_weights("efficientnet_lite0", checkpoint)
+    with pytest.warns(UserWarning, match=f"{cache.name}: weights cache is unreadable"):
+        _, from_cache = lite.load_keras_weights("efficientnet_lite0", checkpoint)
     assert not from_cache and len(reads) == 2
     assert lite.load_keras_weights("efficientnet_lite0", checkpoint)[1]  # valid again
 
@@ -164,7 +165,8 @@ def test_conversion_cache(tmp_path, monkeypatch):
     damaged = {k: [a.copy() for a in v] for k, v in first.items()}
     damaged["head_conv"] = [np.zeros((1, 1, 2, 2), np.float32)]
     lite._write_cache(cache, damaged, sha)
-    model = lite.build_efficientnet_lite0()
+    with pytest.warns(UserWarning, match=f"{cache.name}: weights cache does not fit the model"):
+        model = lite.build_efficientnet_lite0()
     assert len(reads) == 3
     np.testing.assert_array_equal(model.keras_model.get_layer("head_conv").get_weights()[0], first["head_conv"][0])
 

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -16,6 +21,7 @@ from bench.datasets import load_image_set
 from bench.datasets.fetch import (
     KAGGLE_DATASET,
     FetchError,
+    FetchRefused,
     fetch_from_kaggle,
     import_image_set,
     kaggle_credentials_present,
@@ -103,9 +109,104 @@ def test_zip_source_and_replacement(tmp_path):
             zf.write(p, Path("nips") / p.relative_to(src))  # nested one level, as Kaggle zips are
     dest = tmp_path / "nips17"
     import_image_set(make_set(tmp_path / "older", seed=3), dest, show_progress=False)
-    result = import_image_set(archive, dest, show_progress=False)
+    result = import_image_set(archive, dest, show_progress=False, replace=True)
     assert result.status == "replaced"
     assert load_image_set(dest).ids == [f"img2_{i:03d}" for i in range(3)]
+
+
+def test_different_set_is_replaced_only_when_asked(tmp_path, capsys):
+    dest = tmp_path / "nips17"
+    import_image_set(make_set(tmp_path / "good", seed=1), dest, show_progress=False)
+    before = snapshot(dest)
+    other = make_set(tmp_path / "other", n=2, seed=2)
+    with pytest.raises(FetchRefused, match="--replace"):
+        import_image_set(other, dest, show_progress=False)
+    assert main(["fetch", "--source", str(other), "--data-dir", str(dest)]) == 2
+    err = capsys.readouterr().err
+    assert str(dest) in err and "--replace" in err
+    assert snapshot(dest) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["good", "nips17", "other"]  # no staging left
+    assert main(["fetch", "--source", str(other), "--data-dir", str(dest), "--replace"]) == 0
+    assert load_image_set(dest).ids == ["img2_000", "img2_001"]
+
+
+def empty_set(root: Path) -> Path:
+    """A header-only images.csv and an empty images/ folder."""
+    (root / "images").mkdir(parents=True)
+    (root / "images.csv").write_text(",".join(CSV_COLUMNS) + "\n")
+    return root
+
+
+@pytest.mark.parametrize("replace", [False, True])
+def test_empty_set_is_always_refused(tmp_path, replace):
+    dest = tmp_path / "nips17"
+    import_image_set(make_set(tmp_path / "good"), dest, show_progress=False)
+    before = snapshot(dest)
+    empty = empty_set(tmp_path / "empty")
+    with pytest.raises(FetchError, match=re.escape(f"{empty}: an empty image set")):
+        import_image_set(empty, dest, show_progress=False, replace=replace)
+    assert snapshot(dest) == before
+    with pytest.raises(FetchError, match="empty image set"):
+        import_image_set(empty, tmp_path / "fresh", show_progress=False)
+    assert not (tmp_path / "fresh").exists()
+
+
+def test_source_symlink_loop_is_named(tmp_path):
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    with pytest.raises(FetchError, match=re.escape(f"{loop} is a symlink loop")):
+        import_image_set(loop, tmp_path / "out", show_progress=False)
+    src = make_set(tmp_path / "src")
+    (src / "images.csv").unlink()
+    (src / "images.csv").symlink_to(src / "images.csv")
+    with pytest.raises(FetchError, match="images.csv is a symlink loop"):
+        import_image_set(src, tmp_path / "out", show_progress=False)
+
+
+def fetch_without_override(args: list[str]) -> subprocess.CompletedProcess:
+    """``python -m bench fetch ARGS`` as a process that file permissions bind: as root, with the
+    capabilities that override them dropped (setpriv); skips where that is not possible."""
+    prefix = []
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root without setpriv: file permissions cannot be enforced")
+        prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner"]
+    cmd = [*prefix, sys.executable, "-m", "bench", "fetch", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1], timeout=120)
+
+
+def test_read_only_data_folder_is_named_and_left_alone(tmp_path):
+    dest = tmp_path / "nips17"
+    import_image_set(make_set(tmp_path / "good", seed=1), dest, show_progress=False)
+    other = make_set(tmp_path / "other", n=2, seed=2)
+    before = snapshot(dest)
+    modes = {p: p.stat().st_mode for p in [dest, dest / "images"]}
+    for folder in modes:
+        folder.chmod(0o555)
+    try:
+        done = fetch_without_override(["--source", str(other), "--data-dir", str(dest), "--replace"])
+        verified = fetch_without_override(["--source", str(tmp_path / "good"), "--data-dir", str(dest)])
+    finally:
+        for folder, mode in modes.items():
+            folder.chmod(mode)
+    assert done.returncode == 2, done.stderr
+    assert "read-only" in done.stderr and str(dest) in done.stderr
+    assert snapshot(dest) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["good", "nips17", "other"]  # no backup or staging left
+    assert verified.returncode == 0 and "verified" in verified.stdout  # reading a read-only copy still works
+
+
+def test_read_only_parent_is_named(tmp_path):
+    parent = tmp_path / "ro"
+    parent.mkdir()
+    parent.chmod(0o555)
+    try:
+        done = fetch_without_override(["--source", str(make_set(tmp_path / "src")), "--data-dir", str(parent / "nips17")])
+    finally:
+        parent.chmod(0o755)
+    assert done.returncode == 2, done.stderr
+    assert f"{parent}: read-only" in done.stderr and "Traceback" not in done.stderr
+    assert list(parent.iterdir()) == []
 
 
 def test_foreign_folder_is_not_overwritten(tmp_path):

@@ -90,3 +90,24 @@ def test_predict_json_with_tiny(capsys):
     assert len(lines) == 4 and lines[-1]["summary"] is True
     assert set(lines[0]) == {"image_id", "top5", "top5_logits", "label"}
     assert lines[0]["top5_logits"] == sorted(lines[0]["top5_logits"], reverse=True)
+
+
+@pytest.mark.parametrize(
+    "argv, option",
+    [
+        (["predict", "--model", "tiny", "--limit", "0"], "--limit"),
+        (["predict", "--model", "tiny", "--limit", "-1"], "--limit"),
+        (["explain", "--model", "tiny", "--methods", "sensitivity", "--limit", "-1"], "--limit"),
+        (["run", "--profile", "smoke", "--limit", "0"], "--limit"),
+        (["predict", "--model", "tiny", "--batch-size", "0"], "--batch-size"),
+        (["predict", "--model", "tiny", "--batch-size", "two"], "--batch-size"),
+    ],
+    ids=["predict-limit-0", "predict-limit-neg", "explain-limit-neg", "run-limit-0", "batch-size-0", "batch-size-text"],
+)
+def test_counts_are_checked_before_any_work(argv, option, tmp_path, capsys):
+    out = ["--out", str(tmp_path / "out")] if argv[0] in ("explain", "run") else []
+    with pytest.raises(SystemExit) as stop:
+        main(argv + out)
+    assert stop.value.code == 2
+    assert f"argument {option}:" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from common.errors import DataFileMissing
+
 from .embedded import embedded_image_set_dir
-from .imageset import ImageSet, load_image_set, resize_image
+from .imageset import CSV_NAME, ImageSet, load_image_set, missing_reason, resize_image
 
 DEFAULT_DATA_DIR = Path("data") / "nips17"
 SHARED_DIR_ENV = "BENCH_SHARED_DIR"
@@ -24,10 +26,10 @@ def resolve_data_dir(data_dir: str | Path | None = None) -> tuple[Path, str]:
     ``data/nips17`` when present, else the embedded default. Returns (folder, description)."""
     if data_dir is not None:
         path = Path(data_dir)
-        if not (path / "images.csv").is_file():
-            raise FileNotFoundError(
-                f"--data-dir {path}: no images.csv there. Fetch the data first: python -m bench fetch --data-dir {path}"
-            )
+        csv = path / CSV_NAME
+        if not csv.is_file():
+            what = f"{path} {missing_reason(path, 'folder')}" if not path.is_dir() else f"{csv} {missing_reason(csv)}"
+            raise DataFileMissing(f"--data-dir {what}. Fetch the data first: python -m bench fetch --data-dir {path}")
         return path, f"image set at {path}"
     if (DEFAULT_DATA_DIR / "manifest.json").is_file():
         return DEFAULT_DATA_DIR, f"NIPS-2017 development set at {DEFAULT_DATA_DIR}"

@@ -2,7 +2,8 @@
 
 Whatever the source, the images are validated and staged in a temporary folder beside
 the target, a manifest with one sha256 per file is written, and only then is the folder
-moved into place: a failed fetch leaves ``data_dir`` as it was.
+moved into place: a failed fetch leaves ``data_dir`` as it was. A set already there is
+replaced by a different one only when asked (``replace=True``, ``--replace``).
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from PIL import Image
 
+from common.errors import InputError
 from common.files import file_sha256, replace_dir, write_json
 from common.progress import progress
 
-from .imageset import CSV_NAME, IMAGES_DIR, read_csv
+from .imageset import CSV_NAME, IMAGES_DIR, missing_reason, read_csv, read_png_rgb
 
 KAGGLE_DATASET = "google-brain/nips-2017-adversarial-learning-development-set"
 KAGGLE_COMPETITION = "nips-2017-non-targeted-adversarial-attack"
@@ -33,6 +34,10 @@ REQUIRED_COLUMNS = ["ImageId", "TrueLabel", "TargetClass", "License", "Author"]
 
 class FetchError(RuntimeError):
     """A fetch or import that cannot proceed; the message says which file and why."""
+
+
+class FetchRefused(InputError):
+    """The data folder holds a different set (and ``replace`` was not given) or cannot be written; nothing was changed."""
 
 
 @dataclass
@@ -50,17 +55,12 @@ def validate_image_set(root: Path, expected_size: tuple[int, int] | None = NIPS_
     """Check ``root`` is a complete image set; return its table. Raises FetchError naming the bad file."""
     csv_path = root / CSV_NAME
     try:
-        table = read_csv(root)
-    except FileNotFoundError as err:
+        table = read_csv(root)  # checks ids (plain file stems, unique) and that labels are numbers
+    except InputError as err:
         raise FetchError(str(err)) from None
-    except Exception as err:
-        raise FetchError(f"{csv_path}: unreadable CSV ({err})") from None
     missing_cols = [c for c in REQUIRED_COLUMNS if c not in table.columns]
     if missing_cols:
         raise FetchError(f"{csv_path}: missing columns {missing_cols}")
-    dup = table["ImageId"][table["ImageId"].duplicated()].tolist()
-    if dup:
-        raise FetchError(f"{csv_path}: duplicate ImageId {dup[:5]}")
     for column in ("TrueLabel", "TargetClass"):
         values = pd.to_numeric(table[column], errors="coerce")
         bad = table["ImageId"][~values.between(1, 1000)].tolist()
@@ -82,13 +82,9 @@ def validate_image_set(root: Path, expected_size: tuple[int, int] | None = NIPS_
 
 def check_png(path: Path, expected_size: tuple[int, int] | None) -> None:
     try:
-        with Image.open(path) as img:
-            img.load()
-            mode, size = img.mode, img.size[::-1]
-    except Exception as err:
-        raise FetchError(f"{path}: not a readable PNG image ({type(err).__name__}: {err})") from None
-    if mode != "RGB":
-        raise FetchError(f"{path}: expected an RGB image, got mode {mode}")
+        size = read_png_rgb(path).shape[:2]
+    except InputError as err:
+        raise FetchError(str(err)) from None
     if expected_size is not None and size != tuple(expected_size):
         raise FetchError(f"{path}: expected {expected_size[0]}x{expected_size[1]} pixels, got {size[0]}x{size[1]}")
 
@@ -98,6 +94,9 @@ def find_root(folder: Path) -> Path:
     for candidate in [folder, *sorted(p for p in folder.iterdir() if p.is_dir())]:
         if (candidate / CSV_NAME).is_file() and (candidate / IMAGES_DIR).is_dir():
             return candidate
+    for path in (folder / CSV_NAME, folder / IMAGES_DIR):
+        if os.path.lexists(path) and not path.exists():
+            raise FetchError(f"{path} {missing_reason(path)}")
     raise FetchError(f"{folder}: no {CSV_NAME} with an {IMAGES_DIR}/ folder beside it")
 
 
@@ -131,12 +130,18 @@ def verify_manifest(data_dir: Path, show_progress: bool = True) -> dict:
 # ---------------------------------------------------------------- import
 
 
-def import_image_set(source: str | os.PathLike, data_dir: str | os.PathLike, show_progress: bool = True) -> FetchResult:
-    """Import a local copy (a folder or a .zip in the NIPS-2017 layout) into ``data_dir``."""
+def import_image_set(
+    source: str | os.PathLike, data_dir: str | os.PathLike, show_progress: bool = True, replace: bool = False
+) -> FetchResult:
+    """Import a local copy (a folder or a .zip in the NIPS-2017 layout) into ``data_dir``.
+
+    A different set already in ``data_dir`` is replaced only if ``replace``; otherwise
+    :class:`FetchRefused` is raised and nothing changes. A damaged copy of the same set is repaired.
+    """
     source, data_dir = Path(source), Path(data_dir)
     if not source.exists():
-        raise FetchError(f"{source}: no such file or folder")
-    data_dir.parent.mkdir(parents=True, exist_ok=True)
+        raise FetchError(f"{source} {missing_reason(source, 'file or folder')}")
+    prepare_parent(data_dir)
     with tempfile.TemporaryDirectory(prefix=f".{data_dir.name}.staging-", dir=data_dir.parent) as staging:
         staging = Path(staging)
         if source.is_file():
@@ -148,21 +153,12 @@ def import_image_set(source: str | os.PathLike, data_dir: str | os.PathLike, sho
         else:
             root = find_root(source)
         table = validate_image_set(root, show_progress=show_progress)
+        if table.empty:
+            raise FetchError(f"{source}: an empty image set ({CSV_NAME} lists no images); nothing to import")
         incoming = build_manifest(root, show_progress=show_progress)
-
-        if data_dir.exists():
-            if (data_dir / MANIFEST).is_file():
-                try:
-                    current = verify_manifest(data_dir, show_progress=show_progress)
-                except FetchError:
-                    current = None  # damaged: replace it with the validated copy
-                if current is not None and current["files"] == incoming["files"]:
-                    return FetchResult(data_dir, len(table), "verified")
-            elif any(data_dir.iterdir()):
-                raise FetchError(
-                    f"{data_dir}: exists, is not empty and holds no {MANIFEST}; it was not made by fetch. "
-                    "Remove it or choose another --data-dir."
-                )
+        if existing_copy(data_dir, incoming, source, replace, show_progress) == "verified":
+            return FetchResult(data_dir, len(table), "verified")
+        require_writable(data_dir)
 
         new = staging / "new"
         (new / IMAGES_DIR).mkdir(parents=True)
@@ -175,6 +171,56 @@ def import_image_set(source: str | os.PathLike, data_dir: str | os.PathLike, sho
         status = "replaced" if data_dir.exists() else "imported"
         replace_dir(new, data_dir)
     return FetchResult(data_dir, len(table), status)
+
+
+def existing_copy(data_dir: Path, incoming: dict, source: Path, replace: bool, show_progress: bool) -> str | None:
+    """'verified' when ``data_dir`` already holds the incoming set intact, else None (it may be written).
+
+    Raises when ``data_dir`` was not made by fetch, or holds a different set and ``replace`` is false.
+    """
+    if not data_dir.exists() or not any(data_dir.iterdir()):
+        return None
+    manifest = data_dir / MANIFEST
+    if not manifest.is_file():
+        raise FetchError(
+            f"{data_dir}: exists, is not empty and holds no {MANIFEST}; it was not made by fetch. "
+            "Remove it or choose another --data-dir."
+        )
+    try:
+        recorded = json.loads(manifest.read_text())["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        recorded = None
+    if recorded == incoming["files"]:
+        try:
+            verify_manifest(data_dir, show_progress=show_progress)
+            return "verified"
+        except FetchError:
+            return None  # the same set, damaged: repair it from the validated copy
+    if not replace:
+        raise FetchRefused(
+            f"{data_dir} already holds a different image set; importing {source} would replace it. "
+            "Nothing was changed. To replace it, run again with --replace (Python: replace=True)."
+        )
+    return None
+
+
+def prepare_parent(data_dir: Path) -> None:
+    """Create ``data_dir``'s parent, where fetch stages its work; refuse clearly if it cannot be written."""
+    try:
+        data_dir.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise FetchRefused(f"{data_dir.parent}: cannot create the folder for {data_dir} ({err.strerror})") from None
+    if not os.access(data_dir.parent, os.W_OK | os.X_OK):
+        raise FetchRefused(f"{data_dir.parent}: read-only; fetch stages its files there, beside {data_dir}. Nothing was written.")
+
+
+def require_writable(data_dir: Path) -> None:
+    """Refuse before writing when the old copy (any of its folders) is read-only: swapping it out
+    would half succeed and leave its files behind."""
+    folders = [Path(d) for d, _, _ in os.walk(data_dir)]
+    locked = [f for f in folders if not os.access(f, os.W_OK | os.X_OK)]
+    if locked:
+        raise FetchRefused(f"{locked[0]}: read-only; fetch cannot replace {data_dir}. Nothing was changed.")
 
 
 # ---------------------------------------------------------------- Kaggle
@@ -214,12 +260,13 @@ def fetch_from_kaggle(
     competition: bool = False,
     client_factory: Callable[[], object] = default_kaggle_client,
     show_progress: bool = True,
+    replace: bool = False,
 ) -> FetchResult:
-    """Download the development set with the ``kaggle`` package, then import it."""
+    """Download the development set with the ``kaggle`` package, then import it (``replace``: see :func:`import_image_set`)."""
     if not kaggle_credentials_present():
         raise FetchError(KAGGLE_HELP)
     data_dir = Path(data_dir)
-    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    prepare_parent(data_dir)
     client = client_factory()
     with tempfile.TemporaryDirectory(prefix=f".{data_dir.name}.download-", dir=data_dir.parent) as tmp:
         tmp = Path(tmp)
@@ -235,4 +282,4 @@ def fetch_from_kaggle(
             with zipfile.ZipFile(archive) as zf:
                 zf.extractall(tmp)
             archive.unlink()
-        return import_image_set(tmp, data_dir, show_progress=show_progress)
+        return import_image_set(tmp, data_dir, show_progress=show_progress, replace=replace)

@@ -7,6 +7,8 @@ NIPS-2017 layout (``images.csv`` + ``images/<ImageId>.png``) and is read by
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from PIL import Image
+
+from common.errors import DataFileError, DataFileMissing, ParameterError
 
 CSV_NAME = "images.csv"
 IMAGES_DIR = "images"
@@ -32,6 +36,10 @@ CSV_COLUMNS = [
     "AuthorProfileURL",
 ]
 NO_LABEL = -1
+IMAGE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+"""An ImageId names ``images/<ImageId>.png`` and every output file of the image, so it must be a
+plain file stem: no path separator, not ``.`` or ``..``, never leading to another folder."""
+MAX_LABEL = 1000
 
 
 @dataclass
@@ -81,19 +89,72 @@ def resize_image(pixels: np.ndarray, size: tuple[int, int] | int) -> np.ndarray:
     return np.asarray(Image.fromarray(pixels).resize((w, h), Image.BILINEAR))
 
 
+def missing_reason(path: Path, kind: str = "file") -> str:
+    """Why ``path`` cannot be opened as a ``kind`` ('file' or 'folder'), for messages that name it."""
+    try:
+        os.stat(path)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            return "is a symlink loop (too many levels of symbolic links)"
+        if os.path.islink(path):
+            return f"is a broken symbolic link (to {os.readlink(path)})"
+        return "not found"
+    return f"is not a {kind}"
+
+
 def read_png_rgb(path: Path) -> np.ndarray:
-    with Image.open(path) as img:
-        img.load()
-        if img.mode != "RGB":
-            raise ValueError(f"{path}: expected an RGB image, got mode {img.mode}")
-        return np.asarray(img)
+    try:
+        with Image.open(path) as img:
+            img.load()
+            mode, pixels = img.mode, np.asarray(img)
+    except Exception as err:  # any failure to decode means a bad file; name it
+        if not path.is_file():
+            raise DataFileMissing(f"{path} {missing_reason(path)} (its id is listed in {CSV_NAME})") from None
+        raise DataFileError(f"{path}: not a readable PNG image ({type(err).__name__}: {err})") from None
+    if mode != "RGB":
+        raise DataFileError(f"{path}: expected an RGB image, got mode {mode}")
+    return pixels
 
 
 def read_csv(data_dir: Path) -> pd.DataFrame:
+    """The image set's table; every ImageId and TrueLabel checked (:func:`check_table`)."""
     path = Path(data_dir) / CSV_NAME
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: not an image set folder (expected {CSV_NAME} and {IMAGES_DIR}/)")
-    return pd.read_csv(path, dtype={"ImageId": str}, keep_default_na=False)
+        raise DataFileMissing(f"{path} {missing_reason(path)}: not an image set folder (expected {CSV_NAME} and {IMAGES_DIR}/)")
+    try:
+        table = pd.read_csv(path, dtype={"ImageId": str}, keep_default_na=False)
+    except (OSError, ValueError) as err:  # pandas' parser and decoding errors are ValueErrors
+        raise DataFileError(f"{path}: unreadable CSV ({type(err).__name__}: {err})") from None
+    check_table(table, path)
+    return table
+
+
+def check_table(table: pd.DataFrame, path: Path) -> None:
+    """Refuse ids that could name a file outside ``images/`` (or an output folder), and labels that are no class."""
+    missing = [c for c in ("ImageId", "TrueLabel") if c not in table.columns]
+    if missing:
+        raise DataFileError(
+            f"{path}: the header has no column {', '.join(missing)} (columns: {', '.join(map(str, table.columns))})"
+        )
+    ids = table["ImageId"]
+    lines = [int(i) + 2 for i in table.index[ids == ""]]  # line 1 is the header
+    if lines:
+        raise DataFileError(f"{path}: rows without an ImageId (lines {lines[:5]})")
+    bad = [i for i in ids if not IMAGE_ID.fullmatch(i)]
+    if bad:
+        raise DataFileError(
+            f"{path}: ImageId {bad[0]!r} is not a plain file name (letters, digits, '.', '_', '-', "
+            f"starting with a letter or digit; no path); {len(bad)} such id(s)"
+        )
+    dup = ids[ids.duplicated()].tolist()
+    if dup:
+        raise DataFileError(f"{path}: duplicate ImageId {dup[:5]}")
+    labels = pd.to_numeric(table["TrueLabel"], errors="coerce")
+    bad = ids[~labels.between(0, MAX_LABEL) | (labels % 1 != 0)].tolist()
+    if bad:
+        raise DataFileError(
+            f"{path}: TrueLabel must be an integer in 0..{MAX_LABEL} (ImageNet index + 1; 0 = no label); bad for ids {bad[:5]}"
+        )
 
 
 def load_image_set(
@@ -106,8 +167,12 @@ def load_image_set(
 
     Images are taken in ``images.csv`` order, or in the order of ``ids`` if given.
     """
+    if limit is not None and limit < 1:
+        raise ParameterError(f"limit must be at least 1 (a number of images), got {limit}")
     data_dir = Path(data_dir)
     table = read_csv(data_dir)
+    if table.empty:
+        raise DataFileError(f"{data_dir / CSV_NAME}: lists no images")
     if ids is not None:
         known = set(table["ImageId"])
         missing = [i for i in ids if i not in known]
@@ -120,7 +185,7 @@ def load_image_set(
     for image_id in table["ImageId"]:
         img = read_png_rgb(data_dir / IMAGES_DIR / f"{image_id}.png")
         pixels.append(resize_image(img, size) if size is not None else img)
-    labels = pd.to_numeric(table["TrueLabel"], errors="coerce").fillna(0).astype(int).to_numpy() - 1
+    labels = pd.to_numeric(table["TrueLabel"]).astype(int).to_numpy() - 1
     labels[labels < 0] = NO_LABEL
     return ImageSet(
         ids=list(table["ImageId"]),
