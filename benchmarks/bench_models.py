@@ -6,7 +6,7 @@ Measured in one process, on the same images (batch 32 by default, 224x224):
 * ``gradient``: forward + backward, the gradient of each image's target logit (its top-1
   class) with respect to the input pixels, as gradient-based saliency methods need;
 * for ``efficientnet_lite0`` (the offline default), and for
-  ``tf.keras.applications.MobileNetV2(weights=None)`` as a yardstick of a well-known
+  ``keras.applications.MobileNetV2(weights=None)`` as a yardstick of a well-known
   Keras network of similar size;
 * ``loading``: building ``efficientnet_lite0`` with an empty weight cache (reads and
   converts the PyTorch checkpoint) against a later build (reads the converted cache), in
@@ -133,11 +133,12 @@ def main(argv=None) -> dict:
     import tensorflow as tf
 
     from models import from_keras, get_model, scale_preprocess
+    from models.keras_api import keras
 
     lite0 = get_model("efficientnet_lite0")
     pixels, source = images_for(lite0.input_size, args.batch_size, args.data)
     mobilenet = from_keras(
-        tf.keras.applications.MobileNetV2(input_shape=(*lite0.input_size, 3), weights=None, classifier_activation=None),
+        keras.applications.MobileNetV2(input_shape=(*lite0.input_size, 3), weights=None, classifier_activation=None),
         scale_preprocess(1 / 127.5, -1.0),
         name="mobilenet_v2",
         preprocessing="x / 127.5 - 1",

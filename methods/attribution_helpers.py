@@ -15,6 +15,23 @@ IG_RULES = ("right", "left", "midpoint", "trapezoid")
 """Riemann rules for Integrated Gradients; DeepExplain (the thesis) used "right"."""
 
 BACKENDS = ("native", "innvestigate")
+INNVESTIGATE_EXTRA = (
+    "the iNNvestigate backend needs iNNvestigate 2.1.2, which runs only with TensorFlow < 2.15, numpy < 2 and "
+    "Python 3.11: install the suite with its extra, pip install 'noise-mask-bench[innvestigate]' (or tox -e "
+    "py311-innvestigate); backend='native' (the default) needs nothing more"
+)
+
+
+def check_backend(backend: str) -> str:
+    """A backend that can run here: 'native', or 'innvestigate' where it is installed."""
+    if backend == "innvestigate":
+        import importlib.util
+
+        from models.keras_api import TF_VERSION
+
+        if importlib.util.find_spec("innvestigate") is None or TF_VERSION >= (2, 15):
+            raise ValueError(INNVESTIGATE_EXTRA)
+    return backend
 
 
 def to_input_space(model, images: np.ndarray, batch_size: int = 64) -> np.ndarray:

@@ -12,9 +12,10 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import tensorflow as tf
 
-from .attribution_helpers import BACKENDS, to_input_space
+from models.keras_api import keras
+
+from .attribution_helpers import BACKENDS, check_backend, to_input_space
 from .base import Attribution, Param, SaliencyMethod, batch_size_param
 from .modified_gradient import get_engine
 
@@ -26,7 +27,7 @@ class EpsilonLRP(SaliencyMethod):
     parameters = {
         "epsilon": Param(1e-4, float, "stabiliser of the epsilon rule", positive=True),
         "batch_size": batch_size_param(16),
-        "backend": Param("native", str, "'native' or 'innvestigate' (a worker process)", choices=BACKENDS),
+        "backend": Param("native", str, "'native' or 'innvestigate' (a worker process)", choices=BACKENDS, check=check_backend),
     }
 
     def attribute(self, model, images, targets):
@@ -38,7 +39,7 @@ class EpsilonLRP(SaliencyMethod):
         if p["backend"] == "innvestigate":
             from .innvestigate_backend import analyze
 
-            if any(isinstance(layer, tf.keras.layers.BatchNormalization) for layer in model.keras_model.submodules):
+            if any(isinstance(layer, keras.layers.BatchNormalization) for layer in model.keras_model.submodules):
                 warnings.warn(
                     "iNNvestigate's lrp.epsilon applies the epsilon rule at every BatchNormalization and "
                     "convolution too (the native rule only at nonlinearities); on deep BN networks its "

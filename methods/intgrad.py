@@ -18,6 +18,7 @@ from __future__ import annotations
 from .attribution_helpers import (
     BACKENDS,
     IG_RULES,
+    check_backend,
     check_baseline,
     completeness,
     ig_alphas,
@@ -41,7 +42,7 @@ class IntegratedGradients(SaliencyMethod):
         ),
         "rule": Param("right", str, "Riemann rule", choices=IG_RULES),
         "batch_size": batch_size_param(16),
-        "backend": Param("native", str, "'native' or 'innvestigate' (a worker process)", choices=BACKENDS),
+        "backend": Param("native", str, "'native' or 'innvestigate' (a worker process)", choices=BACKENDS, check=check_backend),
     }
 
     def estimate_seconds(self, costs):

@@ -24,7 +24,7 @@ f(x) - f(x0) exactly. DeepExplain left ``Relu6`` with its ordinary gradient (wit
 warning); this engine applies the rule to every elementwise nonlinearity, ReLU6 included,
 which is what makes DeepLIFT complete on EfficientNet-Lite.
 
-The modified network is a ``tf.keras.models.clone_model`` of the original: layers that are
+The modified network is a ``keras.models.clone_model`` of the original: layers that are
 linear in their input (or max pooling) are *shared* with the original (same weights), each
 nonlinearity layer is replaced by a :class:`ModifiedActivation` that computes the same
 forward pass under a ``tf.custom_gradient``, and a layer with a fused nonlinear activation
@@ -41,11 +41,13 @@ from collections.abc import Callable
 import numpy as np
 import tensorflow as tf
 
+from models.keras_api import keras
+
 RULES = ("gradient", "elrp", "rescale")
 RESCALE_THRESHOLD = 1e-5
 """DeepExplain's |x - x0| below which DeepLIFT falls back to the ordinary gradient."""
 
-L = tf.keras.layers
+L = keras.layers
 
 ELEMENTWISE_ACTIVATIONS = {
     "relu",
@@ -190,7 +192,7 @@ def _modified(fn: Callable, rule: str, epsilon: float, threshold: float) -> Call
     raise ValueError(f"rule must be one of {RULES[1:]} for a modified activation; got {rule!r}")
 
 
-class ModifiedActivation(tf.keras.layers.Layer):
+class ModifiedActivation(keras.layers.Layer):
     """Forward: ``fn``. Backward: the ``rule``'s modified gradient."""
 
     def __init__(self, fn: Callable, rule: str, epsilon: float, threshold: float, source: str = "", **kwargs):
@@ -204,11 +206,11 @@ class ModifiedActivation(tf.keras.layers.Layer):
         return input_shape
 
 
-class SplitFusedActivation(tf.keras.layers.Layer):
+class SplitFusedActivation(keras.layers.Layer):
     """A layer with a fused activation, as its linear part (weights copied when the clone is
     built) + a :class:`ModifiedActivation`."""
 
-    def __init__(self, source: tf.keras.layers.Layer, rule: str, epsilon: float, threshold: float, **kwargs):
+    def __init__(self, source: keras.layers.Layer, rule: str, epsilon: float, threshold: float, **kwargs):
         super().__init__(**kwargs)
         config = {**source.get_config(), "activation": "linear", "name": f"{source.name}_linear"}
         self.linear = type(source).from_config(config)
@@ -237,9 +239,7 @@ def _describe(layer) -> str:
     return f"layer {layer.name!r} ({type(layer).__name__})"
 
 
-def convert_model(
-    model: tf.keras.Model, rule: str, epsilon: float = 1e-4, threshold: float = RESCALE_THRESHOLD
-) -> tf.keras.Model:
+def convert_model(model: keras.Model, rule: str, epsilon: float = 1e-4, threshold: float = RESCALE_THRESHOLD) -> keras.Model:
     """A clone of ``model`` whose nonlinearities back-propagate with ``rule``."""
     if rule not in ("elrp", "rescale"):
         raise ValueError(f"convert_model rule must be 'elrp' or 'rescale'; got {rule!r}")
@@ -248,7 +248,7 @@ def convert_model(
         return ModifiedActivation(fn, rule, epsilon, threshold, source=layer.name, name=f"{layer.name}_{rule}")
 
     def clone_layer(layer):
-        if isinstance(layer, tf.keras.Model):
+        if isinstance(layer, keras.Model):
             return convert_model(layer, rule, epsilon, threshold)
         if isinstance(layer, ACTIVATION_LAYERS):
             return act(layer.call, layer)
@@ -283,7 +283,7 @@ def convert_model(
             "The ordinary gradient (sensitivity, intgrad) works on any differentiable model."
         )
 
-    return tf.keras.models.clone_model(model, clone_function=clone_layer)
+    return keras.models.clone_model(model, clone_function=clone_layer)
 
 
 # ------------------------------------------------------------------------ the engine
@@ -293,7 +293,7 @@ class GradientEngine:
     """Batched, compiled (modified) gradients of the target logits w.r.t. model input."""
 
     def __init__(
-        self, keras_model: tf.keras.Model, rule: str = "gradient", epsilon: float = 1e-4, threshold: float = RESCALE_THRESHOLD
+        self, keras_model: keras.Model, rule: str = "gradient", epsilon: float = 1e-4, threshold: float = RESCALE_THRESHOLD
     ):
         if rule not in RULES:
             raise ValueError(f"rule must be one of {RULES}; got {rule!r}")

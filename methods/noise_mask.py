@@ -42,6 +42,7 @@ from common import thesis
 from common.errors import ParameterError
 from common.progress import progress
 from models.interface import Classifier
+from models.keras_api import keras
 
 from .base import Attribution, Param, SaliencyMethod, batch_size_param
 
@@ -127,7 +128,7 @@ class NoiseMask(SaliencyMethod):
 
         v0 = float(np.log(p["init"] / (1.0 - p["init"])))
         v = tf.Variable(tf.fill((n, h, w, 1), v0), name="noise_mask_logits")
-        optimizer = tf.keras.optimizers.Adam(learning_rate=p["learning_rate"], epsilon=p["adam_epsilon"])
+        optimizer = keras.optimizers.Adam(learning_rate=p["learning_rate"], epsilon=p["adam_epsilon"])
         reduce_axes = list(range(1, len(f_x.shape)))
 
         @tf.function

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .attribution_helpers import BACKENDS, to_input_space
+from .attribution_helpers import BACKENDS, check_backend, to_input_space
 from .base import Attribution, Param, SaliencyMethod, batch_size_param
 from .modified_gradient import get_engine
 
@@ -20,7 +20,7 @@ class Sensitivity(SaliencyMethod):
     attribution_space = "input"
     parameters = {
         "batch_size": batch_size_param(16),
-        "backend": Param("native", str, "'native' or 'innvestigate' (a worker process)", choices=BACKENDS),
+        "backend": Param("native", str, "'native' or 'innvestigate' (a worker process)", choices=BACKENDS, check=check_backend),
     }
 
     def attribute(self, model, images, targets):

@@ -74,7 +74,7 @@ MODELS: dict[str, ModelSpec] = {
             "x / 127.5 - 1",
             ".inception:build_inception_v3",
             ".inception:find_local_weights",
-            "tf.keras.applications.InceptionV3, ImageNet weights (the thesis's model)",
+            "Keras applications' InceptionV3, ImageNet weights (the thesis's model)",
         ),
         ModelSpec(
             "efficientnet_lite0",

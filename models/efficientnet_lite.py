@@ -35,11 +35,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 
 from common.files import atomic_path, cache_dir, file_sha256
 
 from . import WeightsUnavailable
+from .keras_api import keras
 from .keras_classifier import ModelWrapper, scale_preprocess
 from .torch_checkpoint import CheckpointError, load_state_dict
 
@@ -151,13 +151,13 @@ def block_specs(variant: Variant) -> list[BlockSpec]:
     return specs
 
 
-def build_keras_model(variant: Variant | str) -> tf.keras.Model:
+def build_keras_model(variant: Variant | str) -> keras.Model:
     """The Keras network (random initial weights): preprocessed input -> logits."""
     variant = VARIANTS[variant] if isinstance(variant, str) else variant
-    L = tf.keras.layers
+    L = keras.layers
     size = variant.input_size
 
-    inp = tf.keras.Input((size, size, 3), name="input")
+    inp = keras.Input((size, size, 3), name="input")
     x = L.Conv2D(STEM_FILTERS, 3, 2, padding="same", use_bias=False, name="stem_conv")(inp)
     x = L.BatchNormalization(epsilon=BN_EPSILON, momentum=0.99, name="stem_bn")(x)
     x = L.ReLU(max_value=6.0, name="stem_relu")(x)
@@ -181,7 +181,7 @@ def build_keras_model(variant: Variant | str) -> tf.keras.Model:
     x = L.ReLU(max_value=6.0, name="head_relu")(x)
     x = L.GlobalAveragePooling2D(name="avg_pool")(x)
     out = L.Dense(NUM_CLASSES, name="logits")(x)
-    return tf.keras.Model(inp, out, name=variant.name)
+    return keras.Model(inp, out, name=variant.name)
 
 
 # ---------------------------------------------------------------- weight conversion
@@ -236,7 +236,7 @@ def convert_state_dict(state: dict[str, np.ndarray], variant: Variant | str) -> 
     return {k: [np.ascontiguousarray(a) for a in v] for k, v in out.items()}
 
 
-def assign_weights(model: tf.keras.Model, weights: dict[str, list[np.ndarray]]) -> None:
+def assign_weights(model: keras.Model, weights: dict[str, list[np.ndarray]]) -> None:
     """Set every layer's weights; raise ValueError on a missing layer or shape mismatch."""
     for layer in model.layers:
         expected = layer.get_weights()

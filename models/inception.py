@@ -1,4 +1,4 @@
-"""Inception V3 (the thesis's model): tf.keras.applications with ImageNet weights.
+"""Inception V3 (the thesis's model): keras.applications with ImageNet weights.
 
 Weights are looked up, in order: the ``weights`` argument / ``--weights`` flag, the
 ``BENCH_INCEPTION_V3_WEIGHTS`` environment variable, the Keras cache
@@ -11,11 +11,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import tensorflow as tf
-
 from common.files import file_sha256
 
 from . import WeightsUnavailable
+from .keras_api import keras
 from .keras_classifier import ModelWrapper, scale_preprocess
 
 ENV_VAR = "BENCH_INCEPTION_V3_WEIGHTS"
@@ -42,7 +41,7 @@ def find_local_weights(weights: str | os.PathLike | None = None) -> Path | None:
 
 def _download() -> Path:
     try:
-        return Path(tf.keras.utils.get_file(KERAS_FILE, KERAS_URL, cache_subdir="models", file_hash=KERAS_MD5))
+        return Path(keras.utils.get_file(KERAS_FILE, KERAS_URL, cache_subdir="models", file_hash=KERAS_MD5))
     except Exception as err:  # network errors come in many types
         raise WeightsUnavailable(
             "Inception V3 ImageNet weights are not available on this machine and could not be "
@@ -60,7 +59,7 @@ def build_inception_v3(weights: str | os.PathLike | None = None, download: bool 
         if not download:
             raise WeightsUnavailable("Inception V3 weights not found locally")
         path = _download()
-    model = tf.keras.applications.InceptionV3(weights=None, classifier_activation=None)
+    model = keras.applications.InceptionV3(weights=None, classifier_activation=None)
     try:
         model.load_weights(str(path))
     except Exception as err:

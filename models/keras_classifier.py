@@ -15,7 +15,10 @@ from functools import lru_cache
 import numpy as np
 import tensorflow as tf
 
+from common.errors import InputError
+
 from .interface import softmax
+from .keras_api import LEGACY_PACKAGE, keras
 
 Preprocess = Callable[[tf.Tensor], tf.Tensor]
 
@@ -23,7 +26,7 @@ Preprocess = Callable[[tf.Tensor], tf.Tensor]
 @dataclass(eq=False)
 class ModelWrapper:
     name: str
-    keras_model: tf.keras.Model
+    keras_model: keras.Model
     """Maps preprocessed input (N, H, W, 3) to pre-softmax logits (N, classes)."""
     preprocess: Preprocess
     """Differentiable map from float pixels in [0, 255] to the model's input space."""
@@ -55,7 +58,7 @@ class ModelWrapper:
         # preprocessing is affine per channel: zero at 255 * -lo / (hi - lo)
         return (255.0 * -lo / (hi - lo)).astype(np.float32)
 
-    def layer_model(self, layer: str | None = None) -> tf.keras.Model:
+    def layer_model(self, layer: str | None = None) -> keras.Model:
         """Keras model from the preprocessed input to ``layer``'s output (None: logits)."""
         if layer is None or layer == "logits":
             return self.keras_model
@@ -64,7 +67,7 @@ class ModelWrapper:
                 out = self.keras_model.get_layer(layer).output
             except ValueError:
                 raise ValueError(f"model {self.name!r} has no layer {layer!r}; see ModelWrapper.layer_names") from None
-            self._layer_models[layer] = tf.keras.Model(self.keras_model.input, out, name=f"{self.name}_{layer}")
+            self._layer_models[layer] = keras.Model(self.keras_model.input, out, name=f"{self.name}_{layer}")
         return self._layer_models[layer]
 
     def forward(self, pixels: tf.Tensor, layer: str | None = None, training: bool = False) -> tf.Tensor:
@@ -110,7 +113,7 @@ def scale_preprocess(scale: float, offset: float) -> Preprocess:
 
 
 def from_keras(
-    keras_model: tf.keras.Model,
+    keras_model: keras.Model,
     preprocess: Preprocess,
     name: str = "custom",
     preprocessing: str = "custom",
@@ -122,7 +125,25 @@ def from_keras(
     ``keras_model`` must take preprocessed images (N, H, W, 3); ``preprocess`` maps float
     pixels in [0, 255] to that space. If the model ends in a softmax, give
     ``logits_layer``: the name of the layer whose output is the pre-softmax logits.
+    The model must be built with the stack's Keras 2 API (:data:`models.keras_api.keras`:
+    ``tf.keras`` on TensorFlow < 2.16, the ``tf_keras`` package from 2.16 on).
     """
+    if not isinstance(keras_model, keras.Model):
+        raise InputError(not_a_keras2_model(keras_model))
     if logits_layer is not None:
-        keras_model = tf.keras.Model(keras_model.input, keras_model.get_layer(logits_layer).output, name=name)
+        keras_model = keras.Model(keras_model.input, keras_model.get_layer(logits_layer).output, name=name)
     return ModelWrapper(name=name, keras_model=keras_model, preprocess=preprocess, preprocessing=preprocessing, weights=weights)
+
+
+def not_a_keras2_model(model) -> str:
+    """What to do with a model that is not of the stack's Keras 2 API."""
+    kind = f"{type(model).__module__}.{type(model).__name__}"
+    if type(model).__module__.startswith("keras") and LEGACY_PACKAGE:
+        return (
+            f"from_keras got a Keras 3 model ({kind}); on TensorFlow >= 2.16 tf.keras is Keras 3, but the suite "
+            "(its gradient rules clone Keras 2 layers) needs the Keras 2 API: build the model with "
+            "`import tf_keras as keras` (from models.keras_api import keras), or set TF_USE_LEGACY_KERAS=1 before "
+            "TensorFlow is first imported, and pass that model"
+        )
+    api = "tf_keras" if LEGACY_PACKAGE else "tf.keras"
+    return f"from_keras needs a Keras model of the stack's Keras 2 API ({api}.Model); got {kind}"

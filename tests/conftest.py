@@ -27,17 +27,16 @@ SQUARE = (slice(8, 24), slice(12, 28))
 @pytest.fixture(scope="session")
 def square_model():
     """A 32x32 classifier whose logits depend only on the 16x16 square ``SQUARE``."""
-    import tensorflow as tf
-
     from models import from_keras, scale_preprocess
+    from models.keras_api import keras
 
-    tf.keras.utils.set_random_seed(1)
-    inp = tf.keras.Input((32, 32, 3))
-    x = tf.keras.layers.Cropping2D(((8, 8), (12, 4)))(inp)
-    x = tf.keras.layers.Conv2D(8, 3)(x)
-    x = tf.keras.layers.ReLU()(x)
-    out = tf.keras.layers.Dense(10)(tf.keras.layers.Flatten()(x))
-    return from_keras(tf.keras.Model(inp, out), scale_preprocess(1 / 127.5, -1.0), name="square")
+    keras.utils.set_random_seed(1)
+    inp = keras.Input((32, 32, 3))
+    x = keras.layers.Cropping2D(((8, 8), (12, 4)))(inp)
+    x = keras.layers.Conv2D(8, 3)(x)
+    x = keras.layers.ReLU()(x)
+    out = keras.layers.Dense(10)(keras.layers.Flatten()(x))
+    return from_keras(keras.Model(inp, out), scale_preprocess(1 / 127.5, -1.0), name="square")
 
 
 @pytest.fixture(scope="session")

@@ -25,21 +25,21 @@ How our MoRF/LeRF curve maps onto Quantus 0.6.0's PixelFlipping:
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
 
 from metrics.perturbation import CurveEvaluator
 from models import ModelWrapper
+from models.keras_api import keras
 
 
-def quantus_keras_model(model: ModelWrapper) -> tf.keras.Model:
+def quantus_keras_model(model: ModelWrapper) -> keras.Model:
     """Keras model from float pixels laid out as (1, H, 3W) to logits, linear last layer."""
     h, w = model.input_size
-    inp = tf.keras.Input((1, h, 3 * w), name="pixels_flat")
-    x = tf.keras.layers.Reshape((h, w, 3), name="to_hwc")(inp)
-    x = tf.keras.layers.Lambda(model.preprocess, name="preprocess")(x)
+    inp = keras.Input((1, h, 3 * w), name="pixels_flat")
+    x = keras.layers.Reshape((h, w, 3), name="to_hwc")(inp)
+    x = keras.layers.Lambda(model.preprocess, name="preprocess")(x)
     x = model.keras_model(x)
-    out = tf.keras.layers.Activation("linear", name="logits_out")(x)
-    return tf.keras.Model(inp, out, name=f"{model.name}_quantus")
+    out = keras.layers.Activation("linear", name="logits_out")(x)
+    return keras.Model(inp, out, name=f"{model.name}_quantus")
 
 
 def quantus_ranking_attribution(ranking: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -56,7 +56,7 @@ def quantus_pixel_flipping(
     relevance: np.ndarray | None,
     order: str = "morf",
     softmax: bool = False,
-    keras_model: tf.keras.Model | None = None,
+    keras_model: keras.Model | None = None,
     predict_batch_size: int | None = None,
 ) -> np.ndarray:
     """Quantus PixelFlipping curves (N, H*W / k) for the evaluator's images, seeds and targets.

@@ -9,11 +9,11 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 import pytest
-import tensorflow as tf
 
 from bench.datasets import load_image_set
 from models import MODELS, WeightsUnavailable, get_model
 from models import efficientnet_lite as lite
+from models.keras_api import keras
 from models.torch_checkpoint import load_checkpoint, load_state_dict
 
 LITE0_TENSORS = 296  # 247 weights/BN statistics + 49 BN num_batches_tracked counters
@@ -93,12 +93,12 @@ def test_lite0_architecture(lite0):
     ]:
         assert name in names
     assert len([n for n in names if n.endswith("_dwconv")]) == 16
-    relus = [layer for layer in km.layers if isinstance(layer, tf.keras.layers.ReLU)]
+    relus = [layer for layer in km.layers if isinstance(layer, keras.layers.ReLU)]
     assert len(relus) == 33 and all(float(layer.max_value) == 6.0 for layer in relus)
     for layer in km.layers:  # no fused nonlinearity anywhere, no softmax on the logits
         act = getattr(layer, "activation", None)
         assert act is None or act.__name__ == "linear", layer.name
-        assert not isinstance(layer, tf.keras.layers.Dropout)
+        assert not isinstance(layer, keras.layers.Dropout)
     assert lite0.weights_sha256 and lite0.weights.endswith(".pth")
 
 

@@ -28,15 +28,16 @@ import methods
 from methods.attribution_helpers import ig_alphas
 from methods.modified_gradient import UnsupportedLayerError, convert_model, get_engine
 from models import MODELS, from_keras, get_model
+from models.keras_api import keras
 
-L = tf.keras.layers
+L = keras.layers
 GRADIENT_METHODS = ["sensitivity", "intgrad", "elrp", "deeplift"]
 
 
 # ---------------------------------------------------------------------------- models
 
 
-def _randomise_bn(model: tf.keras.Model, rng: np.random.Generator) -> None:
+def _randomise_bn(model: keras.Model, rng: np.random.Generator) -> None:
     for layer in model.layers:
         if isinstance(layer, L.BatchNormalization):
             gamma, beta, mean, var = layer.get_weights()
@@ -52,18 +53,18 @@ def _randomise_bn(model: tf.keras.Model, rng: np.random.Generator) -> None:
 
 def _init(stddev: float, seeds):
     """A fresh seeded initializer (Keras warns when one unseeded instance is reused)."""
-    return tf.keras.initializers.RandomNormal(stddev=stddev, seed=next(seeds))
+    return keras.initializers.RandomNormal(stddev=stddev, seed=next(seeds))
 
 
-def _wrap(model: tf.keras.Model, name: str):
+def _wrap(model: keras.Model, name: str):
     return from_keras(model, lambda x: x / 127.5 - 1.0, name=name, preprocessing="x / 127.5 - 1")
 
 
 def relu_net(seed: int = 0, size: int = 16):
     """Conv-BN-ReLU, Conv-Activation('relu'), Conv with fused ReLU, MaxPool-free, with biases."""
-    tf.keras.utils.set_random_seed(seed)
+    keras.utils.set_random_seed(seed)
     seeds = iter(range(100 * seed, 100 * seed + 100))
-    inp = tf.keras.Input((size, size, 3))
+    inp = keras.Input((size, size, 3))
     x = L.Conv2D(8, 3, padding="same", bias_initializer=_init(0.25, seeds))(inp)
     x = L.BatchNormalization()(x)
     x = L.ReLU()(x)
@@ -72,7 +73,7 @@ def relu_net(seed: int = 0, size: int = 16):
     x = L.Conv2D(12, 3, padding="same", activation="relu", bias_initializer=_init(0.25, seeds))(x)
     x = L.GlobalAveragePooling2D()(x)
     out = L.Dense(5, bias_initializer=_init(0.25, seeds))(x)
-    model = tf.keras.Model(inp, out)
+    model = keras.Model(inp, out)
     _randomise_bn(model, np.random.default_rng(seed))
     return _wrap(model, "relu_net")
 
@@ -80,9 +81,9 @@ def relu_net(seed: int = 0, size: int = 16):
 def relu6_net(seed: int = 1, size: int = 16):
     """An MBConv-like block as in EfficientNet-Lite: ReLU(max_value=6), depthwise, residual add.
     Kernels are scaled up so that many units saturate at 6."""
-    tf.keras.utils.set_random_seed(seed)
+    keras.utils.set_random_seed(seed)
     seeds = iter(range(100 * seed, 100 * seed + 100))
-    inp = tf.keras.Input((size, size, 3))
+    inp = keras.Input((size, size, 3))
     x = L.Conv2D(8, 3, padding="same", use_bias=False, kernel_initializer=_init(1.0, seeds))(inp)
     x = L.BatchNormalization()(x)
     x = L.ReLU(max_value=6.0)(x)
@@ -98,31 +99,31 @@ def relu6_net(seed: int = 1, size: int = 16):
     x = L.Add()([x, s])
     x = L.GlobalAveragePooling2D()(x)
     out = L.Dense(5)(x)
-    model = tf.keras.Model(inp, out)
+    model = keras.Model(inp, out)
     _randomise_bn(model, np.random.default_rng(seed))
     return _wrap(model, "relu6_net")
 
 
 def dense_net(seed: int = 2, size: int = 4):
-    tf.keras.utils.set_random_seed(seed)
+    keras.utils.set_random_seed(seed)
     seeds = iter(range(100 * seed, 100 * seed + 100))
-    inp = tf.keras.Input((size, size, 3))
+    inp = keras.Input((size, size, 3))
     x = L.Flatten()(inp)
     x = L.Dense(20, activation="relu", bias_initializer=_init(0.25, seeds))(x)
     x = L.Dense(15, bias_initializer=_init(0.25, seeds))(x)
     x = L.ReLU()(x)
     out = L.Dense(6, bias_initializer=_init(0.25, seeds))(x)
-    return _wrap(tf.keras.Model(inp, out), "dense_net")
+    return _wrap(keras.Model(inp, out), "dense_net")
 
 
 def linear_net(seed: int = 3, size: int = 8):
-    tf.keras.utils.set_random_seed(seed)
-    inp = tf.keras.Input((size, size, 3))
+    keras.utils.set_random_seed(seed)
+    inp = keras.Input((size, size, 3))
     x = L.Conv2D(4, 3, padding="same", bias_initializer="ones")(inp)
     x = L.AveragePooling2D(2)(x)
     x = L.Flatten()(x)
     out = L.Dense(7, bias_initializer="ones")(x)
-    return _wrap(tf.keras.Model(inp, out), "linear_net")
+    return _wrap(keras.Model(inp, out), "linear_net")
 
 
 def images(n: int, size: int, seed: int = 0) -> np.ndarray:
@@ -319,7 +320,7 @@ def test_relu6_net_saturates_and_deeplift_differs_from_gradient_x_input():
     imgs = images(2, 16, seed=7)
     x = preprocessed(model, imgs)
     relu_out = [layer.output for layer in model.keras_model.layers if isinstance(layer, L.ReLU)]
-    acts = tf.keras.Model(model.keras_model.input, relu_out)(x)
+    acts = keras.Model(model.keras_model.input, relu_out)(x)
     assert any(float(tf.reduce_mean(tf.cast(a >= 6.0, tf.float32))) > 0.05 for a in acts)
     targets = model.top1(imgs)
     dl = methods.explain("deeplift", model, imgs, targets)
@@ -339,16 +340,16 @@ def test_fused_activation_is_split():
 
 def test_nested_models_are_converted():
     """Sub-models (functional and Sequential) inside the model get the rules too."""
-    tf.keras.utils.set_random_seed(0)
+    keras.utils.set_random_seed(0)
     seeds = iter(range(900, 1000))
-    inner_in = tf.keras.Input((8, 8, 4))
-    inner = tf.keras.Model(inner_in, L.ReLU()(L.Conv2D(4, 3, padding="same", bias_initializer=_init(0.5, seeds))(inner_in)))
-    inp = tf.keras.Input((8, 8, 3))
+    inner_in = keras.Input((8, 8, 4))
+    inner = keras.Model(inner_in, L.ReLU()(L.Conv2D(4, 3, padding="same", bias_initializer=_init(0.5, seeds))(inner_in)))
+    inp = keras.Input((8, 8, 3))
     x = inner(L.Conv2D(4, 3, padding="same", activation="relu", bias_initializer=_init(0.5, seeds))(inp))
-    x = tf.keras.Sequential([L.Conv2D(4, 1, bias_initializer=_init(0.5, seeds)), L.ReLU(max_value=6.0)])(x)
-    model = _wrap(tf.keras.Model(inp, L.Dense(3)(L.GlobalAveragePooling2D()(x))), "nested")
+    x = keras.Sequential([L.Conv2D(4, 1, bias_initializer=_init(0.5, seeds)), L.ReLU(max_value=6.0)])(x)
+    model = _wrap(keras.Model(inp, L.Dense(3)(L.GlobalAveragePooling2D()(x))), "nested")
     clone = get_engine(model, "rescale").model
-    subs = [layer for layer in clone.layers if isinstance(layer, tf.keras.Model)]
+    subs = [layer for layer in clone.layers if isinstance(layer, keras.Model)]
     assert len(subs) == 2 and all(any(type(m).__name__ == "ModifiedActivation" for m in s.layers) for s in subs)
     imgs = images(3, 8, seed=9)
     e = methods.explain("deeplift", model, imgs, baseline=0.3)
@@ -363,8 +364,8 @@ def test_nested_models_are_converted():
 
 @pytest.mark.parametrize("bad", ["multiply", "softmax", "prelu", "layernorm", "fused_softmax"])
 def test_unsupported_layer_raises_for_modified_rules(bad):
-    tf.keras.utils.set_random_seed(0)
-    inp = tf.keras.Input((8, 8, 3))
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((8, 8, 3))
     x = L.Conv2D(4, 3, activation="softmax" if bad == "fused_softmax" else None)(inp)
     if bad == "multiply":
         x = L.Multiply()([x, L.Activation("sigmoid")(x)])
@@ -375,7 +376,7 @@ def test_unsupported_layer_raises_for_modified_rules(bad):
     elif bad == "layernorm":
         x = L.LayerNormalization()(x)
     out = L.Dense(3)(L.Flatten()(x))
-    model = _wrap(tf.keras.Model(inp, out), f"bad_{bad}")
+    model = _wrap(keras.Model(inp, out), f"bad_{bad}")
     imgs = images(2, 8)
     for name in ["elrp", "deeplift"]:
         with pytest.raises(UnsupportedLayerError, match="not supported|cannot handle|not an elementwise"):

@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import methods
 from methods.attribution_helpers import to_input_space
 from methods.innvestigate_backend import InnvestigateBackendError, analyze
 from models import MODELS, from_keras, get_model
+from models.keras_api import keras
 
-L = tf.keras.layers
+L = keras.layers
 
 pytest.importorskip("innvestigate")
 
@@ -41,9 +41,9 @@ def _rel(a, b):
 
 def conv_relu_net(seed=0, size=16):
     """Conv/Dense layers with biases, each followed by a ReLU; no BatchNormalization."""
-    tf.keras.utils.set_random_seed(seed)
-    init = lambda s: tf.keras.initializers.RandomNormal(stddev=0.2, seed=s)  # noqa: E731
-    inp = tf.keras.Input((size, size, 3))
+    keras.utils.set_random_seed(seed)
+    init = lambda s: keras.initializers.RandomNormal(stddev=0.2, seed=s)  # noqa: E731
+    inp = keras.Input((size, size, 3))
     x = L.Conv2D(8, 3, padding="same", bias_initializer=init(1))(inp)
     x = L.ReLU()(x)
     x = L.Conv2D(8, 3, strides=2, padding="same", bias_initializer=init(2))(x)
@@ -53,7 +53,7 @@ def conv_relu_net(seed=0, size=16):
     x = L.Dense(16, bias_initializer=init(3))(x)
     x = L.ReLU()(x)
     out = L.Dense(5, bias_initializer=init(4))(x)
-    return from_keras(tf.keras.Model(inp, out), lambda v: v / 127.5 - 1.0, name="conv_relu_net")
+    return from_keras(keras.Model(inp, out), lambda v: v / 127.5 - 1.0, name="conv_relu_net")
 
 
 @pytest.fixture(scope="module")
@@ -105,14 +105,14 @@ def test_fast_build_is_bit_identical(tiny):
 
 def test_lrp_runs_on_relu6_and_depthwise():
     """iNNvestigate's warning-type model check no longer raises NotImplementedError."""
-    tf.keras.utils.set_random_seed(0)
-    inp = tf.keras.Input((8, 8, 3))
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((8, 8, 3))
     x = L.Conv2D(4, 3, padding="same")(inp)
     x = L.ReLU(6.0)(x)
     x = L.DepthwiseConv2D(3, padding="same")(x)
     x = L.ReLU(max_value=6.0)(x)
     out = L.Dense(3)(L.GlobalAveragePooling2D()(x))
-    model = from_keras(tf.keras.Model(inp, out), lambda v: v / 127.5 - 1.0, name="relu6_dw")
+    model = from_keras(keras.Model(inp, out), lambda v: v / 127.5 - 1.0, name="relu6_dw")
     e = methods.explain("elrp", model, _images(2, 8), backend="innvestigate")
     assert np.isfinite(e.attributions).all() and np.abs(e.attributions).max() > 0
 

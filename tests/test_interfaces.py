@@ -246,3 +246,29 @@ def test_the_readme_method_example_runs_as_one_file_plus_a_registry_line(tmp_pat
         assert result.attributions.shape == (2, 32, 32, 3) and result.diagnostics["grad_norm"].shape == (2,)
     finally:
         sys.modules.pop("readme_smoothgrad", None)
+
+
+def test_innvestigate_backend_without_the_extra_says_how_to_install(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "innvestigate" else real(name, *a))
+    for name in ("sensitivity", "intgrad", "elrp"):
+        with pytest.raises(ParameterError, match=r"pip install 'noise-mask-bench\[innvestigate\]'"):
+            methods.build_method(name, {"backend": "innvestigate"})
+
+
+def test_from_keras_refuses_what_is_not_a_keras2_model_and_says_what_to_do():
+    import tensorflow as tf
+
+    from models import from_keras, scale_preprocess
+    from models.keras_api import LEGACY_PACKAGE
+
+    with pytest.raises(InputError, match="needs a Keras model"):
+        from_keras(object(), scale_preprocess(1.0, 0.0))
+    if not LEGACY_PACKAGE:
+        return  # TensorFlow < 2.16: tf.keras is Keras 2, there is no Keras 3 model to pass
+    inp = tf.keras.Input((8, 8, 3))
+    keras3 = tf.keras.Model(inp, tf.keras.layers.Dense(3)(tf.keras.layers.Flatten()(inp)))
+    with pytest.raises(InputError, match="Keras 3 model.*tf_keras"):
+        from_keras(keras3, scale_preprocess(1.0, 0.0))

@@ -10,7 +10,6 @@ import io
 
 import numpy as np
 import pytest
-import tensorflow as tf
 from PIL import Image
 
 import metrics
@@ -26,6 +25,7 @@ from metrics import (
     summarise,
 )
 from models import from_keras, get_model, scale_preprocess, softmax
+from models.keras_api import keras
 
 SIZE = 16  # linear test model: 16x16x3 -> CLASSES logits
 CLASSES = 4
@@ -48,9 +48,9 @@ def linear_weights() -> tuple[np.ndarray, np.ndarray]:
 @pytest.fixture(scope="module")
 def linear():
     w, b = linear_weights()
-    inp = tf.keras.Input((SIZE, SIZE, 3))
-    out = tf.keras.layers.Dense(CLASSES, name="logits")(tf.keras.layers.Flatten()(inp))
-    km = tf.keras.Model(inp, out)
+    inp = keras.Input((SIZE, SIZE, 3))
+    out = keras.layers.Dense(CLASSES, name="logits")(keras.layers.Flatten()(inp))
+    km = keras.Model(inp, out)
     km.get_layer("logits").set_weights([w.reshape(-1, CLASSES).astype(np.float32), b.astype(np.float32)])
     return from_keras(km, scale_preprocess(1 / 255, 0.0), name="linear", preprocessing="x / 255")
 

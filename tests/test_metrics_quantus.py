@@ -14,10 +14,20 @@ import pytest
 
 quantus = pytest.importorskip("quantus", reason="quantus (test extra: pip install quantus==0.6.0) is not importable")
 
+import tensorflow as tf  # noqa: E402
 from quantus_support import quantus_keras_model, quantus_pixel_flipping  # noqa: E402
 
 from metrics import CurveEvaluator  # noqa: E402
 from models import get_model  # noqa: E402
+from models.keras_api import keras  # noqa: E402
+
+if tf.keras.Model is not keras.Model:
+    pytest.skip(
+        "Quantus 0.6 wraps only tf.keras models, and on TensorFlow >= 2.16 tf.keras is Keras 3 while the suite's models "
+        "are tf_keras ones; this cross-check runs on the TensorFlow 2.14 stack (tox -e py311-innvestigate), or here "
+        "with TF_USE_LEGACY_KERAS=1",
+        allow_module_level=True,
+    )
 
 K = 16  # 1024 / 16 = 64 steps, the whole 32x32 image (Quantus always runs to the end)
 

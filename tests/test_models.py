@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from bench.cli import main
 from models import MODELS, WeightsUnavailable, from_keras, get_model, inception, scale_preprocess, softmax
+from models.keras_api import keras
 
 
 def test_tiny_wrapper_contract():
@@ -31,12 +32,12 @@ def test_tiny_wrapper_contract():
 
 
 def test_from_keras_with_softmax_head():
-    inp = tf.keras.Input((8, 8, 3))
-    z = tf.keras.layers.Dense(4, name="pre")(tf.keras.layers.Flatten()(inp))
-    out = tf.keras.layers.Softmax()(z)
-    wrapped = from_keras(tf.keras.Model(inp, out), scale_preprocess(1 / 255.0, 0.0), name="mine", logits_layer="pre")
+    inp = keras.Input((8, 8, 3))
+    z = keras.layers.Dense(4, name="pre")(keras.layers.Flatten()(inp))
+    out = keras.layers.Softmax()(z)
+    wrapped = from_keras(keras.Model(inp, out), scale_preprocess(1 / 255.0, 0.0), name="mine", logits_layer="pre")
     x = np.full((2, 8, 8, 3), 200, np.uint8)
-    np.testing.assert_allclose(softmax(wrapped.logits(x)), tf.keras.Model(inp, out)(x / 255.0).numpy(), rtol=1e-5)
+    np.testing.assert_allclose(softmax(wrapped.logits(x)), keras.Model(inp, out)(x / 255.0).numpy(), rtol=1e-5)
 
 
 @pytest.fixture
@@ -47,7 +48,7 @@ def no_inception_weights(monkeypatch, tmp_path):
     def offline(*args, **kwargs):
         raise OSError("network unreachable")
 
-    monkeypatch.setattr(tf.keras.utils, "get_file", offline)
+    monkeypatch.setattr(keras.utils, "get_file", offline)
 
 
 def test_inception_without_weights_explains_both_ways(no_inception_weights, capsys):
@@ -65,8 +66,8 @@ def test_inception_missing_given_file(no_inception_weights, tmp_path):
 
 def test_inception_loads_local_file_from_flag_and_env(no_inception_weights, monkeypatch, tmp_path):
     """A local weights file (here: seeded random weights saved by Keras) is what gets loaded."""
-    tf.keras.utils.set_random_seed(3)
-    reference = tf.keras.applications.InceptionV3(weights=None, classifier_activation=None)
+    keras.utils.set_random_seed(3)
+    reference = keras.applications.InceptionV3(weights=None, classifier_activation=None)
     path = tmp_path / "iv3.h5"
     reference.save_weights(str(path))
     x = np.random.default_rng(0).integers(0, 256, (1, 299, 299, 3), dtype=np.uint8)
