@@ -131,6 +131,14 @@ def _explain(args) -> int:
     return 0
 
 
+def _export(args) -> int:
+    from bench.export import export_run
+
+    paths = export_run(args.run_dir, args.out)
+    print("dashboard files: " + ", ".join(str(p) for p in paths))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description="Noise Mask saliency benchmark suite.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -217,6 +225,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("run_dir", help="the RUN_DIR of a run")
     p.set_defaults(func=_report)
+
+    p = sub.add_parser(
+        "export",
+        help="dashboard files (github-action-benchmark, Bencher) from a run folder",
+        description="Write OUT/github-action-benchmark-bigger.json and -smaller.json (github-action-benchmark's custom "
+        "formats, each metric by its declared direction) and OUT/bencher.json (Bencher Metric Format): the mean over "
+        "images of every per-image metric of every method, with its 95% bootstrap CI.",
+    )
+    p.add_argument("run_dir", help="the RUN_DIR of a run")
+    p.add_argument("--out", required=True, help="folder for the three JSON files")
+    p.set_defaults(func=_export)
     return parser
 
 
