@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.results import RunFolderError, RunStore
+from bench.results import RunFolderError, RunStore, per_method_values
 from common.files import write_text
 from metrics import PER_IMAGE_METRICS, summarise
 
@@ -45,13 +45,13 @@ def summaries(run_dir: str | Path) -> list[dict]:
     table = pd.read_csv(table_path, dtype={"image_id": str})
     n_boot = int(run["metrics_settings"].get("bootstrap_samples", 2000))
     seed = int(run.get("seed", 0))
+    values = {name: per_method_values(table, name) for name in PER_IMAGE_METRICS}
     rows = []
     for method in run["methods"]:
         for name, info in PER_IMAGE_METRICS.items():
-            values = table[(table["method"] == method) & (table["metric"] == name)]["value"].to_numpy()
-            if len(values) == 0:
+            if method not in values[name]:
                 continue
-            s = summarise(values, n_boot=n_boot, seed=seed)
+            s = summarise(values[name][method], n_boot=n_boot, seed=seed)
             rows.append({"method": method, "metric": info, "mean": s.mean, "ci_low": s.ci_low, "ci_high": s.ci_high, "n": s.n})
     return rows
 

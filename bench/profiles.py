@@ -91,15 +91,19 @@ def apply_overrides(profile: dict, params: list[str] | None = None, **run_overri
     return profile
 
 
+def _int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _positive_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+    return _int(value) and value >= 1
 
 
 POSITIVE_INT = (_positive_int, "a positive int")
 METRIC_SETTINGS = {
     "steps": POSITIVE_INT,
     "pixels_per_step": (lambda v: v == "auto" or _positive_int(v), '"auto" or a positive int'),
-    "png_compress_level": (lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 9, "an int in 0..9"),
+    "png_compress_level": (lambda v: _int(v) and 0 <= v <= 9, "an int in 0..9"),
     "bootstrap_samples": POSITIVE_INT,
     "batch_size": POSITIVE_INT,
     "grid_images": POSITIVE_INT,
@@ -110,7 +114,7 @@ RUN_SETTINGS = {
     "images": POSITIVE_INT,
     "selection": (lambda v: v in ("first", "random"), '"first" or "random"'),
     "methods": (lambda v: isinstance(v, list) and v and all(isinstance(m, str) for m in v), "a non-empty list of method names"),
-    "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "a non-negative int"),
+    "seed": (lambda v: _int(v) and v >= 0, "a non-negative int"),
     "requires_nips": (lambda v: isinstance(v, bool), "true or false"),
     "protocol": (lambda v: v == "thesis", '"thesis"'),
 }

@@ -8,15 +8,10 @@ import numpy as np
 import pandas as pd
 
 from bench.datasets import load_image_set
-from bench.results import RunFolderError, RunStore
+from bench.results import RunFolderError, RunStore, per_method_values
 from common import thesis
 from common.files import write_text
 from metrics import PER_IMAGE_METRICS, summarise
-
-
-def _per_method(metrics: pd.DataFrame, metric: str, scale: float = 1.0) -> dict[str, np.ndarray]:
-    part = metrics[metrics["metric"] == metric]
-    return {m: g["value"].to_numpy() * scale for m, g in part.groupby("method")}
 
 
 def _cell(values: np.ndarray | None, digits: int, seed: int, n_boot: int) -> str:
@@ -80,8 +75,12 @@ def claims(metrics: pd.DataFrame, curves: pd.DataFrame, methods: list[str]) -> l
     def means(values):
         return {m: float(np.mean(v)) for m, v in values.items() if m in methods}
 
-    ssim_values = _per_method(metrics, "ssim")
-    png, ssim, area = means(_per_method(metrics, "png_bytes")), means(ssim_values), means(_per_method(metrics, "abpc_sum_logit"))
+    ssim_values = per_method_values(metrics, "ssim")
+    png, ssim, area = (
+        means(per_method_values(metrics, "png_bytes")),
+        means(ssim_values),
+        means(per_method_values(metrics, "abpc_sum_logit")),
+    )
     best_png = PER_IMAGE_METRICS["png_bytes"].best(png)
     out.append(
         (
@@ -270,10 +269,10 @@ def build_report(store: RunStore) -> Path:
         figures.maps_grid(*grid, fig_dir / "maps.png", {m: method_signed(run, m) for m in methods})
 
     done = metrics.groupby("method")["image_id"].nunique().to_dict()
-    png = _per_method(metrics, "png_bytes", 1 / 1024)
-    ssim = _per_method(metrics, "ssim")
-    area_sum, area_mean = _per_method(metrics, "abpc_sum_logit"), _per_method(metrics, "abpc_mean_logit")
-    area_pct = _per_method(metrics, "abpc_sum_prob_pct")
+    png = per_method_values(metrics, "png_bytes", 1 / 1024)
+    ssim = per_method_values(metrics, "ssim")
+    area_sum, area_mean = per_method_values(metrics, "abpc_sum_logit"), per_method_values(metrics, "abpc_mean_logit")
+    area_pct = per_method_values(metrics, "abpc_sum_prob_pct")
 
     def row(values, digits):
         return [_cell(values.get(m), digits, seed, n_boot) for m in methods]

@@ -185,7 +185,7 @@ class RunStore:
 
     def record_paths(self) -> list[Path]:
         """Every stored record: the random-order baseline's, then the methods'."""
-        return sorted((self.root / "baselines").glob(f"{RANDOM_ORDER}/*.npz")) + sorted((self.root / "records").glob("*/*.npz"))
+        return sorted(self.record_dir(RANDOM_ORDER).glob("*.npz")) + sorted((self.root / "records").glob("*/*.npz"))
 
     def _records(self):
         for path in self.record_paths():
@@ -226,3 +226,9 @@ class RunStore:
         for name, frame in (("metrics.csv", metrics), ("curves.csv", curves)):
             with atomic_path(self.root / name) as tmp:
                 frame.to_csv(tmp, index=False, float_format="%.7g")
+
+
+def per_method_values(metrics: pd.DataFrame, metric: str, scale: float = 1.0) -> dict[str, np.ndarray]:
+    """method -> its per-image values of ``metric`` from a metrics.csv table (times ``scale``)."""
+    part = metrics[metrics["metric"] == metric]
+    return {m: g["value"].to_numpy() * scale for m, g in part.groupby("method")}
