@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 
 from common.errors import InputError
 
@@ -132,10 +133,68 @@ def _explain(args) -> int:
 
 
 def _export(args) -> int:
-    from bench.export import export_run
+    from bench.export import export_folder
 
-    paths = export_run(args.run_dir, args.out)
+    paths = export_folder(args.folder, args.out)
     print("dashboard files: " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def _reference(args) -> int:
+    from bench.references import freeze_run
+
+    command = f"python -m bench reference {args.run_dir} --out {args.out}" + (f" --name {args.name}" if args.name else "")
+    ref = freeze_run(args.run_dir, args.out, name=args.name, command=command)
+    size = sum(p.stat().st_size for p in ref.path.iterdir())
+    print(
+        f"reference {ref.name!r}: {len(ref.methods)} methods x {len(ref.image_ids)} images, {size / 1024:.0f} KiB in {ref.path}"
+    )
+    return 0
+
+
+def _check(args) -> int:
+    from datetime import datetime
+
+    from bench.check import run_check
+    from methods import method_name
+
+    if os.getcwd() not in sys.path and "" not in sys.path:  # module:Class importable from the current path
+        sys.path.insert(0, os.getcwd())
+    out = args.out or f"results/check-{method_name(args.method)}-{datetime.now():%Y%m%d-%H%M%S}"
+    result = run_check(
+        args.method,
+        out,
+        reference=args.reference,
+        data_dir=args.data_dir,
+        params=args.param,
+        against=args.against,
+        tolerances=args.tolerance,
+        weights=args.weights,
+    )
+    print(f"check: {out}/check.md, {out}/check.json")
+    print((Path(out) / "check.md").read_text().split("\n", 1)[0])
+    return 1 if result["status"] == "fail" else 0
+
+
+def _discover(args) -> int:
+    from bench.discover import noise_mask_params, parse_layers, run_discovery
+
+    models = [m for value in args.model for m in value.split(",") if m]
+    weights = {}
+    for item in args.weights or []:
+        name, sep, path = item.partition("=")
+        if not (sep and name and path):
+            raise InputError(f"--weights {item!r}: expected MODEL=PATH (e.g. vgg16=~/vgg16.h5)")
+        weights[name] = path
+    run_discovery(
+        models,
+        args.out,
+        data_dir=args.data_dir,
+        image_ids=[i for i in args.images.split(",") if i] if args.images else None,
+        layers=parse_layers(args.layers, models),
+        params=noise_mask_params(args.param, args.preset),
+        weights=weights,
+    )
     return 0
 
 
@@ -228,14 +287,81 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "export",
-        help="dashboard files (github-action-benchmark, Bencher) from a run folder",
+        help="dashboard files (github-action-benchmark, Bencher) from a run, reference or check folder",
         description="Write OUT/github-action-benchmark-bigger.json and -smaller.json (github-action-benchmark's custom "
         "formats, each metric by its declared direction) and OUT/bencher.json (Bencher Metric Format): the mean over "
-        "images of every per-image metric of every method, with its 95% bootstrap CI.",
+        "images of every per-image metric of every method (of a check: the checked method), with its 95% bootstrap CI.",
     )
-    p.add_argument("run_dir", help="the RUN_DIR of a run")
+    p.add_argument("folder", help="a RUN_DIR, a reference folder or a bench check --out folder")
     p.add_argument("--out", required=True, help="folder for the three JSON files")
     p.set_defaults(func=_export)
+
+    p = sub.add_parser(
+        "reference",
+        help="freeze a finished run into a compact reference for bench check",
+        description="Write DIR/reference.json (fingerprint: model and weights sha256, image ids and pixel sha256, "
+        "targets, seed, method and metric settings, versions), DIR/metrics.csv (exact per-image values) and "
+        "DIR/curves.npz from the finished run in RUN_DIR.",
+    )
+    p.add_argument("run_dir", help="the RUN_DIR of a finished run")
+    p.add_argument("--out", required=True, help="the reference folder (an existing reference there is replaced)")
+    p.add_argument("--name", help="the reference's name (default: the folder's name)")
+    p.set_defaults(func=_reference)
+
+    p = sub.add_parser(
+        "check",
+        help="score one method against a stored reference's baselines (and its previous check)",
+        description="Run METHOD alone on a reference's images with the reference's model and settings and compare it, "
+        "paired per image, with every baseline stored there: mean difference, 95%% bootstrap CI, Holm-corrected "
+        "Wilcoxon p-value and a verdict per metric, and its rank. With --against, compare it with an earlier check "
+        "and exit 1 when a metric got significantly worse by more than its tolerance. Writes OUT/check.json, "
+        "OUT/check.md, OUT/figures/check.png and OUT/run/.",
+    )
+    p.add_argument("method", help="a registered method name, an entry-point plug-in, or module:Class importable from here")
+    p.add_argument(
+        "--reference",
+        help="a shipped reference (nips17-ci, embedded-ci) or a reference folder (default: the shipped one whose images "
+        "are in the data folder)",
+    )
+    p.add_argument("--data-dir", help="image set folder (default: data/nips17 if fetched, else the embedded default)")
+    p.add_argument("--against", metavar="DIR", help="an earlier bench check --out folder: regression mode")
+    p.add_argument(
+        "--tolerance",
+        action="append",
+        metavar="METRIC=VALUE",
+        help="how much worse than --against a metric may get, e.g. png_bytes=5%% or ssim=0.02 (defaults: 2%% of the "
+        "previous mean; ssim 0.01)",
+    )
+    p.add_argument("--param", action="append", metavar="KEY=VALUE", help="a parameter of METHOD, e.g. steps=32")
+    p.add_argument("--weights", help="local weights file, when the reference's model needs one")
+    p.add_argument("--out", help="output folder (default: results/check-<method>-<timestamp>)")
+    p.set_defaults(func=_check)
+
+    p = sub.add_parser(
+        "discover",
+        help="model discovery (thesis Section 4.3): Noise Mask on six layers of each model",
+        description="Pick six layers per model by the thesis's rule (modules split at spatial down-sampling: the "
+        "last layer of the third-last module, the middle and last of the second-last, the last two of the last, and "
+        "the logits), run Noise Mask on each, and write OUT/discovery.json, OUT/discovery.csv, OUT/report.md, "
+        "OUT/figures/ and OUT/records/. Re-running with the same --out resumes: finished (model, layer) records "
+        "are skipped; other settings are refused.",
+    )
+    p.add_argument("--model", action="append", required=True, help="a model name (repeat, or comma-separate, for several)")
+    p.add_argument("--data-dir", help="image set folder (default: data/nips17 if fetched, else the embedded default)")
+    p.add_argument("--images", metavar="ID,...", help="comma-separated image ids (default: every image of the set)")
+    p.add_argument(
+        "--layers",
+        action="append",
+        metavar="auto|NAME,...|MODEL=NAME,...",
+        help="'auto' (default: the thesis's rule) or six layer names, the sixth the logits; MODEL=... for one model",
+    )
+    p.add_argument(
+        "--param", action="append", metavar="noise_mask.KEY=VALUE", help="a Noise Mask parameter, e.g. noise_mask.seed=1"
+    )
+    p.add_argument("--preset", help="Noise Mask preset: fast, balanced or faithful (default: faithful)")
+    p.add_argument("--weights", action="append", metavar="MODEL=PATH", help="a local weights file for MODEL")
+    p.add_argument("--out", required=True, help="output folder (resumable)")
+    p.set_defaults(func=_discover)
     return parser
 
 

@@ -1,7 +1,8 @@
-"""Dashboard exports of a run folder: one number per (method, metric) for CI charts.
+"""Dashboard exports: one number per (method, metric) for CI charts.
 
-``python -m bench export RUN_DIR --out OUT`` reads the folder's ``metrics.csv`` (as its
-report does) and writes:
+``python -m bench export DIR --out OUT`` reads the per-image values of a run folder
+(``metrics.csv``, as its report does), a reference folder (its ``metrics.csv``) or a
+``bench check`` folder (the checked method's values in ``check.json``) and writes:
 
 * ``github-action-benchmark-bigger.json`` / ``github-action-benchmark-smaller.json``:
   github-action-benchmark's ``customBiggerIsBetter`` / ``customSmallerIsBetter`` input,
@@ -22,6 +23,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.check import CHECK_JSON
+from bench.references import REFERENCE_JSON, load_reference
 from bench.results import RunFolderError, RunStore, per_method_values
 from common.files import write_text
 from metrics import PER_IMAGE_METRICS, summarise
@@ -31,23 +34,48 @@ SMALLER = "github-action-benchmark-smaller.json"
 BENCHER = "bencher.json"
 
 
-def summaries(run_dir: str | Path) -> list[dict]:
-    """Per (method, declared metric): mean, CI and image count, in the run's method order."""
-    store = RunStore(run_dir)
+def folder_values(folder: str | Path) -> tuple[list[str], pd.DataFrame, int, int]:
+    """(methods, long metrics table, bootstrap samples, seed) of a run, reference or check folder."""
+    folder = Path(folder)
+    if (folder / CHECK_JSON).is_file():
+        check = json.loads((folder / CHECK_JSON).read_text())
+        rows = [
+            (image_id, check["method"], metric, value)
+            for metric, values in check["values"].items()
+            for image_id, value in zip(check["images"], values)
+        ]
+        table = pd.DataFrame(rows, columns=["image_id", "method", "metric", "value"])
+        return [check["method"]], table, int(check["statistics"]["bootstrap_samples"]), int(check["statistics"]["seed"])
+    if (folder / REFERENCE_JSON).is_file():
+        reference = load_reference(folder)
+        settings = reference.fingerprint
+        return (
+            reference.methods,
+            reference.metrics,
+            int(settings["metrics_settings"].get("bootstrap_samples", 2000)),
+            int(settings["seed"]),
+        )
+    store = RunStore(folder)
     run = store.read_run()
     if run is None:
-        raise RunFolderError(f"{store.run_json} not found: {store.root} is not a run folder")
+        raise RunFolderError(
+            f"{store.root} is not a run, reference or check folder (no run.json, {REFERENCE_JSON} or {CHECK_JSON})"
+        )
     table_path = store.root / "metrics.csv"
     if not table_path.is_file():
         raise RunFolderError(
             f"{table_path} not found: the run has no results yet (rebuild with python -m bench report {store.root})"
         )
     table = pd.read_csv(table_path, dtype={"image_id": str})
-    n_boot = int(run["metrics_settings"].get("bootstrap_samples", 2000))
-    seed = int(run.get("seed", 0))
+    return run["methods"], table, int(run["metrics_settings"].get("bootstrap_samples", 2000)), int(run.get("seed", 0))
+
+
+def summaries(folder: str | Path) -> list[dict]:
+    """Per (method, declared metric): mean, CI and image count, in the folder's method order."""
+    methods, table, n_boot, seed = folder_values(folder)
     values = {name: per_method_values(table, name) for name in PER_IMAGE_METRICS}
     rows = []
-    for method in run["methods"]:
+    for method in methods:
         for name, info in PER_IMAGE_METRICS.items():
             if method not in values[name]:
                 continue
@@ -68,9 +96,9 @@ def _action_benchmark_entry(row: dict) -> dict:
     }
 
 
-def export_run(run_dir: str | Path, out: str | Path) -> list[Path]:
-    """Write the three dashboard files for ``run_dir`` into ``out``; returns their paths."""
-    rows = summaries(run_dir)
+def export_folder(folder: str | Path, out: str | Path) -> list[Path]:
+    """Write the three dashboard files for ``folder`` into ``out``; returns their paths."""
+    rows = summaries(folder)
     out = Path(out)
     bigger = [_action_benchmark_entry(r) for r in rows if r["metric"].higher_is_better]
     smaller = [_action_benchmark_entry(r) for r in rows if not r["metric"].higher_is_better]

@@ -139,3 +139,92 @@ def convergence_figure(
     fig.suptitle(title)
     fig.tight_layout()
     _save(fig, path)
+
+
+VERDICT_COLOURS = {"better": "tab:green", "worse": "tab:red", "indistinguishable": "0.45"}
+
+
+def check_figure(comparisons: list[dict], path: Path) -> None:
+    """``bench check``: per metric, the mean difference (checked method minus each baseline)
+    with its 95% CI, coloured by verdict, and the line of no difference."""
+    metrics = list(dict.fromkeys(c["metric"] for c in comparisons))
+    cols = min(3, len(metrics))
+    rows = -(-len(metrics) // cols)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(4.2 * cols, 0.35 * len(comparisons) / len(metrics) * rows + 1.4 * rows), squeeze=False
+    )
+    for ax, metric in zip(axes.ravel(), metrics):
+        part = [c for c in comparisons if c["metric"] == metric]
+        for y, c in enumerate(part):
+            colour = VERDICT_COLOURS[c["verdict"]]
+            ax.errorbar(
+                c["mean_diff"],
+                y,
+                xerr=[[c["mean_diff"] - c["ci_low"]], [c["ci_high"] - c["mean_diff"]]],
+                fmt="o",
+                color=colour,
+                capsize=3,
+            )
+        ax.axvline(0, color="0.2", lw=0.8)
+        ax.set_yticks(range(len(part)), [c["baseline"] for c in part])
+        ax.invert_yaxis()
+        better = "right" if part[0]["higher_is_better"] else "left"
+        ax.set_title(f"{metric} (better: {better})", fontsize=9)
+        ax.tick_params(labelsize=8)
+    for ax in axes.ravel()[len(metrics) :]:
+        ax.axis("off")
+    handles = [plt.Line2D([], [], marker="o", ls="", color=c, label=v) for v, c in VERDICT_COLOURS.items()]
+    fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False, bbox_to_anchor=(0.5, -0.02))
+    fig.suptitle("checked method minus baseline: mean over images, 95% bootstrap CI", fontsize=10)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    _save(fig, path)
+
+
+def discovery_masks_figure(rows: list[tuple], path: Path, credit: str = "") -> None:
+    """Model discovery (thesis Figs 9-11) for one image: a row per model with the image, then
+    the Noise Mask of each examined layer (grey, 0 black to 1 white) titled with its loss term.
+    ``rows``: (model name, image pixels, [mask per position], [title per position])."""
+    cols = 1 + max(len(masks) for _, _, masks, _ in rows)
+    fig, axes = plt.subplots(len(rows), cols, figsize=(1.75 * cols, 2.3 * len(rows)), squeeze=False)
+    for r, (model, image, masks, titles) in enumerate(rows):
+        axes[r, 0].imshow(image)
+        axes[r, 0].set_title(model, fontsize=8)
+        for c, (mask, title) in enumerate(zip(masks, titles), start=1):
+            axes[r, c].imshow(mask, cmap="gray", vmin=0, vmax=1)
+            axes[r, c].set_title(title, fontsize=6)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if credit:
+        fig.suptitle(credit, fontsize=7)
+    fig.tight_layout(h_pad=1.2)
+    _save(fig, path)
+
+
+def discovery_by_layer_figure(table: pd.DataFrame, path: Path) -> None:
+    """Model discovery: loss term %, spread and r to the logits' mask by layer position, one
+    line per model (mean over images), each image's values as faint lines."""
+    columns = [
+        ("loss_term_pct", "loss term (%)"),
+        ("spread", "spread (fraction of the side)"),
+        ("r_to_logits", "r to the logits' mask"),
+    ]
+    models = list(dict.fromkeys(table["model"]))
+    palette = dict(zip(models, sns.color_palette("tab10", len(models))))
+    fig, axes = plt.subplots(1, len(columns), figsize=(4.2 * len(columns), 3.6))
+    for ax, (column, label) in zip(axes, columns):
+        for model in models:
+            part = table[table["model"] == model]
+            per_image = part.pivot(index="image_id", columns="position", values=column)
+            for _, values in per_image.iterrows():
+                ax.plot(values.index, values.to_numpy(), color=palette[model], alpha=0.25, lw=0.8)
+            mean = per_image.mean(axis=0)
+            ax.plot(mean.index, mean.to_numpy(), "o-", color=palette[model], lw=1.8, label=model)
+        ax.set_xticks(range(1, 7))
+        ax.ticklabel_format(axis="y", style="plain", useOffset=False)
+        ax.set_xlabel("layer position (6 = logits)")
+        ax.set_ylabel(label)
+    axes[0].legend(frameon=False, fontsize=8)
+    fig.suptitle("Noise Mask by layer (mean over images; faint: each image)", fontsize=10)
+    fig.tight_layout()
+    _save(fig, path)

@@ -113,12 +113,14 @@ RUN_SETTINGS = {
     "model": (lambda v: isinstance(v, str), "a model name"),
     "images": POSITIVE_INT,
     "selection": (lambda v: v in ("first", "random"), '"first" or "random"'),
+    "image_ids": (lambda v: isinstance(v, list) and v and all(isinstance(i, str) for i in v), "a non-empty list of image ids"),
     "methods": (lambda v: isinstance(v, list) and v and all(isinstance(m, str) for m in v), "a non-empty list of method names"),
     "seed": (lambda v: _int(v) and v >= 0, "a non-negative int"),
     "requires_nips": (lambda v: isinstance(v, bool), "true or false"),
     "protocol": (lambda v: v == "thesis", '"thesis"'),
 }
-"""Each setting's check and what it must be. ``[run] images`` is what ``--limit`` sets."""
+"""Each setting's check and what it must be. ``[run] images`` is what ``--limit`` sets;
+``image_ids`` picks those images, in that order (then ``images`` and ``selection`` apply to them)."""
 
 
 def validate_profile(profile: dict) -> None:

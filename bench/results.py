@@ -174,6 +174,15 @@ class RunStore:
                 out.append(f"{self.record_dir(method).relative_to(self.root)}: {missing} of {len(image_ids)} images missing")
         return out
 
+    def record_values(self, method: str, image_ids: list[str]) -> dict[str, np.ndarray]:
+        """metric -> ``method``'s exact per-image values, in the order of ``image_ids``."""
+        columns: dict[str, list[float]] = {}
+        for image_id in image_ids:
+            rec = self.read_record(self.record_path(method, image_id))
+            for name, value in zip(rec["metric_names"], rec["metric_values"]):
+                columns.setdefault(str(name), []).append(float(value))
+        return {name: np.array(v) for name, v in columns.items()}
+
     def load_series(self, method: str, name: str) -> dict[str, np.ndarray]:
         """image_id -> the stored series ``name`` of ``method`` (e.g. noise_mask's trace)."""
         out = {}

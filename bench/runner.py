@@ -57,6 +57,17 @@ def image_seed(seed: int, image_id: str) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}:{image_id}".encode()).digest()[:4], "little")
 
 
+def pick_ids(images: ImageSet, image_ids: list[str] | None) -> ImageSet:
+    """The images named by ``image_ids``, in that order (all of them when None)."""
+    if image_ids is None:
+        return images
+    index = {i: k for k, i in enumerate(images.ids)}
+    absent = [i for i in image_ids if i not in index]
+    if absent:
+        raise RunError(f"{len(absent)} of the {len(image_ids)} image ids asked for are not in {images.source}: {_few(absent)}")
+    return images.subset([index[i] for i in image_ids])
+
+
 def select_images(images: ImageSet, count: int | None, selection: str, seed: int) -> ImageSet:
     if count is None or count >= len(images):
         return images
@@ -117,7 +128,23 @@ def _few(value, count: int = 5) -> str:
     return repr(value)
 
 
-def run_benchmark(profile: dict, out_dir: str | Path, data_dir=None, weights=None, log: Callable[[str], None] = print) -> Path:
+def run_benchmark(
+    profile: dict,
+    out_dir: str | Path,
+    data_dir=None,
+    weights=None,
+    log: Callable[[str], None] = print,
+    expect: dict | None = None,
+    random_baseline: bool = True,
+    report: bool = True,
+) -> Path:
+    """Run ``profile`` into ``out_dir`` (resuming what is there).
+
+    ``expect``: run.json values this run must have before it does any work (e.g. a stored
+    reference's model weights, image content and targets); a difference is a :class:`RunError`
+    naming it, raised with nothing written. ``random_baseline`` and ``report``: whether to
+    compute the random-order curves and write the report (a ``bench check`` needs neither).
+    """
     validate_profile(profile)
     settings = profile["run"]
     metric_settings = dict(profile["metrics"])
@@ -131,15 +158,17 @@ def run_benchmark(profile: dict, out_dir: str | Path, data_dir=None, weights=Non
             "(data/nips17 or --data-dir). Fetch it with Kaggle credentials: python -m bench fetch "
             "(or import a local copy: python -m bench fetch --source PATH)."
         )
-    method_names = list(settings["methods"])
     check_method_sections(profile)
     # every method is built (and its parameters checked) before the model loads
-    method_objects = {name: build_method(name, profile["methods"].get(name, {})) for name in method_names}
+    built = [build_method(name, profile["methods"].get(name, {})) for name in settings["methods"]]
+    method_objects = {m.name: m for m in built}
+    method_names = list(method_objects)
     model = get_model(settings["model"], weights=weights)
     try:
         image_set = load_image_set(folder, size=model.input_size)
     except (FileNotFoundError, KeyError, ValueError) as err:
         raise RunError(str(err.args[0]) if err.args else str(err)) from None
+    image_set = pick_ids(image_set, settings.get("image_ids"))
     images = select_images(image_set, settings.get("images"), settings.get("selection", "first"), settings.get("seed", 0))
     steps = int(metric_settings["steps"])
     pps = resolve_pixels_per_step(metric_settings["pixels_per_step"], model.input_size, steps)
@@ -180,14 +209,29 @@ def run_benchmark(profile: dict, out_dir: str | Path, data_dir=None, weights=Non
         "status": "running",
         "timings_s": {},
     }
+    if expect is not None:
+        differences = fingerprint_differences(expect, {k: _jsonable(run).get(k) for k in expect})
+        if differences:
+            raise RunError(f"this run would differ from what it must match: {'; '.join(differences)}")
     store.root.mkdir(parents=True, exist_ok=True)
     with store.lock():
-        _run_locked(store, run, model, images, method_objects, evaluator, log)
-    log(f"report: {store.root / 'report.md'}")
+        _run_locked(store, run, model, images, method_objects, evaluator, log, random_baseline, report)
+    if report:
+        log(f"report: {store.root / 'report.md'}")
     return store.root
 
 
-def _run_locked(store: RunStore, run: dict, model: Classifier, images: ImageSet, method_objects: dict, evaluator, log) -> None:
+def _run_locked(
+    store: RunStore,
+    run: dict,
+    model: Classifier,
+    images: ImageSet,
+    method_objects: dict,
+    evaluator,
+    log,
+    random_baseline: bool,
+    report: bool,
+) -> None:
     """The part of a run that reads and writes RUN_DIR, under its lock."""
     method_names, metric_settings = run["methods"], run["metrics_settings"]
     steps, pps, targets = metric_settings["steps"], metric_settings["pixels_per_step"], evaluator.targets
@@ -213,7 +257,7 @@ def _run_locked(store: RunStore, run: dict, model: Classifier, images: ImageSet,
     timings = run["timings_s"]
 
     start = time.perf_counter()
-    missing = [k for k, i in enumerate(images.ids) if not store.has(RANDOM_ORDER, i)]
+    missing = [k for k, i in enumerate(images.ids) if random_baseline and not store.has(RANDOM_ORDER, i)]
     if missing:
         random = evaluator.subset(missing).random_curves()
         for row, k in enumerate(missing):
@@ -268,9 +312,12 @@ def _run_locked(store: RunStore, run: dict, model: Classifier, images: ImageSet,
 
     run["status"] = "complete"
     store.write_run(_jsonable(run))
-    from bench.report import build_report
+    if report:
+        from bench.report import build_report
 
-    build_report(store)  # consolidates metrics.csv and curves.csv from the records first
+        build_report(store)  # consolidates metrics.csv and curves.csv from the records first
+    else:
+        store.write_tables(*store.tables(pps, int(np.prod(run["model_input_size"]))))
 
 
 def check_resumable(store: RunStore, previous: dict, run: dict) -> None:
@@ -294,7 +341,7 @@ def check_resumable(store: RunStore, previous: dict, run: dict) -> None:
 def check_method_sections(profile: dict) -> None:
     """Every ``[methods.NAME]`` section (and ``--param NAME.KEY=...``) names a registered method."""
     known = set(available()) | set(ALIASES)
-    unknown = sorted(set(profile["methods"]) - known)
+    unknown = sorted(name for name in set(profile["methods"]) - known if ":" not in name)  # module:Class: checked when built
     if unknown:
         raise UnknownNameError(
             f"profile {profile['name']!r}: no method named {', '.join(map(repr, unknown))} (a [methods.NAME] section or "

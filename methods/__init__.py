@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Attribution, Explanation, ModelCosts, Param, SaliencyMethod
-from .registry import ALIASES, ENTRY_POINT_GROUP, available, build_method, get_method
+from .registry import ALIASES, ENTRY_POINT_GROUP, available, build_method, get_method, method_name
 
 
 def explain(name: str, model, images: np.ndarray, targets=None, **params) -> Explanation:
@@ -34,4 +34,5 @@ __all__ = [
     "build_method",
     "explain",
     "get_method",
+    "method_name",
 ]

@@ -2,6 +2,13 @@
 record the drop of the target logit, and average the drops over the patches covering each
 pixel. The patch value is 0 in the model's input space (mid-grey for [-1, 1] models).
 
+Default window: 15x15 pixels every 4 pixels, the setting of DeepExplain's Inception V3
+example (``examples/inception_tensorflow.ipynb``: ``window_shape=(15,15,3), step=4``); the
+thesis took its baselines from DeepExplain and calls its occlusion maps "blurred", which
+overlapping windows averaged per pixel give (a stride equal to the patch gives block maps
+of a few hundred bytes instead). Measured costs of other settings:
+``benchmarks/bench_occlusion.py``.
+
 Relevance is signed: a patch whose removal raises the target logit has a negative drop."""
 
 from __future__ import annotations
@@ -31,8 +38,8 @@ class Occlusion(SaliencyMethod):
     signed = True
     attribution_space = "pixel"
     parameters = {
-        "patch_size": Param(16, int, "side of the square patch, pixels", low=1),
-        "stride": Param(8, int, "step between patches, pixels", low=1),
+        "patch_size": Param(15, int, "side of the square patch, pixels", low=1),
+        "stride": Param(4, int, "step between patches, pixels", low=1),
         "patch_value": Param(0.0, float, "patch value in the model's input space"),
         "batch_size": batch_size_param(64),
     }

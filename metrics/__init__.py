@@ -4,7 +4,8 @@
 * MoRF / LeRF / random perturbation curves: :mod:`metrics.perturbation`
 * area between the curves: :mod:`metrics.abpc`
 * PNG size and SSIM of the grayscale map: :mod:`metrics.visual`
-* mean, std and bootstrap CI over images: :mod:`metrics.stats`
+* named renderings of a map (DeepExplain, iNNvestigate, mask composites) for PNG size and SSIM: :mod:`metrics.renderings`
+* mean, std and bootstrap CI over images; paired comparisons (Wilcoxon, Holm): :mod:`metrics.stats`
 * agreement of two maps (blurred Pearson r): :mod:`metrics.agreement`
 * what each per-image metric is (name, unit, direction): :mod:`metrics.per_image`
 
@@ -25,7 +26,8 @@ from .perturbation import (
     pixels_per_step_for,
 )
 from .relevance_maps import ORDERS, grayscale_map, pixel_ranking
-from .stats import Summary, summarise
+from .renderings import MASK_RENDERINGS, RENDERINGS, bits_per_pixel, render_map
+from .stats import VERDICTS, PairedComparison, Summary, compare_paired, holm, summarise, wilcoxon_p
 from .visual import PNG_COMPRESS_LEVEL, image_to_gray, png_size, ssim_to_image
 
 __all__ = [
@@ -33,22 +35,31 @@ __all__ = [
     "PER_IMAGE_METRICS",
     "CurveEvaluator",
     "Curves",
+    "MASK_RENDERINGS",
     "MetricInfo",
     "ORDERS",
     "PNG_COMPRESS_LEVEL",
+    "PairedComparison",
+    "RENDERINGS",
     "Summary",
     "THESIS_COVERAGE",
     "THESIS_PIXELS_PER_STEP",
     "THESIS_STEPS",
+    "VERDICTS",
     "abpc",
+    "bits_per_pixel",
     "blurred_r",
+    "compare_paired",
     "grayscale_map",
+    "holm",
     "image_metrics",
     "image_to_gray",
     "perturbation_curves",
     "pixel_ranking",
     "pixels_per_step_for",
     "png_size",
+    "render_map",
     "ssim_to_image",
     "summarise",
+    "wilcoxon_p",
 ]

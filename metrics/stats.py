@@ -45,3 +45,67 @@ def summarise(values, n_boot: int = 10_000, seed: int = 0, confidence: float = 0
     lo, hi = np.percentile(means, [100 * alpha, 100 * (1 - alpha)])
     std = float(v.std(ddof=1)) if n > 1 else float("nan")
     return Summary(float(v.mean()), std, float(lo), float(hi), n, confidence, int(n_boot), int(seed))
+
+
+VERDICTS = ("better", "worse", "indistinguishable")
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """A method against another on the same images: differences ``new - old`` per image."""
+
+    mean_diff: float
+    ci_low: float
+    ci_high: float
+    """95 % percentile bootstrap CI of the mean difference."""
+    p_raw: float
+    """Two-sided Wilcoxon signed-rank p-value (1.0 when every difference is 0)."""
+    p_value: float
+    """``p_raw`` after Holm's correction for every comparison of the family."""
+    verdict: str
+    """``better`` / ``worse`` in the metric's direction when ``p_value < alpha`` and the CI
+    excludes 0 on the same side; else ``indistinguishable``."""
+
+
+def wilcoxon_p(diffs) -> float:
+    """Two-sided Wilcoxon signed-rank p-value of paired differences (zeros dropped); 1.0 when
+    every difference is 0."""
+    from scipy.stats import wilcoxon
+
+    d = np.asarray(diffs, dtype=np.float64)
+    if not np.any(d != 0):
+        return 1.0
+    return float(wilcoxon(d, zero_method="wilcox", alternative="two-sided").pvalue)
+
+
+def holm(p_values) -> np.ndarray:
+    """Holm's step-down correction (family-wise error), in the input order."""
+    p = np.asarray(p_values, dtype=np.float64)
+    order = np.argsort(p, kind="stable")
+    adjusted = np.minimum(1.0, np.maximum.accumulate(p[order] * (len(p) - np.arange(len(p)))))
+    out = np.empty_like(p)
+    out[order] = adjusted
+    return out
+
+
+def compare_paired(
+    pairs: list[tuple[np.ndarray, np.ndarray, bool]], alpha: float = 0.05, n_boot: int = 2000, seed: int = 0
+) -> list[PairedComparison]:
+    """Each ``(new, old, higher_is_better)`` of per-image values (same images, same order)
+    compared, the p-values corrected together (Holm) as one family."""
+    diffs = []
+    for new, old, _ in pairs:
+        new, old = np.asarray(new, np.float64), np.asarray(old, np.float64)
+        if new.shape != old.shape or new.ndim != 1:
+            raise ValueError(f"paired values must be two 1-D arrays of one length; got {new.shape} and {old.shape}")
+        diffs.append(new - old)
+    raw = [wilcoxon_p(d) for d in diffs]
+    adjusted = holm(raw) if raw else np.array([])
+    out = []
+    for d, (_, _, higher_is_better), p, q in zip(diffs, pairs, raw, adjusted):
+        s = summarise(d, n_boot=n_boot, seed=seed)
+        verdict = "indistinguishable"
+        if q < alpha and (s.ci_low > 0 or s.ci_high < 0):
+            verdict = "better" if (s.mean > 0) == higher_is_better else "worse"
+        out.append(PairedComparison(s.mean, s.ci_low, s.ci_high, p, float(q), verdict))
+    return out

@@ -77,6 +77,22 @@ MODELS: dict[str, ModelSpec] = {
             "Keras applications' InceptionV3, ImageNet weights (the thesis's model)",
         ),
         ModelSpec(
+            "vgg16",
+            224,
+            "caffe: RGB -> BGR, minus the ImageNet mean",
+            ".keras_applications:build_vgg16",
+            ".keras_applications:locate_vgg16",
+            "Keras applications' VGG16, ImageNet weights (thesis Section 4.3; env BENCH_VGG16_WEIGHTS)",
+        ),
+        ModelSpec(
+            "resnet50",
+            224,
+            "caffe: RGB -> BGR, minus the ImageNet mean",
+            ".keras_applications:build_resnet50",
+            ".keras_applications:locate_resnet50",
+            "Keras applications' ResNet50 (V1), ImageNet weights (thesis Section 4.3; env BENCH_RESNET50_WEIGHTS)",
+        ),
+        ModelSpec(
             "efficientnet_lite0",
             224,
             "(x - 127) / 128",

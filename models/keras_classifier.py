@@ -53,10 +53,15 @@ class ModelWrapper:
     def input_space_zeros(self) -> np.ndarray:
         """The pixel image whose preprocessed value is all zeros (the spec's baseline)."""
         h, w = self.input_size
-        probe = tf.constant(np.stack([np.zeros((h, w, 3)), np.full((h, w, 3), 255.0)]), tf.float32)
-        lo, hi = self.preprocess(probe).numpy()
-        # preprocessing is affine per channel: zero at 255 * -lo / (hi - lo)
-        return (255.0 * -lo / (hi - lo)).astype(np.float32)
+        # preprocessing is affine per pixel, out = A @ rgb + b, A possibly mixing channels (the
+        # "caffe" RGB -> BGR swap): probe black and each pure channel, then solve A @ rgb = -b
+        probe = np.zeros((4, h, w, 3), np.float32)
+        for c in range(3):
+            probe[c + 1, ..., c] = 255.0
+        out = self.preprocess(tf.constant(probe)).numpy().astype(np.float64)  # (4, h, w, 3)
+        b = out[0]
+        a = np.stack([(out[c + 1] - b) / 255.0 for c in range(3)], axis=-1)  # (h, w, 3 out, 3 in)
+        return np.linalg.solve(a, -b[..., None])[..., 0].astype(np.float32)
 
     def layer_model(self, layer: str | None = None) -> keras.Model:
         """Keras model from the preprocessed input to ``layer``'s output (None: logits)."""
@@ -108,6 +113,21 @@ def scale_preprocess(scale: float, offset: float) -> Preprocess:
 
     def preprocess(x: tf.Tensor) -> tf.Tensor:
         return x * scale + offset
+
+    return preprocess
+
+
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+"""The ImageNet mean pixel in B, G, R order that Keras's ``preprocess_input(mode="caffe")`` subtracts."""
+
+
+def caffe_preprocess() -> Preprocess:
+    """Keras's "caffe" preprocessing (VGG16, ResNet50): RGB -> BGR, then minus the ImageNet
+    mean per channel, no scaling; equals ``keras.applications.vgg16.preprocess_input``."""
+    mean = tf.constant(CAFFE_MEAN_BGR, tf.float32)
+
+    def preprocess(x: tf.Tensor) -> tf.Tensor:
+        return x[..., ::-1] - mean
 
     return preprocess
 

@@ -56,5 +56,49 @@ def test_bencher_file_brackets_each_mean_with_its_ci(exported):
 
 def test_export_of_a_folder_that_is_no_run_is_refused(tmp_path, capsys):
     assert main(["export", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
-    assert "not a run folder" in capsys.readouterr().err
+    assert "is not a run, reference or check folder" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+GITHUB_ACTION_BENCHMARK_CUSTOM = {
+    # github-action-benchmark's customBiggerIsBetter / customSmallerIsBetter input, as its README documents it
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["name", "unit", "value"],
+        "properties": {
+            "name": {"type": "string"},
+            "unit": {"type": "string"},
+            "value": {"type": "number"},
+            "range": {"type": "string"},
+            "extra": {"type": "string"},
+        },
+        "additionalProperties": False,
+    },
+}
+BENCHER_METRIC_FORMAT = {
+    # Bencher Metric Format: {benchmark: {measure: {value, lower_value?, upper_value?}}}
+    "type": "object",
+    "additionalProperties": {
+        "type": "object",
+        "additionalProperties": {
+            "type": "object",
+            "required": ["value"],
+            "properties": {"value": {"type": "number"}, "lower_value": {"type": "number"}, "upper_value": {"type": "number"}},
+            "additionalProperties": False,
+        },
+    },
+}
+
+
+def test_exported_files_validate_against_the_documented_formats(exported):
+    import jsonschema
+
+    _, out = exported
+    for name in (BIGGER, SMALLER):
+        entries = json.loads((out / name).read_text())
+        jsonschema.validate(entries, GITHUB_ACTION_BENCHMARK_CUSTOM)
+        assert entries
+    jsonschema.validate(json.loads((out / BENCHER).read_text()), BENCHER_METRIC_FORMAT)
+    with pytest.raises(jsonschema.ValidationError):  # the schemas can fail
+        jsonschema.validate([{"name": "x", "unit": "s"}], GITHUB_ACTION_BENCHMARK_CUSTOM)

@@ -112,3 +112,21 @@ def test_counts_are_checked_before_any_work(argv, option, tmp_path, capsys):
     assert stop.value.code == 2
     assert f"argument {option}:" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_input_space_zeros_preprocess_to_zero_for_channel_swapping_preprocessing():
+    """Keras's caffe preprocessing swaps RGB to BGR before subtracting the mean: the zero
+    pixel is the mean in RGB order, and it preprocesses to exactly 0."""
+    import tensorflow as tf
+
+    from models.keras_classifier import CAFFE_MEAN_BGR, ModelWrapper, caffe_preprocess, scale_preprocess
+
+    for preprocess, expected in (
+        (caffe_preprocess(), CAFFE_MEAN_BGR[::-1]),
+        (scale_preprocess(1 / 128, -127 / 128), (127.0,) * 3),
+    ):
+        stub = type("Stub", (), {"input_size": (2, 3), "preprocess": staticmethod(preprocess)})()
+        zeros = ModelWrapper.input_space_zeros(stub)
+        assert zeros.shape == (2, 3, 3)
+        np.testing.assert_allclose(zeros[0, 0], expected, rtol=1e-6)
+        np.testing.assert_allclose(preprocess(tf.constant(zeros[None])).numpy(), 0, atol=1e-4)

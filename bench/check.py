@@ -1,0 +1,345 @@
+"""``bench check``: score one method against a stored reference's baselines, and (regression
+mode) against its own previous check, without rerunning the baselines.
+
+The method runs on the reference's images with the reference's model, targets, seed (the
+curves' random colours) and metric settings; the run refuses to start when the model's
+weights or an image's pixels differ from the reference's fingerprint. Its per-image values
+are then compared, paired by image, with each baseline's: mean difference with a 95 %
+bootstrap CI, a Wilcoxon signed-rank p-value with Holm's correction over every comparison
+of the check, and a verdict in the metric's declared direction
+(:func:`metrics.compare_paired`).
+
+Output folder::
+
+    check.json   method, reference, images, comparisons, ranks, regressions, status, seconds
+    check.md     a PR-comment summary: one sentence, the verdict table, the details
+    figures/check.png   mean differences with their CIs, per metric and baseline
+    run/         the method's run folder (maps, records, metrics.csv, curves.csv)
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from bench.datasets import resolve_data_dir
+from bench.datasets.imageset import read_csv
+from bench.references import MATCHED_BY_CHECK, Reference, ReferenceError, load_reference, shipped_reference_for
+from bench.results import RunStore
+from bench.runner import RunError, package_versions, run_benchmark
+from common.errors import InputError, ParameterError
+from common.files import folder_lock, write_json, write_text
+from methods import build_method, method_name
+from metrics import PER_IMAGE_METRICS, compare_paired
+
+CHECK_JSON = "check.json"
+ALPHA = 0.05
+COMPARED_METRICS = [name for name in PER_IMAGE_METRICS if name != "method_seconds"]
+"""The metrics with verdicts. A method's seconds depend on the machine that ran it, so they
+are reported beside the verdicts, not judged."""
+DEFAULT_TOLERANCES: dict[str, str | float] = {
+    "png_bytes": "2%",
+    "ssim": 0.01,
+    "abpc_sum_logit": "2%",
+    "abpc_mean_logit": "2%",
+    "abpc_sum_prob_pct": "2%",
+    "abpc_mean_prob_pct": "2%",
+}
+"""How much worse than its previous check a method may get, on average over the images, before
+a significant change fails the check: a share of the previous mean's magnitude ("2%") or an
+amount in the metric's unit (SSIM: 0.01, as its mean can sit near 0)."""
+SYMBOL = {"better": "better", "worse": "**worse**", "indistinguishable": "~"}
+
+
+def _signed(value: float) -> str:
+    """A difference for the tables: thousands in full, else 4 significant digits."""
+    return f"{value:+,.0f}" if abs(value) >= 1000 else f"{value:+.4g}"
+
+
+class CheckError(InputError):
+    """A check that cannot run as asked (another reference in --against, a bad tolerance)."""
+
+
+# ---------------------------------------------------------------- arguments
+def method_params(method: str, items: list[str] | None) -> dict:
+    """``--param KEY=VALUE`` (or ``METHOD.KEY=VALUE``) settings of the checked method; the
+    reference fixes every other setting."""
+    from bench.profiles import parse_value
+
+    name, params = method_name(method), {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        section, dot, rest = key.rpartition(".")
+        if not sep or not rest:
+            raise ParameterError(f"--param {item!r}: expected KEY=VALUE, a parameter of {name}")
+        if dot and section not in (name, method):
+            raise ParameterError(
+                f"--param {item!r}: bench check sets only {name}'s parameters; the reference fixes the "
+                "metric settings and the baselines"
+            )
+        params[rest] = parse_value(value)
+    return params
+
+
+def parse_tolerances(items: list[str] | None) -> dict[str, str | float]:
+    """``--tolerance METRIC=VALUE`` over the defaults; VALUE is ``2%`` or an amount."""
+    tolerances = dict(DEFAULT_TOLERANCES)
+    for item in items or []:
+        metric, sep, value = item.partition("=")
+        if not sep or metric not in DEFAULT_TOLERANCES:
+            raise ParameterError(
+                f"--tolerance {item!r}: expected METRIC=VALUE with METRIC one of {', '.join(DEFAULT_TOLERANCES)}"
+            )
+        try:
+            amount = float(value.rstrip("%"))
+        except ValueError:
+            amount = -1.0
+        if not amount >= 0:
+            raise ParameterError(f"--tolerance {item!r}: VALUE must be a number >= 0, or a percentage such as 2%")
+        tolerances[metric] = value if value.endswith("%") else amount
+    return tolerances
+
+
+def tolerance_amount(tolerance: str | float, previous_mean: float) -> float:
+    if isinstance(tolerance, str):
+        return float(tolerance.rstrip("%")) / 100 * abs(previous_mean)
+    return float(tolerance)
+
+
+def load_previous(folder: str | Path) -> dict:
+    """A previous check's check.json (``--against``)."""
+    path = Path(folder) / CHECK_JSON
+    if not path.is_file():
+        raise CheckError(f"--against {folder}: no {CHECK_JSON} there (give the --out folder of an earlier bench check)")
+    try:
+        previous = json.loads(path.read_text())
+        previous["values"], previous["reference"]["fingerprint_sha256"]  # noqa: B018
+    except (ValueError, KeyError, TypeError) as err:
+        raise CheckError(f"--against {folder}: {path} is not a check made by this suite ({err!r})") from None
+    return previous
+
+
+def choose_reference(reference: str | None, data_dir) -> Reference:
+    if reference is not None:
+        return load_reference(reference)
+    folder, description = resolve_data_dir(data_dir)
+    return shipped_reference_for(read_csv(folder)["ImageId"].astype(str).tolist(), description)
+
+
+# ---------------------------------------------------------------- the check
+def run_check(
+    method: str,
+    out: str | Path,
+    reference: str | None = None,
+    data_dir=None,
+    params: list[str] | None = None,
+    against: str | Path | None = None,
+    tolerances: list[str] | None = None,
+    weights: str | None = None,
+    log=print,
+) -> dict:
+    """Run the check and write OUT; returns check.json's content. Every argument is checked
+    before the model loads."""
+    name = method_name(method)
+    settings = method_params(method, params)
+    built = build_method(method, settings)
+    tolerance_specs = parse_tolerances(tolerances)
+    previous = load_previous(against) if against is not None else None
+    ref = choose_reference(reference, data_dir)
+    if previous is not None and previous["reference"]["fingerprint_sha256"] != ref.fingerprint_sha256:
+        raise CheckError(
+            f"--against {against}: that check used reference {previous['reference'].get('name')!r} with another "
+            f"fingerprint; this one uses {ref.name!r} ({ref.path}). Compare checks of the same reference."
+        )
+    fp = ref.fingerprint
+    profile = {
+        "name": f"check-{name}",
+        "source": f"reference {ref.name} ({ref.path})",
+        "description": f"bench check of {name} against the reference {ref.name}",
+        "run": {"model": fp["model"], "methods": [method], "seed": fp["seed"], "image_ids": fp["image_ids"]},
+        "metrics": dict(fp["metrics_settings"]),
+        "methods": {method: settings},
+    }
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    log(f"checking {name} against the reference {ref.name}: {len(ref.image_ids)} images, {', '.join(ref.methods)}")
+    with folder_lock(out):
+        expect = {key: fp[key] for key in MATCHED_BY_CHECK}
+        try:
+            run_benchmark(profile, out / "run", data_dir, weights, log, expect=expect, random_baseline=False, report=False)
+        except RunError as err:
+            raise ReferenceError(f"cannot check against the reference {ref.name} ({ref.path}): {err}") from None
+        values = RunStore(out / "run").record_values(name, ref.image_ids)
+        result = assemble(name, method, built.params, ref, values, previous, against, tolerance_specs)
+        write_json(out / CHECK_JSON, result)
+        write_text(out / "check.md", markdown(result))
+        from bench.figures import check_figure
+
+        check_figure(result["comparisons"], out / "figures" / "check.png")
+    return result
+
+
+def assemble(name, spec, params, ref: Reference, values, previous, against, tolerance_specs) -> dict:
+    n_boot = int(ref.fingerprint["metrics_settings"].get("bootstrap_samples", 2000))
+    seed = int(ref.fingerprint["seed"])
+    keys, pairs = [], []
+    for baseline in ref.methods:
+        for metric in COMPARED_METRICS:
+            keys.append((baseline, metric))
+            pairs.append((values[metric], ref.values(baseline, metric), PER_IMAGE_METRICS[metric].higher_is_better))
+    comparisons = [_row(baseline, metric, c) for (baseline, metric), c in zip(keys, compare_paired(pairs, ALPHA, n_boot, seed))]
+    regressions = []
+    if previous is not None:
+        old = {m: np.asarray(v, np.float64) for m, v in previous["values"].items()}
+        found = compare_paired(
+            [(values[m], old[m], PER_IMAGE_METRICS[m].higher_is_better) for m in COMPARED_METRICS], ALPHA, n_boot, seed
+        )
+        for metric, c in zip(COMPARED_METRICS, found):
+            allowed = tolerance_amount(tolerance_specs[metric], float(old[metric].mean()))
+            row = _row("previous", metric, c)
+            row.update(tolerance=allowed, regression=c.verdict == "worse" and abs(c.mean_diff) > allowed)
+            regressions.append(row)
+    seconds = [{"method": name, "seconds": float(np.mean(values["method_seconds"])), "measured_by": "this check"}]
+    seconds += [
+        {"method": b, "seconds": float(np.mean(ref.values(b, "method_seconds"))), "measured_by": "the reference's run"}
+        for b in ref.methods
+    ]
+    return {
+        "method": name,
+        "method_spec": spec,
+        "params": params,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "reference": {
+            "name": ref.name,
+            "path": str(ref.path),
+            "fingerprint_sha256": ref.fingerprint_sha256,
+            "model": ref.fingerprint["model"],
+            "baselines": ref.methods,
+        },
+        "images": ref.image_ids,
+        "statistics": {
+            "alpha": ALPHA,
+            "bootstrap_samples": n_boot,
+            "seed": seed,
+            "test": "two-sided Wilcoxon signed-rank on the per-image differences (method - baseline)",
+            "correction": f"Holm over the {len(comparisons)} baseline comparisons; separately over the regressions",
+            "ci": f"95% percentile bootstrap of the mean difference, {n_boot} resamples, seed {seed}",
+            "verdict": "better/worse (in the metric's direction) when the corrected p < alpha and the CI excludes 0",
+        },
+        "comparisons": comparisons,
+        "ranks": ranks(name, values, ref),
+        "against": None if against is None else str(against),
+        "regressions": regressions,
+        "status": "fail" if any(r["regression"] for r in regressions) else "pass",
+        "seconds_per_image": seconds,
+        "values": {m: [float(v) for v in values[m]] for m in PER_IMAGE_METRICS},
+        "versions": package_versions(),
+    }
+
+
+def _row(baseline: str, metric: str, c) -> dict:
+    return {
+        "baseline": baseline,
+        "metric": metric,
+        "higher_is_better": PER_IMAGE_METRICS[metric].higher_is_better,
+        "mean_diff": c.mean_diff,
+        "ci_low": c.ci_low,
+        "ci_high": c.ci_high,
+        "p_value": c.p_value,
+        "p_raw": c.p_raw,
+        "verdict": c.verdict,
+    }
+
+
+def ranks(name: str, values: dict, ref: Reference) -> list[dict]:
+    """Per metric: the checked method's rank (1 = best; ties share the better rank) among it and the
+    reference's methods, by mean over the images."""
+    label = f"{name} (checked)"
+    out = []
+    for metric in COMPARED_METRICS:
+        means = {b: float(np.mean(ref.values(b, metric))) for b in ref.methods}
+        means[label] = float(np.mean(values[metric]))
+        info = PER_IMAGE_METRICS[metric]
+        mine = means[label]
+        better = sum((m > mine) if info.higher_is_better else (m < mine) for k, m in means.items() if k != label)
+        order = sorted(means, key=means.get, reverse=info.higher_is_better)
+        out.append(
+            {
+                "metric": metric,
+                "higher_is_better": info.higher_is_better,
+                "rank": 1 + better,
+                "of": len(means),
+                "means": {m: means[m] for m in order},
+            }
+        )
+    return out
+
+
+# ---------------------------------------------------------------- check.md
+def markdown(result: dict) -> str:
+    comparisons, name, ref = result["comparisons"], result["method"], result["reference"]
+    count = {v: sum(c["verdict"] == v for c in comparisons) for v in ("better", "worse", "indistinguishable")}
+    sentence = (
+        f"**{name}** against the reference `{ref['name']}` ({len(result['images'])} images, {ref['model']}): "
+        f"better in {count['better']}, worse in {count['worse']} and indistinguishable in {count['indistinguishable']} "
+        f"of {len(comparisons)} comparisons with {len(ref['baselines'])} baselines"
+    )
+    if result["against"] is not None:
+        failed = [r["metric"] for r in result["regressions"] if r["regression"]]
+        sentence += (
+            f"; against its previous check: **regressed** in {', '.join(failed)}."
+            if failed
+            else "; against its previous check: no regression."
+        )
+    else:
+        sentence += "."
+    metrics = list(dict.fromkeys(c["metric"] for c in comparisons))
+    lines = [
+        sentence,
+        "",
+        "| metric | rank | " + " | ".join(ref["baselines"]) + " |",
+        "|---|---|" + "---|" * len(ref["baselines"]),
+    ]
+    rank = {r["metric"]: r for r in result["ranks"]}
+    for metric in metrics:
+        arrow = "↑" if rank[metric]["higher_is_better"] else "↓"
+        cells = [f"{SYMBOL[c['verdict']]} {_signed(c['mean_diff'])}" for c in comparisons if c["metric"] == metric]
+        lines.append(f"| {metric} {arrow} | {rank[metric]['rank']} of {rank[metric]['of']} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        f"Cells: verdict and mean difference ({name} minus the baseline) over the images; ↑/↓ the better direction; "
+        f"~ indistinguishable. {result['statistics']['verdict']} ({result['statistics']['test']}; "
+        f"{result['statistics']['correction']}).",
+    ]
+    if result["regressions"]:
+        lines += ["", f"Regression check against `{result['against']}`:", "", _table(result["regressions"], tolerance=True)]
+    seconds = ", ".join(f"{s['method']} {s['seconds']:.3g} s ({s['measured_by']})" for s in result["seconds_per_image"])
+    lines += [
+        "",
+        f"Seconds per image: {seconds}.",
+        "",
+        "<details><summary>All comparisons</summary>",
+        "",
+        _table(comparisons),
+        "",
+        "</details>",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _table(rows: list[dict], tolerance: bool = False) -> str:
+    head = "| baseline | metric | mean diff | 95% CI | p (Holm) | verdict |" + (" tolerance | fails |" if tolerance else "")
+    out = [head, "|---" * (8 if tolerance else 6) + "|"]
+    for r in rows:
+        line = (
+            f"| {r['baseline']} | {r['metric']} | {_signed(r['mean_diff'])} | [{r['ci_low']:.4g}, {r['ci_high']:.4g}] "
+            f"| {r['p_value']:.3g} | {r['verdict']} |"
+        )
+        if tolerance:
+            line += f" {r['tolerance']:.4g} | {'yes' if r['regression'] else 'no'} |"
+        out.append(line)
+    return "\n".join(out)

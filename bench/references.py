@@ -1,0 +1,194 @@
+"""Stored references: a finished run frozen into a compact folder that ``bench check``
+compares new methods against, without rerunning the baselines.
+
+Layout of a reference folder::
+
+    reference.json   name, how it was made, the fingerprint (model and weights sha256,
+                     image ids and each image's pixel sha256, targets, seed, method and
+                     metric settings), package versions
+    metrics.csv      image_id, method, metric, value (every per-image value, exact)
+    curves.npz       "<method>.<order>_<logit|prob>": (images, steps + 1), rows in the
+                     order of the fingerprint's image_ids; the random-order baseline too
+
+The suite ships two (``bench/reference/<name>/``; how each was made is in its
+reference.json and in ``bench/reference/README.md``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from functools import cached_property
+from importlib.resources import files
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench.results import RANDOM_ORDER, RunFolderError, RunStore
+from common.errors import CorruptFileError, InputError, UnknownNameError
+from common.files import replace_dir, write_json
+
+REFERENCE_JSON = "reference.json"
+SHIPPED_DIR = files("bench") / "reference"
+SHIPPED = ("nips17-ci", "embedded-ci")
+"""The shipped references, in the order ``bench check`` tries them for a data folder."""
+FORMAT = 1
+
+FINGERPRINT_KEYS = (
+    "model",
+    "model_input_size",
+    "preprocessing",
+    "weights_sha256",
+    "image_ids",
+    "image_sha256",
+    "targets",
+    "labels",
+    "seed",
+    "methods",
+    "method_params",
+    "method_metadata",
+    "metrics_settings",
+)
+MATCHED_BY_CHECK = ("model", "weights_sha256", "image_ids", "image_sha256", "targets", "seed", "metrics_settings")
+"""What a method checked against a reference must share with it: the same model and weights,
+the same images (pixel for pixel) and targets, the seed behind the random colours of the
+curves, and every metric setting."""
+
+
+class ReferenceError(InputError):
+    """A reference that cannot be made or used as asked."""
+
+
+@dataclass(frozen=True)
+class Reference:
+    path: Path
+    info: dict
+
+    @property
+    def name(self) -> str:
+        return self.info["name"]
+
+    @property
+    def fingerprint(self) -> dict:
+        return self.info["fingerprint"]
+
+    @property
+    def fingerprint_sha256(self) -> str:
+        return fingerprint_sha256(self.fingerprint)
+
+    @property
+    def methods(self) -> list[str]:
+        return self.fingerprint["methods"]
+
+    @property
+    def image_ids(self) -> list[str]:
+        return self.fingerprint["image_ids"]
+
+    @cached_property
+    def metrics(self) -> pd.DataFrame:
+        path = self.path / "metrics.csv"
+        try:
+            return pd.read_csv(
+                path, dtype={"image_id": str, "method": str, "metric": str, "value": np.float64}, float_precision="round_trip"
+            )
+        except (OSError, ValueError) as err:
+            raise CorruptFileError(f"{path} is unreadable ({err}); the reference {self.path} is incomplete") from None
+
+    def values(self, method: str, metric: str) -> np.ndarray:
+        """Per-image values of ``method``'s ``metric``, in the order of :attr:`image_ids`."""
+        part = self.metrics[(self.metrics["method"] == method) & (self.metrics["metric"] == metric)]
+        series = part.set_index("image_id")["value"].reindex(self.image_ids)
+        return series.to_numpy()
+
+    def curves(self) -> dict[str, np.ndarray]:
+        with np.load(self.path / "curves.npz") as data:
+            return {k: data[k] for k in data.files}
+
+
+def fingerprint_sha256(fingerprint: dict) -> str:
+    return hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()
+
+
+def freeze_run(run_dir: str | Path, out: str | Path, name: str | None = None, command: str | None = None) -> Reference:
+    """Write the reference of the finished run in ``run_dir`` to ``out`` (replacing a reference
+    there, never anything else), from its records: values are exact, not the rounded CSV."""
+    store = RunStore(run_dir)
+    run = store.read_run()
+    if run is None:
+        raise RunFolderError(f"{store.run_json} not found: {store.root} is not a run folder")
+    if run.get("status") != "complete" or store.missing_records(run["methods"], run["image_ids"]):
+        missing = "; ".join(store.missing_records(run["methods"], run["image_ids"])) or f"status {run.get('status')!r}"
+        raise RunFolderError(f"{store.root} is not a finished run ({missing}); finish it first (rerun the same command)")
+    out = Path(out)
+    if out.exists() and not (out / REFERENCE_JSON).is_file():
+        raise ReferenceError(f"{out} exists and is not a reference folder; choose another --out (nothing was written)")
+    store.verify(run["methods"], run["image_ids"])
+    ids = run["image_ids"]
+    metric_rows, curves = [], {}
+    for method in [RANDOM_ORDER, *run["methods"]]:
+        records = [store.read_record(store.record_path(method, i)) for i in ids]
+        for image_id, rec in zip(ids, records):
+            metric_rows += [(image_id, method, str(n), float(v)) for n, v in zip(rec["metric_names"], rec["metric_values"])]
+        for key in records[0]:
+            if key.endswith(("_logit", "_prob")):
+                curves[f"{method}.{key}"] = np.stack([rec[key] for rec in records])
+    info = {
+        "format": FORMAT,
+        "name": name or out.name,
+        "description": run.get("description", ""),
+        "command": command,
+        "profile": run.get("profile"),
+        "data": run.get("data"),
+        "fingerprint": {k: run.get(k) for k in FINGERPRINT_KEYS},
+        "versions": run.get("versions", {}),
+        "timings_s": run.get("timings_s", {}),
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staged = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        write_json(staged / REFERENCE_JSON, info)
+        # no float_format: pandas writes the shortest repr that reads back to the same float
+        pd.DataFrame(metric_rows, columns=["image_id", "method", "metric", "value"]).to_csv(staged / "metrics.csv", index=False)
+        np.savez_compressed(staged / "curves.npz", **curves)
+        staged.chmod(0o755)
+        replace_dir(staged, out)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+    return load_reference(out)
+
+
+def load_reference(name_or_path: str | Path) -> Reference:
+    """A shipped reference by name (``nips17-ci``) or a reference folder by path."""
+    path = Path(name_or_path)
+    if not (path / REFERENCE_JSON).is_file():
+        if str(name_or_path) not in SHIPPED:
+            raise UnknownNameError(
+                f"no reference {str(name_or_path)!r}: not a folder with {REFERENCE_JSON}, nor a shipped reference "
+                f"({', '.join(SHIPPED)}); make one with python -m bench reference RUN_DIR --out DIR"
+            )
+        path = Path(str(SHIPPED_DIR / str(name_or_path)))
+    try:
+        info = json.loads((path / REFERENCE_JSON).read_text())
+    except (OSError, ValueError) as err:
+        raise CorruptFileError(f"{path / REFERENCE_JSON} is unreadable ({err})") from None
+    if not isinstance(info, dict) or info.get("format") != FORMAT or "fingerprint" not in info:
+        raise CorruptFileError(f"{path / REFERENCE_JSON} is not a reference of format {FORMAT} made by this suite")
+    return Reference(path, info)
+
+
+def shipped_reference_for(image_ids: list[str], data_description: str) -> Reference:
+    """The first shipped reference whose images are all in ``image_ids`` (a data folder's)."""
+    present = set(image_ids)
+    for name in SHIPPED:
+        reference = load_reference(name)
+        if set(reference.image_ids) <= present:
+            return reference
+    raise ReferenceError(
+        f"no shipped reference ({', '.join(SHIPPED)}) has all its images in {data_description}; pass --data-dir with "
+        "the NIPS-2017 development set or the embedded default, or --reference DIR (python -m bench reference makes one)"
+    )

@@ -1,0 +1,153 @@
+"""Which rendering of a map did the thesis measure? Tables 1-2 of a run under every named
+rendering (:data:`metrics.RENDERINGS`), recomputed from the stored relevance maps, and
+their distance from the thesis's twelve values.
+
+Distance: the root mean square, over the six methods of Table 1 and Table 2, of
+``(ours - thesis) / thesis_std``: each difference in units of the thesis's own per-image
+standard deviation of that cell. PNG sizes are compared per pixel (bits per pixel), as the
+thesis's maps were 299x299 (its "KB" read as 1,024 bytes) and a run's may be smaller.
+
+A rendering is never tuned per method: every baseline is drawn with one rendering. Noise
+Mask's relevance is a mask, which the thesis's figures draw as a mask or a masked image
+while the baselines are heatmaps; so the search also pairs each baseline rendering with
+each rendering of Noise Mask, and says whether the best match draws them alike.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench.results import RunStore
+from common import thesis
+from common.files import atomic_path
+from metrics import MASK_RENDERINGS, RENDERINGS, bits_per_pixel, png_size, render_map, ssim_to_image
+
+SPEC_RENDERING = "abs-p99.5"
+"""The spec's grayscale map (SPEC section 3), the one a run's metrics.csv measures."""
+DISTANCE_TEXT = (
+    "the root mean square, over the six methods of both tables, of (this run - thesis) / the thesis's per-image "
+    "standard deviation of that cell, PNG sizes compared in bits per pixel (the thesis's maps were 299x299, its KB "
+    "read as 1,024 bytes)."
+)
+CACHE = "renderings.csv"
+COLUMNS = ["image_id", "method", "rendering", "map_sha256", "png_bytes", "bits_per_pixel", "ssim"]
+MASK_METHOD = "noise_mask"
+THESIS_PIXELS = thesis.INPUT_SIZE * thesis.INPUT_SIZE
+
+
+def renderings_for(method: str, is_mask: bool) -> tuple[str, ...]:
+    """Every rendering for a mask method; the others only for the rest."""
+    return RENDERINGS if is_mask else tuple(r for r in RENDERINGS if r not in MASK_RENDERINGS)
+
+
+def rendering_values(store: RunStore, images: dict[str, np.ndarray], methods: dict[str, bool], png_level: int) -> pd.DataFrame:
+    """PNG size and SSIM of every (image, method, rendering), from the stored maps.
+
+    ``images``: image id -> uint8 pixels at the map's size; ``methods``: name -> whether its
+    relevance is a mask. Values are cached in RUN_DIR/renderings.csv, keyed by the map
+    file's sha256, so a rebuilt report recomputes only new or changed maps.
+    """
+    cache_path = store.root / CACHE
+    cached = (
+        pd.read_csv(cache_path, dtype={"image_id": str}, float_precision="round_trip")
+        if cache_path.is_file()
+        else pd.DataFrame(columns=COLUMNS)
+    )
+    known = {(r.image_id, r.method, r.rendering, r.map_sha256): r for r in cached.itertuples(index=False)}
+    rows = []
+    for method, is_mask in methods.items():
+        for image_id, pixels in images.items():
+            path = store.map_path(method, image_id)
+            if not path.is_file():
+                continue
+            sha = hashlib.sha256(path.read_bytes()).hexdigest()
+            relevance = None
+            for rendering in renderings_for(method, is_mask):
+                hit = known.get((image_id, method, rendering, sha))
+                if hit is not None:
+                    rows.append(tuple(hit))
+                    continue
+                if relevance is None:
+                    relevance = store.load_map(method, image_id)
+                gray = render_map(relevance, pixels, rendering)
+                size = png_size(gray, level=png_level)
+                rows.append(
+                    (image_id, method, rendering, sha, size, bits_per_pixel(size, gray.shape), ssim_to_image(gray, pixels))
+                )
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    with atomic_path(cache_path) as tmp:
+        table.to_csv(tmp, index=False)
+    return table
+
+
+def thesis_targets() -> pd.DataFrame:
+    """The thesis's Tables 1-2 per method: bits per pixel and SSIM, means and stds."""
+    rows = []
+    for method in thesis.METHOD_ORDER:
+        (kb, kb_std), (ssim, ssim_std) = thesis.TABLES["png_kb"][method], thesis.TABLES["ssim"][method]
+        to_bpp = 8 * 1024 / THESIS_PIXELS
+        rows.append((method, kb * to_bpp, kb_std * to_bpp, ssim, ssim_std))
+    return pd.DataFrame(rows, columns=["method", "bpp", "bpp_std", "ssim", "ssim_std"]).set_index("method")
+
+
+def means(values: pd.DataFrame) -> pd.DataFrame:
+    """Mean bits per pixel, KiB and SSIM per (rendering, method)."""
+    grouped = values.groupby(["rendering", "method"])
+    out = grouped[["bits_per_pixel", "ssim"]].mean()
+    out["kib"] = grouped["png_bytes"].mean() / 1024
+    out["images"] = grouped.size()
+    return out
+
+
+def distance(table: pd.DataFrame, baseline_rendering: str, mask_rendering: str) -> float:
+    """RMS of the standardised differences from the thesis over Tables 1-2 (see the module
+    docstring); NaN when a thesis method is missing from ``table``."""
+    target = thesis_targets()
+    z = []
+    for method in thesis.METHOD_ORDER:
+        key = (mask_rendering if method == MASK_METHOD else baseline_rendering, method)
+        if key not in table.index:
+            return float("nan")
+        ours = table.loc[key]
+        z += [(ours["bits_per_pixel"] - target.loc[method, "bpp"]) / target.loc[method, "bpp_std"]]
+        z += [(ours["ssim"] - target.loc[method, "ssim"]) / target.loc[method, "ssim_std"]]
+    return float(np.sqrt(np.mean(np.square(z))))
+
+
+def search(table: pd.DataFrame) -> pd.DataFrame:
+    """Every (baseline rendering, Noise Mask rendering) pair with its distance, best first."""
+    baseline = [r for r in RENDERINGS if r not in MASK_RENDERINGS]
+    rows = [(b, n, b == n, distance(table, b, n)) for b in baseline for n in RENDERINGS]
+    out = pd.DataFrame(rows, columns=["baseline_rendering", "noise_mask_rendering", "alike", "distance"])
+    return out.dropna().sort_values("distance", kind="stable").reset_index(drop=True)
+
+
+def as_metrics(values: pd.DataFrame, baseline_rendering: str, mask_rendering: str) -> pd.DataFrame:
+    """The long metrics table (image_id, method, metric, value) of png_bytes and ssim under a
+    rendering pair, as the claims read it."""
+    pick = values[
+        ((values["method"] == MASK_METHOD) & (values["rendering"] == mask_rendering))
+        | ((values["method"] != MASK_METHOD) & (values["rendering"] == baseline_rendering))
+    ]
+    long = pick.melt(id_vars=["image_id", "method"], value_vars=["png_bytes", "ssim"], var_name="metric")
+    return long[["image_id", "method", "metric", "value"]]
+
+
+def load_run_images(run: dict, ids: list[str]) -> dict[str, np.ndarray] | None:
+    """The run's images from its data folder, when they are still there with the same pixels."""
+    from bench.datasets import load_image_set
+    from bench.runner import image_sha256
+
+    if not Path(run["data_dir"]).is_dir():
+        return None
+    try:
+        images = load_image_set(run["data_dir"], size=tuple(run["model_input_size"]), ids=ids)
+    except (FileNotFoundError, KeyError, ValueError):
+        return None
+    if image_sha256(images) != {i: run.get("image_sha256", {}).get(i) for i in images.ids}:
+        return None
+    return dict(zip(images.ids, images.pixels))
