@@ -81,7 +81,10 @@ def distributions_figure(metrics_df: pd.DataFrame, path: Path, methods: list[str
         part = metrics_df[metrics_df["metric"] == metric].copy()
         part["value"] *= scale
         sns.boxplot(data=part, x="method", y="value", order=methods, ax=ax, color="0.85", fliersize=0)
-        sns.stripplot(data=part, x="method", y="value", order=methods, ax=ax, size=3, color="0.2", alpha=0.6)
+        rng = np.random.default_rng(0)  # seaborn's stripplot jitters from numpy's global state: not repeatable
+        for k, method in enumerate(methods):
+            values = part.loc[part["method"] == method, "value"].to_numpy()
+            ax.scatter(k + rng.uniform(-0.1, 0.1, len(values)), values, s=9, color="0.2", alpha=0.6, zorder=3)
         ax.set_ylabel(label)
         ax.set_xlabel("")
         ax.tick_params(axis="x", labelrotation=20)
