@@ -115,7 +115,8 @@ def fingerprint_sha256(fingerprint: dict) -> str:
 
 def freeze_run(run_dir: str | Path, out: str | Path, name: str | None = None, command: str | None = None) -> Reference:
     """Write the reference of the finished run in ``run_dir`` to ``out`` (replacing a reference
-    there, never anything else), from its records: values are exact, not the rounded CSV."""
+    there, never anything else), from its records: values are exact, not the rounded CSV. The
+    data folder is named, not its path on this machine: references are shipped."""
     store = RunStore(run_dir)
     run = store.read_run()
     if run is None:
@@ -142,7 +143,7 @@ def freeze_run(run_dir: str | Path, out: str | Path, name: str | None = None, co
         "description": run.get("description", ""),
         "command": command,
         "profile": run.get("profile"),
-        "data": run.get("data"),
+        "data": run.get("data") if run.get("embedded_data") else f"image set in a folder named {Path(run['data_dir']).name}",
         "fingerprint": {k: run.get(k) for k in FINGERPRINT_KEYS},
         "versions": run.get("versions", {}),
         "timings_s": run.get("timings_s", {}),

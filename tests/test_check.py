@@ -84,8 +84,10 @@ def deeplift_check(reference):
 
 
 def test_reference_keeps_exact_values_curves_and_the_fingerprint(reference):
-    root, _, ref_dir = reference
+    root, data, ref_dir = reference
     ref = load_reference(ref_dir)
+    assert str(data) not in (ref_dir / "reference.json").read_text()  # shipped: no path of this machine
+    assert ref.info["data"] == f"image set in a folder named {data.name}"
     store = RunStore(root / "run")
     run = store.read_run()
     assert ref.methods == BASELINES and ref.image_ids == run["image_ids"] and len(ref.image_ids) == 12
