@@ -66,9 +66,14 @@ def departures(run: dict) -> list[str]:
     return out
 
 
-def claims_table(verdicts) -> list[str]:
-    lines = ["| claim | verdict | holds in resamples | per image | evidence |", "|---|---|---|---|---|"]
-    lines += [f"| {v.claim} | **{v.verdict}** | {v.fraction:.0%} | {v.win_rate:.0%} | {v.evidence} |" for v in verdicts]
+def claims_table(rows: list[tuple[str, list]], first_column: str | None = None) -> list[str]:
+    """The claims' verdicts as a markdown table; ``rows``: (first-column label, verdicts), the
+    label shown only when ``first_column`` names that column."""
+    lead = f"| {first_column} " if first_column else ""
+    lines = [lead + "| claim | verdict | holds in resamples | per image | evidence |", "|---" * (5 + bool(first_column)) + "|"]
+    for label, verdicts in rows:
+        cell = f"| {label} " if first_column else ""
+        lines += [f"{cell}| {v.claim} | **{v.verdict}** | {v.fraction:.0%} | {v.win_rate:.0%} | {v.evidence} |" for v in verdicts]
     return lines
 
 
@@ -137,21 +142,19 @@ def rendering_section(store: RunStore, run: dict, methods: list[str], n_boot: in
         f"| `{r.baseline_rendering}` | `{r.noise_mask_rendering}` | {'yes' if r.alike else 'no'} | {r.distance:.2f} |"
         for r in ranking.head(5).itertuples()
     ]
-    from bench.claims import evaluate_claims
-
     lines.append("\n### Claims 1-2 under the spec's rendering and the closest pairing\n")
-    lines.append("| rendering (baselines / Noise Mask) | " + claims_table([])[0][2:])
-    lines.append("|---" + claims_table([])[1])
-    for label, b, n in (
+    pairings = (
         (f"`{spec}` (spec)", spec, spec),
         (
             f"`{best['baseline_rendering']}` / `{best['noise_mask_rendering']}` (closest)",
             best["baseline_rendering"],
             best["noise_mask_rendering"],
         ),
-    ):
-        verdicts = evaluate_claims(rs.as_metrics(values, b, n), None, methods, n_boot=n_boot, seed=seed)
-        lines += [f"| {label} " + row for row in claims_table(verdicts)[2:]]
+    )
+    rows = [
+        (label, evaluate_claims(rs.as_metrics(values, b, n), None, methods, n_boot=n_boot, seed=seed)) for label, b, n in pairings
+    ]
+    lines += claims_table(rows, first_column="rendering (baselines / Noise Mask)")
     lines.append("\nPer image and per rendering: `renderings.csv`.")
     return lines
 
@@ -365,7 +368,7 @@ def build_report(store: RunStore) -> Path:
         "the share of images on which the claim holds for that image alone. PNG size and SSIM here use the spec's "
         "rendering; the next section shows them under the others.\n"
     )
-    lines += claims_table(evaluate_claims(metrics, curves, [m for m in methods if m in done], n_boot=n_boot, seed=seed))
+    lines += claims_table([("", evaluate_claims(metrics, curves, [m for m in methods if m in done], n_boot=n_boot, seed=seed))])
     lines += rendering_section(store, run, [m for m in methods if m in done], n_boot, seed)
     nm = metrics[
         (metrics["method"] == "noise_mask")

@@ -57,17 +57,6 @@ def image_seed(seed: int, image_id: str) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}:{image_id}".encode()).digest()[:4], "little")
 
 
-def pick_ids(images: ImageSet, image_ids: list[str] | None) -> ImageSet:
-    """The images named by ``image_ids``, in that order (all of them when None)."""
-    if image_ids is None:
-        return images
-    index = {i: k for k, i in enumerate(images.ids)}
-    absent = [i for i in image_ids if i not in index]
-    if absent:
-        raise RunError(f"{len(absent)} of the {len(image_ids)} image ids asked for are not in {images.source}: {_few(absent)}")
-    return images.subset([index[i] for i in image_ids])
-
-
 def select_images(images: ImageSet, count: int | None, selection: str, seed: int) -> ImageSet:
     if count is None or count >= len(images):
         return images
@@ -165,10 +154,9 @@ def run_benchmark(
     method_names = list(method_objects)
     model = get_model(settings["model"], weights=weights)
     try:
-        image_set = load_image_set(folder, size=model.input_size)
+        image_set = load_image_set(folder, size=model.input_size, ids=settings.get("image_ids"))
     except (FileNotFoundError, KeyError, ValueError) as err:
         raise RunError(str(err.args[0]) if err.args else str(err)) from None
-    image_set = pick_ids(image_set, settings.get("image_ids"))
     images = select_images(image_set, settings.get("images"), settings.get("selection", "first"), settings.get("seed", 0))
     steps = int(metric_settings["steps"])
     pps = resolve_pixels_per_step(metric_settings["pixels_per_step"], model.input_size, steps)
