@@ -140,9 +140,13 @@ def run_check(
     tolerances: list[str] | None = None,
     weights: str | None = None,
     log=print,
+    executor: str = "local",
+    ray_address: str | None = None,
+    executor_options: dict | None = None,
 ) -> dict:
     """Run the check and write OUT; returns check.json's content. Every argument is checked
-    before the model loads."""
+    before the model loads. ``executor``, ``ray_address``, ``executor_options``: where the
+    method's units run (:func:`bench.runner.run_benchmark`)."""
     name = method_name(method)
     settings = method_params(method, params)
     built = build_method(method, settings)
@@ -169,7 +173,19 @@ def run_check(
     with folder_lock(out):
         expect = {key: fp[key] for key in MATCHED_BY_CHECK}
         try:
-            run_benchmark(profile, out / "run", data_dir, weights, log, expect=expect, random_baseline=False, report=False)
+            run_benchmark(
+                profile,
+                out / "run",
+                data_dir,
+                weights,
+                log,
+                expect=expect,
+                random_baseline=False,
+                report=False,
+                executor=executor,
+                ray_address=ray_address,
+                executor_options=executor_options,
+            )
         except RunError as err:
             raise ReferenceError(f"cannot check against the reference {ref.name} ({ref.path}): {err}") from None
         values = RunStore(out / "run").record_values(name, ref.image_ids)
@@ -182,12 +198,19 @@ def run_check(
     return result
 
 
+def compared_metrics(ref: Reference) -> list[str]:
+    """The metrics a check compares: those of :data:`COMPARED_METRICS` the reference holds (its
+    ROAD curve metrics only when it was made with ``metrics.replacement`` including road)."""
+    return [m for m in COMPARED_METRICS if m in ref.metric_names]
+
+
 def assemble(name, spec, params, ref: Reference, values, previous, against, tolerance_specs) -> dict:
     n_boot = int(ref.fingerprint["metrics_settings"].get("bootstrap_samples", 2000))
     seed = int(ref.fingerprint["seed"])
+    compared = compared_metrics(ref)
     keys, pairs = [], []
     for baseline in ref.methods:
-        for metric in COMPARED_METRICS:
+        for metric in compared:
             keys.append((baseline, metric))
             pairs.append((values[metric], ref.values(baseline, metric), PER_IMAGE_METRICS[metric].higher_is_better))
     comparisons = [_row(baseline, metric, c) for (baseline, metric), c in zip(keys, compare_paired(pairs, ALPHA, n_boot, seed))]
@@ -195,9 +218,9 @@ def assemble(name, spec, params, ref: Reference, values, previous, against, tole
     if previous is not None:
         old = {m: np.asarray(v, np.float64) for m, v in previous["values"].items()}
         found = compare_paired(
-            [(values[m], old[m], PER_IMAGE_METRICS[m].higher_is_better) for m in COMPARED_METRICS], ALPHA, n_boot, seed
+            [(values[m], old[m], PER_IMAGE_METRICS[m].higher_is_better) for m in compared], ALPHA, n_boot, seed
         )
-        for metric, c in zip(COMPARED_METRICS, found):
+        for metric, c in zip(compared, found):
             allowed = tolerance_amount(tolerance_specs[metric], float(old[metric].mean()))
             row = _row("previous", metric, c)
             row.update(tolerance=allowed, regression=c.verdict == "worse" and abs(c.mean_diff) > allowed)
@@ -235,7 +258,7 @@ def assemble(name, spec, params, ref: Reference, values, previous, against, tole
         "regressions": regressions,
         "status": "fail" if any(r["regression"] for r in regressions) else "pass",
         "seconds_per_image": seconds,
-        "values": {m: [float(v) for v in values[m]] for m in PER_IMAGE_METRICS},
+        "values": {m: [float(v) for v in values[m]] for m in PER_IMAGE_METRICS if m in values},
         "versions": package_versions(),
     }
 
@@ -259,7 +282,7 @@ def ranks(name: str, values: dict, ref: Reference) -> list[dict]:
     reference's methods, by mean over the images."""
     label = f"{name} (checked)"
     out = []
-    for metric in COMPARED_METRICS:
+    for metric in compared_metrics(ref):
         means = {b: float(np.mean(ref.values(b, metric))) for b in ref.methods}
         means[label] = float(np.mean(values[metric]))
         info = PER_IMAGE_METRICS[metric]

@@ -39,6 +39,8 @@ import numpy as np
 import pandas as pd
 
 from metrics import PER_IMAGE_METRICS
+from metrics.per_image import curve_metric_name
+from metrics.perturbation import DEFAULT_REPLACEMENT
 
 SUPPORTED_AT = 0.95
 """A claim holding in at least this share of the resamples is "supported"."""
@@ -131,11 +133,17 @@ def _metric_table(metrics: pd.DataFrame, metric: str, methods: list[str]) -> pd.
     return table[[m for m in methods if m in table.columns]].dropna()
 
 
-def _window_table(curves: pd.DataFrame, order: str, window: Callable[[int], tuple[int, int]], methods: list[str]):
-    """(per-image mean logit over the window of ``order``'s curves, steps, window), or None."""
+def _window_table(
+    curves: pd.DataFrame, order: str, window: Callable[[int], tuple[int, int]], methods: list[str], replacement: str
+):
+    """(per-image mean logit over the window of ``order``'s curves under ``replacement``, steps, window), or None."""
     if curves is None or not {"image_id", "method", "order", "step", "logit"} <= set(curves.columns):
         return None
     part = curves[(curves["order"] == order) & curves["method"].isin(methods)]
+    if "replacement" in curves.columns:  # curves.csv from before ROAD holds the default replacement only
+        part = part[part["replacement"] == replacement]
+    elif replacement != DEFAULT_REPLACEMENT:
+        return None
     if part.empty:
         return None
     steps = int(part["step"].max())
@@ -169,8 +177,8 @@ def _describe_ssim(mean: dict[str, float]) -> str:
     return f"noise_mask {mean[NOISE_MASK]:.3f} vs best other {other} {mean[other]:.3f}{ratio}"
 
 
-def _describe_abpc(mean: dict[str, float]) -> str:
-    return "largest mean ABPC: " + _best_and_runner_up("abpc_sum_logit", mean, lambda v: f"{v:.1f}")
+def _describe_abpc(metric: str):
+    return lambda mean: "largest mean ABPC: " + _best_and_runner_up(metric, mean, lambda v: f"{v:.1f}")
 
 
 def _noise_mask_best(metrics: pd.DataFrame, metric: str, text: str, methods: list[str], describe) -> _Claim | None:
@@ -182,13 +190,15 @@ def _noise_mask_best(metrics: pd.DataFrame, metric: str, text: str, methods: lis
     return _Claim(text, table, holds, describe)
 
 
-def _claims(metrics: pd.DataFrame, curves: pd.DataFrame, methods: list[str]) -> list[_Claim]:
-    out = [
-        _noise_mask_best(metrics, "png_bytes", PNG_CLAIM, methods, _describe_png),
-        _noise_mask_best(metrics, "ssim", SSIM_CLAIM, methods, _describe_ssim),
-    ]
+def _claims(metrics: pd.DataFrame, curves: pd.DataFrame, methods: list[str], replacement: str) -> list[_Claim]:
+    out = []
+    if replacement == DEFAULT_REPLACEMENT:  # claims 1-2 are about the maps, not the curves
+        out += [
+            _noise_mask_best(metrics, "png_bytes", PNG_CLAIM, methods, _describe_png),
+            _noise_mask_best(metrics, "ssim", SSIM_CLAIM, methods, _describe_ssim),
+        ]
 
-    morf = _window_table(curves, "morf", early_morf_window, methods)
+    morf = _window_table(curves, "morf", early_morf_window, methods, replacement)
     if morf is not None:
         table, steps, (first, last) = morf
         cols = list(table.columns)
@@ -202,7 +212,7 @@ def _claims(metrics: pd.DataFrame, curves: pd.DataFrame, methods: list[str]) -> 
 
             out.append(_Claim(MORF_CLAIM, table, _lowest_two_are(STEEPEST, cols), describe))
 
-    lerf = _window_table(curves, "lerf", lerf_window, methods)
+    lerf = _window_table(curves, "lerf", lerf_window, methods, replacement)
     if lerf is not None:
         table, steps, (first, last) = lerf
         cols = list(table.columns)
@@ -216,12 +226,18 @@ def _claims(metrics: pd.DataFrame, curves: pd.DataFrame, methods: list[str]) -> 
 
             out.append(_Claim(LERF_CLAIM, table, _best_is(NOISE_MASK, cols, higher_is_better=True), describe))
 
-    out.append(_noise_mask_best(metrics, "abpc_sum_logit", ABPC_CLAIM, methods, _describe_abpc))
+    abpc = curve_metric_name("abpc_sum_logit", replacement)
+    out.append(_noise_mask_best(metrics, abpc, ABPC_CLAIM, methods, _describe_abpc(abpc)))
     return [c for c in out if c is not None]
 
 
 def evaluate_claims(
-    metrics: pd.DataFrame, curves: pd.DataFrame, methods: list[str], n_boot: int = 2000, seed: int = 0
+    metrics: pd.DataFrame,
+    curves: pd.DataFrame,
+    methods: list[str],
+    n_boot: int = 2000,
+    seed: int = 0,
+    replacement: str = DEFAULT_REPLACEMENT,
 ) -> list[ClaimVerdict]:
     """A :class:`ClaimVerdict` for each of the thesis's claims that ``methods`` and the
     tables allow (see the module's docstring for what the verdicts mean).
@@ -229,13 +245,15 @@ def evaluate_claims(
     ``metrics``: metrics.csv (image_id, method, metric, value); ``curves``: curves.csv
     (image_id, method, order, step, ..., logit, ...). A claim is left out when a method it
     names (noise_mask; deeplift and intgrad for claim 3) or its data is missing; nothing
-    is returned without noise_mask or with fewer than two methods.
+    is returned without noise_mask or with fewer than two methods. ``replacement``: whose
+    curves and curve metrics claims 3-5 read (:data:`metrics.perturbation.REPLACEMENTS`);
+    claims 1-2 (the maps) are evaluated under the default only.
     """
     if NOISE_MASK not in methods or len(methods) < 2:
         return []
     if n_boot < 1:
         raise ValueError(f"n_boot must be at least 1, not {n_boot}")
-    claims = _claims(metrics, curves, methods)
+    claims = _claims(metrics, curves, methods, replacement)
     if not claims:
         return []
 

@@ -100,11 +100,12 @@ def _run(args) -> int:
     from bench.profiles import apply_overrides, load_profile
     from bench.runner import run_benchmark
 
+    executor = executor_settings(args)
     profile = load_profile(args.profile)
     overrides = {"model": args.model, "images": args.limit, "methods": args.methods.split(",") if args.methods else None}
     profile = apply_overrides(profile, args.param, **overrides)
     out = args.out or f"results/{profile['name']}-{datetime.now():%Y%m%d-%H%M%S}"
-    run_benchmark(profile, out, data_dir=args.data_dir, weights=args.weights)
+    run_benchmark(profile, out, data_dir=args.data_dir, weights=args.weights, **executor)
     return 0
 
 
@@ -160,6 +161,7 @@ def _check(args) -> int:
 
     if os.getcwd() not in sys.path and "" not in sys.path:  # module:Class importable from the current path
         sys.path.insert(0, os.getcwd())
+    executor = executor_settings(args)
     out = args.out or f"results/check-{method_name(args.method)}-{datetime.now():%Y%m%d-%H%M%S}"
     result = run_check(
         args.method,
@@ -170,6 +172,7 @@ def _check(args) -> int:
         against=args.against,
         tolerances=args.tolerance,
         weights=args.weights,
+        **executor,
     )
     print(f"check: {out}/check.md, {out}/check.json")
     print((Path(out) / "check.md").read_text().split("\n", 1)[0])
@@ -194,6 +197,29 @@ def _discover(args) -> int:
         layers=parse_layers(args.layers, models),
         params=noise_mask_params(args.param, args.preset),
         weights=weights,
+    )
+    return 0
+
+
+def _sanity(args) -> int:
+    from bench.profiles import apply_overrides
+    from bench.sanity import run_sanity
+
+    sections = apply_overrides({"run": {}, "metrics": {}, "methods": {}}, args.param)
+    if sections["metrics"]:
+        raise InputError("--param metrics.KEY: sanity computes no metrics settings; use METHOD.KEY=VALUE")
+    run_sanity(
+        args.model,
+        [m for m in args.methods.split(",") if m],
+        args.out,
+        data_dir=args.data_dir,
+        limit=args.limit,
+        params=sections["methods"],
+        weights=args.weights,
+        granularity=args.granularity,
+        rule=args.rule,
+        mode=args.mode,
+        seed=args.seed,
     )
     return 0
 
@@ -275,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECTION.KEY=VALUE",
         help="override a setting, e.g. noise_mask.max_iterations=5000 or metrics.steps=800",
     )
+    _executor_args(p)
     p.set_defaults(func=_run)
 
     p = sub.add_parser(
@@ -335,6 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--param", action="append", metavar="KEY=VALUE", help="a parameter of METHOD, e.g. steps=32")
     p.add_argument("--weights", help="local weights file, when the reference's model needs one")
     p.add_argument("--out", help="output folder (default: results/check-<method>-<timestamp>)")
+    _executor_args(p)
     p.set_defaults(func=_check)
 
     p = sub.add_parser(
@@ -362,6 +390,48 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", action="append", metavar="MODEL=PATH", help="a local weights file for MODEL")
     p.add_argument("--out", required=True, help="output folder (resumable)")
     p.set_defaults(func=_discover)
+
+    p = sub.add_parser(
+        "sanity",
+        help="model-parameter randomisation test (Adebayo et al. 2018): do the maps depend on the weights?",
+        description="Explain the images with the original model, then with copies whose weights are randomised group by "
+        "group from the top (logits, head, blocks, stem), for the original top-1 class, and compare each map with the "
+        "original (Spearman rank correlation of abs maps, SSIM, as Quantus's MPRT). Writes OUT/randomisation.csv "
+        "(method, image_id, step, layer, spearman, ssim; step 0 = the original model), OUT/sanity.json, OUT/report.md "
+        "and OUT/figures/. Re-running with the same --out resumes. Noise Mask runs 300 iterations at lr 0.06 and "
+        "occlusion strides 8 pixels unless --param says otherwise.",
+    )
+    _model_args(p)
+    p.add_argument("--methods", required=True, help="comma-separated method names (see the README; plug-ins too)")
+    _data_args(p)
+    p.add_argument(
+        "--param",
+        action="append",
+        metavar="METHOD.KEY=VALUE",
+        help="override a method parameter, e.g. noise_mask.max_iterations=1000 or perturbation.stride=4",
+    )
+    p.add_argument(
+        "--granularity",
+        choices=("stage", "block", "layer"),
+        default="stage",
+        help="what one step randomises: a stage (default; EfficientNet-Lite0: 10 steps), a block, or every weighted layer",
+    )
+    p.add_argument(
+        "--rule",
+        choices=("shuffle", "reinit", "permute"),
+        default="shuffle",
+        help="shuffle each weight array's entries (default), re-draw from the layer's initializer, or Quantus 0.6.0's "
+        "first-axis permutation",
+    )
+    p.add_argument(
+        "--mode",
+        choices=("cascading", "independent", "both"),
+        default="cascading",
+        help="cascading (top s groups randomised at step s; default), independent (group s alone), or both",
+    )
+    p.add_argument("--seed", type=int, default=0, help="randomisation seed (default: 0)")
+    p.add_argument("--out", required=True, help="output folder (resumable)")
+    p.set_defaults(func=_sanity)
     return parser
 
 
@@ -373,6 +443,59 @@ def _model_args(p):
 def _data_args(p):
     p.add_argument("--data-dir", help="image set folder (default: data/nips17 if fetched, else the embedded default)")
     p.add_argument("--limit", type=positive_int, metavar="N", help="use only the first N images (N >= 1)")
+
+
+def _executor_args(p):
+    """Where ``run`` and ``check`` compute their units (bench/executors.py)."""
+    p.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="local (default): this process; ray: a Ray cluster's workers (pip install 'noise-mask-bench[ray]'); "
+        "the results are the same",
+    )
+    p.add_argument(
+        "--ray-address",
+        metavar="ADDRESS",
+        help="with --executor ray: 'auto' (the cluster this machine joined with ray start) or ray://HEAD:10001 (default: "
+        "$RAY_ADDRESS if set, else a Ray instance started on this machine)",
+    )
+    p.add_argument(
+        "--ray-workers",
+        type=positive_int,
+        metavar="N",
+        help="with --executor ray: how many workers (one model each; default: one per GPU of the cluster, else one per "
+        "--ray-cpus-per-worker CPUs)",
+    )
+    p.add_argument(
+        "--ray-cpus-per-worker",
+        type=positive_int,
+        metavar="C",
+        help="with --executor ray: CPUs each worker reserves (default: 1). TensorFlow in a worker uses all its node's "
+        "cores either way (as a local run does, which keeps the results identical); on many-core CPU nodes, C = the "
+        "node's cores gives one worker per node",
+    )
+
+
+def executor_settings(args) -> dict:
+    """run_benchmark's executor arguments from ``--executor`` and the ``--ray-*`` options; checks
+    that Ray can be imported before anything starts."""
+    if args.executor != "ray":
+        ray_options = (
+            ("--ray-address", args.ray_address),
+            ("--ray-workers", args.ray_workers),
+            ("--ray-cpus-per-worker", args.ray_cpus_per_worker),
+        )
+        given = [name for name, value in ray_options if value]
+        if given:
+            raise InputError(f"{' and '.join(given)} need{'s' * (len(given) == 1)} --executor ray")
+        return {}
+    from bench.ray_executor import import_ray
+
+    import_ray()
+    options = {"workers": args.ray_workers, "cpus_per_worker": args.ray_cpus_per_worker}
+    options = {k: v for k, v in options.items() if v is not None}
+    return {"executor": "ray", "ray_address": args.ray_address, "executor_options": options}
 
 
 def main(argv=None) -> int:

@@ -29,7 +29,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.runner import RunError, _jsonable, fingerprint_differences, image_sha256, package_versions
+from bench.datasets import credits_line
+from bench.results import resumable_manifest
+from bench.runner import _jsonable, image_sha256, package_versions
 from common.errors import CorruptFileError, InputError, UnknownNameError
 from common.files import folder_lock, remove_temporary_files, write_json, write_npy, write_text
 
@@ -373,16 +375,14 @@ def run_discovery(
     }
     out.mkdir(parents=True, exist_ok=True)
     with folder_lock(out):
-        previous = _read_json(out / "discovery.json")
-        if previous is None and (out / "records").is_dir() and any((out / "records").rglob("record.json")):
-            raise RunError(f"{out} holds records but no discovery.json, so their settings are unknown; choose another --out")
+        previous = resumable_manifest(
+            out,
+            "discovery.json",
+            _jsonable(fingerprint),
+            "a discovery",
+            "the same models, layers, images and Noise Mask settings",
+        )
         if previous is not None:
-            differences = fingerprint_differences(previous.get("fingerprint", {}), _jsonable(fingerprint))
-            if differences:
-                raise RunError(
-                    f"{out} holds a discovery with different settings: {'; '.join(differences)}. Resume only with the "
-                    "same models, layers, images and Noise Mask settings, or choose another --out."
-                )
             run["timings_s"] = previous.get("timings_s", {})
             log(f"resuming the discovery in {out}")
         leftovers = remove_temporary_files(out)
@@ -461,15 +461,6 @@ def _combined_sha(loaded: dict) -> dict[str, str]:
 
     per_model = [image_sha256(images) for _, images in loaded.values()]
     return {i: hashlib.sha256("".join(h[i] for h in per_model).encode()).hexdigest() for i in per_model[0]}
-
-
-def _read_json(path: Path) -> dict | None:
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise CorruptFileError(f"{path} is unreadable ({err}); delete the folder or choose another --out") from None
 
 
 def collect(out: Path, run: dict) -> tuple[pd.DataFrame, dict, dict]:
@@ -619,11 +610,7 @@ def build_report(run: dict, table: pd.DataFrame, targets: dict) -> str:
         "- `figures/masks_<image_id>.png`: the masks per model (rows) and layer (columns), loss term in each title",
         "- `figures/by_layer.png`: loss term, spread and r by layer position (mean over images; faint: per image)",
         "",
-        "Images: "
-        + "; ".join(
-            f"{i} by {a or 'unknown author'} ({lic or 'licence unknown'})"
-            for i, a, lic in zip(run["image_ids"], run["authors"], run["licenses"])
-        ),
+        credits_line(run["image_ids"], run["authors"], run["licenses"]),
         "",
     ]
     return "\n".join(lines)

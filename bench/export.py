@@ -2,7 +2,9 @@
 
 ``python -m bench export DIR --out OUT`` reads the per-image values of a run folder
 (``metrics.csv``, as its report does), a reference folder (its ``metrics.csv``) or a
-``bench check`` folder (the checked method's values in ``check.json``) and writes:
+``bench check`` folder (the checked method's values in ``check.json``), and the
+randomisation test's summary of a sanity folder or of a run's ``sanity/``
+(:data:`bench.sanity.SUMMARY_METRICS`), and writes:
 
 * ``github-action-benchmark-bigger.json`` / ``github-action-benchmark-smaller.json``:
   github-action-benchmark's ``customBiggerIsBetter`` / ``customSmallerIsBetter`` input,
@@ -70,8 +72,41 @@ def folder_values(folder: str | Path) -> tuple[list[str], pd.DataFrame, int, int
     return run["methods"], table, int(run["metrics_settings"].get("bootstrap_samples", 2000)), int(run.get("seed", 0))
 
 
+def sanity_summaries(folder: str | Path) -> list[dict]:
+    """The randomisation test's summary per (method, similarity) of a sanity folder, or of a run
+    folder holding one (``RUN_DIR/sanity``); empty when there is none or it is unfinished."""
+    from bench.report import SANITY_FOLDER
+    from bench.sanity import SUMMARY_METRICS
+
+    folder = Path(folder)
+    path = next((p for p in (folder / "sanity.json", folder / SANITY_FOLDER / "sanity.json") if p.is_file()), None)
+    if path is None:
+        return []
+    run = json.loads(path.read_text())
+    summary = run.get("summary", {}).get("cascading") if run.get("status") == "complete" else None
+    rows = []
+    for method in run["methods"] if summary else []:
+        for column, info in SUMMARY_METRICS.items():
+            s = summary[method][column]
+            if s is not None:
+                rows.append(
+                    {
+                        "method": method,
+                        "metric": info,
+                        "mean": s["mean"],
+                        "ci_low": s["ci_low"],
+                        "ci_high": s["ci_high"],
+                        "n": s["n"],
+                    }
+                )
+    return rows
+
+
 def summaries(folder: str | Path) -> list[dict]:
-    """Per (method, declared metric): mean, CI and image count, in the folder's method order."""
+    """Per (method, declared metric): mean, CI and image count, in the folder's method order;
+    then the randomisation test's summary when the folder has one."""
+    if (Path(folder) / "sanity.json").is_file():
+        return sanity_summaries(folder)
     methods, table, n_boot, seed = folder_values(folder)
     values = {name: per_method_values(table, name) for name in PER_IMAGE_METRICS}
     rows = []
@@ -81,7 +116,7 @@ def summaries(folder: str | Path) -> list[dict]:
                 continue
             s = summarise(values[name][method], n_boot=n_boot, seed=seed)
             rows.append({"method": method, "metric": info, "mean": s.mean, "ci_low": s.ci_low, "ci_high": s.ci_high, "n": s.n})
-    return rows
+    return rows + sanity_summaries(folder)
 
 
 def _action_benchmark_entry(row: dict) -> dict:

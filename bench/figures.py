@@ -15,6 +15,7 @@ import seaborn as sns  # noqa: E402
 
 from bench.results import RANDOM_ORDER  # noqa: E402
 from common.files import atomic_path  # noqa: E402
+from metrics.perturbation import DEFAULT_REPLACEMENT  # noqa: E402
 
 
 def _save(fig, path: Path) -> None:
@@ -24,9 +25,14 @@ def _save(fig, path: Path) -> None:
     plt.close(fig)
 
 
-def curves_figure(curves: pd.DataFrame, order: str, path: Path, methods: list[str]) -> None:
+def curves_figure(
+    curves: pd.DataFrame, order: str, path: Path, methods: list[str], replacement: str = DEFAULT_REPLACEMENT
+) -> None:
     """Mean target logit vs fraction of pixels replaced, one line per method, 95% band
-    (mean +- 1.96 standard errors over images), with the random-order baseline."""
+    (mean +- 1.96 standard errors over images), with the random-order baseline; the curves of
+    ``replacement`` (curves.csv from before ROAD holds the default's only)."""
+    if "replacement" in curves.columns:
+        curves = curves[curves["replacement"] == replacement]
     fig, ax = plt.subplots(figsize=(7, 4.5))
     palette = dict(zip(methods, sns.color_palette("tab10", len(methods))))
     for method, sel_order, style in [(m, order, "-") for m in methods] + [(RANDOM_ORDER, "random", "--")]:
@@ -41,7 +47,8 @@ def curves_figure(curves: pd.DataFrame, order: str, path: Path, methods: list[st
         ax.fill_between(frac, mean - 1.96 * sem, mean + 1.96 * sem, color=color, alpha=0.15, lw=0)
     ax.set_xlabel("fraction of pixels replaced")
     ax.set_ylabel("target-class logit")
-    ax.set_title(f"{order.upper()} (mean over images, 95% band)")
+    how = "" if replacement == DEFAULT_REPLACEMENT else f", {replacement.upper()} imputation"
+    ax.set_title(f"{order.upper()} (mean over images, 95% band{how})")
     ax.legend(frameon=False, fontsize=8)
     _save(fig, path)
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from common import thesis
 from common.errors import InputError, ParameterError, UnknownNameError
+from metrics.perturbation import DEFAULT_REPLACEMENT, REPLACEMENTS
 
 PROFILE_DIR = files("bench") / "profiles"
 
@@ -107,6 +108,10 @@ METRIC_SETTINGS = {
     "bootstrap_samples": POSITIVE_INT,
     "batch_size": POSITIVE_INT,
     "grid_images": POSITIVE_INT,
+    "replacement": (
+        lambda v: bool(_named_replacements(v)) and all(r in REPLACEMENTS for r in _named_replacements(v)),
+        f"one of {', '.join(map(repr, REPLACEMENTS))}, or several as a list or joined by commas",
+    ),
 }
 REQUIRED_METRICS = ("steps", "pixels_per_step", "png_compress_level", "batch_size")
 RUN_SETTINGS = {
@@ -121,6 +126,29 @@ RUN_SETTINGS = {
 }
 """Each setting's check and what it must be. ``[run] images`` is what ``--limit`` sets;
 ``image_ids`` picks those images, in that order (then ``images`` and ``selection`` apply to them)."""
+
+
+def _named_replacements(value) -> list:
+    if isinstance(value, str):
+        return [r.strip() for r in value.split(",")]
+    return list(value) if isinstance(value, list) and all(isinstance(r, str) for r in value) else []
+
+
+def replacements(metric_settings: dict) -> list[str]:
+    """The pixel replacements a run's curves use (``metrics.replacement``: a name, a list, or names
+    joined by commas: ``random-colour,road``), in :data:`metrics.perturbation.REPLACEMENTS` order;
+    the thesis's random colours when unset."""
+    chosen = set(_named_replacements(metric_settings.get("replacement", DEFAULT_REPLACEMENT)))
+    return [r for r in REPLACEMENTS if r in chosen]
+
+
+def with_replacements(metric_settings: dict, chosen: list[str]) -> dict:
+    """``metric_settings`` with ``replacement`` set to ``chosen`` in its one written form: absent
+    for the default alone (as every run made before ROAD), else the list."""
+    out = {k: v for k, v in metric_settings.items() if k != "replacement"}
+    if chosen != [DEFAULT_REPLACEMENT]:
+        out["replacement"] = list(chosen)
+    return out
 
 
 def validate_profile(profile: dict) -> None:

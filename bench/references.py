@@ -34,7 +34,7 @@ from common.files import replace_dir, write_json
 
 REFERENCE_JSON = "reference.json"
 SHIPPED_DIR = files("bench") / "reference"
-SHIPPED = ("nips17-ci", "embedded-ci")
+SHIPPED = ("nips17-ci", "embedded-ci", "nips17-ci-road")
 """The shipped references, in the order ``bench check`` tries them for a data folder."""
 FORMAT = 1
 
@@ -97,6 +97,11 @@ class Reference:
             )
         except (OSError, ValueError) as err:
             raise CorruptFileError(f"{path} is unreadable ({err}); the reference {self.path} is incomplete") from None
+
+    @cached_property
+    def metric_names(self) -> set[str]:
+        """The metrics the reference holds (its curve metrics depend on its ``metrics.replacement``)."""
+        return set(self.metrics["metric"])
 
     def values(self, method: str, metric: str) -> np.ndarray:
         """Per-image values of ``method``'s ``metric``, in the order of :attr:`image_ids`."""

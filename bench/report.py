@@ -9,10 +9,13 @@ import pandas as pd
 
 from bench.claims import NOT_SUPPORTED_BELOW, SUPPORTED_AT, evaluate_claims
 from bench.datasets import load_image_set
+from bench.profiles import replacements
 from bench.results import RunFolderError, RunStore, per_method_values
 from common import thesis
 from common.files import write_text
 from metrics import summarise
+from metrics.per_image import curve_metric_name
+from metrics.perturbation import DEFAULT_REPLACEMENT
 
 
 def _cell(values: np.ndarray | None, digits: int, seed: int, n_boot: int) -> str:
@@ -27,6 +30,67 @@ def _table(title: str, methods: list[str], thesis_row: list[str], rows: list[tup
     body = "| thesis | " + " | ".join(thesis_row) + " |\n"
     body += "".join(f"| {label} | " + " | ".join(cells) + " |\n" for label, cells in rows)
     return f"### {title}\n\n{head}{body}\n{note}\n"
+
+
+SANITY_FOLDER = "sanity"
+"""A run's sanity check, shown in its report: ``python -m bench sanity ... --out RUN_DIR/sanity``."""
+
+
+def curves_figure_name(order: str, replacement: str) -> str:
+    return f"{order}.png" if replacement == DEFAULT_REPLACEMENT else f"{order}_{replacement}.png"
+
+
+def replacement_section(
+    run: dict, metrics: pd.DataFrame, curves: pd.DataFrame, methods: list[str], chosen: list[str], n_boot: int, seed: int
+) -> list[str]:
+    """Table 3 and the curve claims (3-5) under each replacement of the run, side by side, and
+    what the ROAD curves cost against the random-colour ones."""
+    steps = run["metrics_settings"]["steps"]
+    lines = [
+        "\n## Do the curve verdicts survive ROAD's imputation?\n",
+        "Random colours make an out-of-distribution image: a curve can fall because the image looks broken, and the "
+        "shape of the replaced pixels can show the ranking. ROAD (Rong et al., ICML 2022) imputes each removed pixel "
+        "from its neighbours (weights 1/6 direct, 1/12 diagonal, plus noise; `metrics/road.py`). The same maps, "
+        "rankings and images under both replacements:\n",
+    ]
+    rows = []
+    for replacement in chosen:
+        area_sum = per_method_values(metrics, curve_metric_name("abpc_sum_logit", replacement))
+        area_pct = per_method_values(metrics, curve_metric_name("abpc_sum_prob_pct", replacement))
+        rows += [
+            (f"{replacement}: sum over steps, logit", [_cell(area_sum.get(m), 1, seed, n_boot) for m in methods]),
+            (
+                f"{replacement}: sum × 800/steps, logit",
+                [_cell(None if m not in area_sum else area_sum[m] * 800 / steps, 1, seed, n_boot) for m in methods],
+            ),
+            (
+                f"{replacement}: sum over steps, probability %",
+                [_cell(area_pct.get(m), 1, seed, n_boot) for m in methods],
+            ),
+        ]
+    lines.append(
+        _table(
+            "Table 3 under each replacement: ABPC",
+            methods,
+            [("–" if thesis.TABLES["abpc"].get(m) is None else f"{thesis.TABLES['abpc'][m]}") for m in methods],
+            rows,
+            "The thesis measured with random colours only.",
+        )
+    )
+    lines.append("### The curve claims under each replacement\n")
+    verdicts = [(r, evaluate_claims(metrics, curves, methods, n_boot=n_boot, seed=seed, replacement=r)) for r in chosen]
+    lines += claims_table(verdicts, first_column="replacement")
+    timings = run.get("timings_s", {})
+    cost = {r: timings.get(f"curves/{r}") for r in chosen}
+    if DEFAULT_REPLACEMENT in cost and all(cost.values()):
+        lines.append(
+            "\nCost of the curves on this machine: "
+            + ", ".join(f"{r} {v:.0f} s" for r, v in cost.items())
+            + "; ROAD / random colours = "
+            + ", ".join(f"{v / cost[DEFAULT_REPLACEMENT]:.1f}x" for r, v in cost.items() if r != DEFAULT_REPLACEMENT)
+            + " (all methods and the random order)."
+        )
+    return lines
 
 
 def departures(run: dict) -> list[str]:
@@ -284,8 +348,10 @@ def build_report(store: RunStore) -> Path:
     from bench import figures
 
     store.write_tables(metrics, curves)
-    for order in ("morf", "lerf"):
-        figures.curves_figure(curves, order, fig_dir / f"{order}.png", methods)
+    chosen = replacements(ms)
+    for replacement in chosen:
+        for order in ("morf", "lerf"):
+            figures.curves_figure(curves, order, fig_dir / curves_figure_name(order, replacement), methods, replacement)
     figures.distributions_figure(metrics, fig_dir / "distributions.png", methods)
     if traces:
         figures.trace_figure(traces, fig_dir / "noise_mask_trace.png")
@@ -316,8 +382,14 @@ def build_report(store: RunStore) -> Path:
     lines.append(
         f"- **methods**: {', '.join(methods)}; images done per method: " + ", ".join(f"{m} {done.get(m, 0)}" for m in methods)
     )
+    how = {
+        "random-colour": "uniform random colours in [0, 255] seeded per image",
+        "road": "ROAD's noisy linear imputation (seeded per image)",
+    }
     lines.append(
-        f"- **curves**: {ms['steps']} steps of {ms['pixels_per_step']} pixels, uniform random colours in [0, 255] seeded per image; target = each image's top-1 class"
+        f"- **curves**: {ms['steps']} steps of {ms['pixels_per_step']} pixels, removed pixels replaced by "
+        + " and, separately, by ".join(how[r] for r in chosen)
+        + "; target = each image's top-1 class"
     )
     lines.append(
         f"- **baselines**: IG and DeepLIFT use zeros in the model's input space, i.e. the pixel value {run['input_space_zero_pixel']} (a mid-grey image); occlusion patches are that value too"
@@ -369,7 +441,13 @@ def build_report(store: RunStore) -> Path:
         "rendering; the next section shows them under the others.\n"
     )
     lines += claims_table([("", evaluate_claims(metrics, curves, [m for m in methods if m in done], n_boot=n_boot, seed=seed))])
+    if len(chosen) > 1 or chosen != [DEFAULT_REPLACEMENT]:
+        lines += replacement_section(run, metrics, curves, [m for m in methods if m in done], chosen, n_boot, seed)
     lines += rendering_section(store, run, [m for m in methods if m in done], n_boot, seed)
+    if (store.root / SANITY_FOLDER).is_dir():
+        from bench.sanity import report_section
+
+        lines += ["", *report_section(store.root / SANITY_FOLDER, store.root)]
     nm = metrics[
         (metrics["method"] == "noise_mask")
         & metrics["metric"].isin(["preservation", "loss_term_pct", "iterations", "converged", "method_seconds"])
@@ -382,8 +460,11 @@ def build_report(store: RunStore) -> Path:
     convergence = _convergence_section(run, metrics, fig_dir / "noise_mask_convergence.png")
     lines += convergence
     lines.append("\n## Figures\n")
-    lines.append("- MoRF curves (thesis Fig. 7): ![MoRF](figures/morf.png)")
-    lines.append("- LeRF curves (thesis Fig. 8): ![LeRF](figures/lerf.png)")
+    for replacement in chosen:
+        under = "" if replacement == DEFAULT_REPLACEMENT else f", {replacement.upper()} imputation"
+        for order, label, figure in (("morf", "MoRF", "Fig. 7"), ("lerf", "LeRF", "Fig. 8")):
+            name = curves_figure_name(order, replacement)
+            lines.append(f"- {label} curves (thesis {figure}{under}): ![{label}](figures/{name})")
     if grid:
         lines.append(
             "- Maps (thesis Figs. 5-6; signed methods red = positive, blue = negative; image credits under each image): ![maps](figures/maps.png)"

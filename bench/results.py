@@ -10,10 +10,12 @@ Layout::
     run.json                     settings, versions, data, timings
     maps/<method>/<id>.npy       relevance (float32, H x W), the spec's section-3 map
     maps/<method>/<id>.png       its grayscale map (what PNG size and SSIM measure)
-    records/<method>/<id>.npz    curves + per-image metrics and series of a method
+    records/<method>/<id>.npz    curves + per-image metrics and series of a method; a curve is
+                                 "<order>_<logit|prob>" (random colours) or
+                                 "<replacement>:<order>_<logit|prob>" (e.g. road:morf_logit)
     baselines/random-order/<id>.npz  the random-order curves (outside the method namespace)
     metrics.csv                  image_id, method, metric, value
-    curves.csv                   image_id, method, order, step, fraction_replaced, logit, prob
+    curves.csv                   image_id, method, replacement, order, step, fraction_replaced, logit, prob
     report.md, figures/
     .lock                        held by the run or report writing here (common.files.folder_lock)
 
@@ -34,6 +36,7 @@ from PIL import Image
 
 from common.errors import CorruptFileError, InputError
 from common.files import atomic_path, folder_lock, remove_temporary_files, write_json, write_npy
+from metrics.perturbation import DEFAULT_REPLACEMENT
 
 RANDOM_ORDER = "random-order"
 """The random-order baseline's name in the store and in curves.csv; method names are
@@ -43,6 +46,41 @@ RUN_KEYS = ("status", "methods", "image_ids", "metrics_settings", "model_input_s
 """Keys every run.json has; without them the file is not one this suite wrote whole."""
 UNREADABLE = (OSError, ValueError, EOFError, zipfile.BadZipFile)
 """What numpy raises on a truncated or garbled .npy/.npz."""
+
+
+def read_json_file(path: Path) -> dict | None:
+    """A JSON file's content, None when it does not exist; an unreadable one is named."""
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise CorruptFileError(f"{path} is unreadable ({err}); delete it (or the folder) and run again") from None
+
+
+def resumable_manifest(out: Path, manifest: str, fingerprint: dict, what: str, same: str) -> dict | None:
+    """The previous ``out/manifest`` of a resumable folder of JSON records (``bench sanity``,
+    ``bench discover``), or None for a new one. Refused (:class:`RunFolderError`, nothing written)
+    when records exist without a manifest, or the manifest's fingerprint differs from
+    ``fingerprint`` (naming what differs); ``what``/``same``: "a discovery" / "the same models, ..."."""
+    from bench.runner import fingerprint_differences
+
+    previous = read_json_file(out / manifest)
+    if previous is None and (out / "records").is_dir() and any((out / "records").rglob("*.json")):
+        raise RunFolderError(f"{out} holds records but no {manifest}, so their settings are unknown; choose another --out")
+    if previous is not None:
+        differences = fingerprint_differences(previous.get("fingerprint", {}), fingerprint)
+        if differences:
+            raise RunFolderError(
+                f"{out} holds {what} with different settings: {'; '.join(differences)}. Resume only with {same}, or "
+                "choose another --out."
+            )
+    return previous
+
+
+def curve_key(replacement: str, order: str) -> str:
+    """A curve's key in a record: ``morf`` for the default replacement, ``road:morf`` for ROAD."""
+    return order if replacement == DEFAULT_REPLACEMENT else f"{replacement}:{order}"
 
 
 class RunFolderError(InputError):
@@ -102,6 +140,25 @@ class RunStore:
     # ---------------------------------------------------------------- records
     def has(self, method: str, image_id: str) -> bool:
         return self.record_path(method, image_id).is_file()
+
+    def curve_keys(self, method: str, image_id: str) -> set[str]:
+        """The curves a stored record holds (``morf``, ``road:lerf``, ...), from its file list alone."""
+        path = self.record_path(method, image_id)
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+        except UNREADABLE as err:
+            raise self._unreadable(path, err) from None
+        return {name[: -len("_logit.npy")] for name in names if name.endswith("_logit.npy")}
+
+    @staticmethod
+    def record_curves(record: dict[str, np.ndarray]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """curve key -> (logits, probabilities) of a record read by :meth:`read_record`."""
+        return {
+            key[: -len("_logit")]: (record[key], record[key[: -len("_logit")] + "_prob"])
+            for key in record
+            if key.endswith("_logit")
+        }
 
     def save_map(self, method: str, image_id: str, relevance: np.ndarray, gray: np.ndarray) -> None:
         write_npy(self.map_path(method, image_id), relevance.astype(np.float32))
@@ -206,28 +263,30 @@ class RunStore:
         for method, image_id, rec in self._records():
             for name, value in zip(rec["metric_names"], rec["metric_values"]):
                 metric_rows.append((image_id, method, str(name), float(value)))
-            for key in rec:
-                if key.endswith("_logit"):
-                    order = key[: -len("_logit")]
-                    steps = np.arange(len(rec[key]))
-                    curve_frames.append(
-                        pd.DataFrame(
-                            {
-                                "image_id": image_id,
-                                "method": method,
-                                "order": order,
-                                "step": steps,
-                                "fraction_replaced": steps * pixels_per_step / num_pixels,
-                                "logit": rec[key],
-                                "prob": rec[f"{order}_prob"],
-                            }
-                        )
+            for key, (logits, probs) in self.record_curves(rec).items():
+                replacement, _, order = key.rpartition(":")
+                steps = np.arange(len(logits))
+                curve_frames.append(
+                    pd.DataFrame(
+                        {
+                            "image_id": image_id,
+                            "method": method,
+                            "replacement": replacement or DEFAULT_REPLACEMENT,
+                            "order": order,
+                            "step": steps,
+                            "fraction_replaced": steps * pixels_per_step / num_pixels,
+                            "logit": logits,
+                            "prob": probs,
+                        }
                     )
+                )
         metrics = pd.DataFrame(metric_rows, columns=["image_id", "method", "metric", "value"])
         curves = (
             pd.concat(curve_frames, ignore_index=True)
             if curve_frames
-            else pd.DataFrame(columns=["image_id", "method", "order", "step", "fraction_replaced", "logit", "prob"])
+            else pd.DataFrame(
+                columns=["image_id", "method", "replacement", "order", "step", "fraction_replaced", "logit", "prob"]
+            )
         )
         return metrics, curves
 

@@ -10,6 +10,7 @@ import hashlib
 import platform
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -17,11 +18,14 @@ import numpy as np
 
 import metrics
 from bench.datasets import ImageSet, load_image_set, resolve_data_dir
-from bench.profiles import validate_profile
-from bench.results import RANDOM_ORDER, RunStore
+from bench.executors import EXECUTORS, make_executor
+from bench.profiles import replacements, validate_profile, with_replacements
+from bench.results import RANDOM_ORDER, RunStore, curve_key
+from bench.work import Unit, UnitResult, WorkSpec, write_result
 from common.errors import InputError, UnknownNameError
 from common.progress import progress
 from methods import ALIASES, ModelCosts, available, build_method
+from metrics.perturbation import DEFAULT_REPLACEMENT, REPLACEMENTS
 from models import Classifier, get_model
 
 PACKAGES = [
@@ -126,6 +130,9 @@ def run_benchmark(
     expect: dict | None = None,
     random_baseline: bool = True,
     report: bool = True,
+    executor: str = "local",
+    ray_address: str | None = None,
+    executor_options: dict | None = None,
 ) -> Path:
     """Run ``profile`` into ``out_dir`` (resuming what is there).
 
@@ -133,10 +140,14 @@ def run_benchmark(
     reference's model weights, image content and targets); a difference is a :class:`RunError`
     naming it, raised with nothing written. ``random_baseline`` and ``report``: whether to
     compute the random-order curves and write the report (a ``bench check`` needs neither).
+    ``executor``: where the units are computed (:mod:`bench.executors`); the results are the same.
+    ``ray_address`` and ``executor_options`` (e.g. ``{"workers": 4}``) are passed to it.
     """
     validate_profile(profile)
+    if executor not in EXECUTORS:
+        raise RunError(f"--executor must be one of {', '.join(EXECUTORS)}; got {executor!r}")
     settings = profile["run"]
-    metric_settings = dict(profile["metrics"])
+    metric_settings = with_replacements(profile["metrics"], replacements(profile["metrics"]))
     store = RunStore(out_dir)
 
     folder, data_description = resolve_data_dir(data_dir)
@@ -149,8 +160,8 @@ def run_benchmark(
         )
     check_method_sections(profile)
     # every method is built (and its parameters checked) before the model loads
-    built = [build_method(name, profile["methods"].get(name, {})) for name in settings["methods"]]
-    method_objects = {m.name: m for m in built}
+    built = {spec: build_method(spec, profile["methods"].get(spec, {})) for spec in settings["methods"]}
+    method_objects = {m.name: m for m in built.values()}
     method_names = list(method_objects)
     model = get_model(settings["model"], weights=weights)
     try:
@@ -163,7 +174,7 @@ def run_benchmark(
     metric_settings["pixels_per_step"] = pps
     seeds = [image_seed(settings.get("seed", 0), i) for i in images.ids]
     # targets=None: the evaluator scores the unperturbed images once and takes each top-1
-    # class; chunks below share those scores through evaluator.subset.
+    # class; every unit reuses those scores as its step 0.
     evaluator = metrics.CurveEvaluator(
         model, images.pixels, None, pixels_per_step=pps, steps=steps, seed=seeds, batch_size=int(metric_settings["batch_size"])
     )
@@ -201,102 +212,165 @@ def run_benchmark(
         differences = fingerprint_differences(expect, {k: _jsonable(run).get(k) for k in expect})
         if differences:
             raise RunError(f"this run would differ from what it must match: {'; '.join(differences)}")
+    spec = WorkSpec(
+        model=settings["model"],
+        weights=None if weights is None else str(weights),
+        methods={m.name: (name, m.params) for name, m in built.items()},
+        metric_settings=metric_settings,
+    )
+    work = RunWork(images, targets, seeds, evaluator.unperturbed_logits())
     store.root.mkdir(parents=True, exist_ok=True)
     with store.lock():
-        _run_locked(store, run, model, images, method_objects, evaluator, log, random_baseline, report)
+        _run_locked(
+            store, run, model, work, method_objects, log, random_baseline, report, spec, executor, ray_address, executor_options
+        )
     if report:
         log(f"report: {store.root / 'report.md'}")
     return store.root
+
+
+@dataclass
+class RunWork:
+    """The images of a run and what the driver computed for them once."""
+
+    images: ImageSet
+    targets: np.ndarray
+    seeds: list[int]
+    base_logits: np.ndarray
+
+    def unit(self, method: str, index: list[int], replacements, relevance=None) -> Unit:
+        return Unit(
+            method=method,
+            image_ids=[self.images.ids[k] for k in index],
+            pixels=self.images.pixels[index],
+            targets=self.targets[index],
+            seeds=[self.seeds[k] for k in index],
+            base_logits=self.base_logits[index],
+            replacements=tuple(replacements),
+            relevance=relevance,
+        )
+
+
+def plan_units(store: RunStore, work: RunWork, method_objects: dict, chosen: list[str], random_baseline: bool) -> list[Unit]:
+    """The units the store lacks, in order: the random-order curves, then each method's images
+    in chunks of its ``batch_size``. An image whose record lacks only some replacements' curves
+    gets a unit that reuses its stored map."""
+    ids = work.images.ids
+    units = []
+
+    def missing(method: str, image_id: str) -> tuple[str, ...] | None:
+        if not store.has(method, image_id):
+            return None
+        keys = store.curve_keys(method, image_id)
+        order = "random" if method == RANDOM_ORDER else "morf"
+        return tuple(r for r in chosen if curve_key(r, order) not in keys)
+
+    def chunks(method: str, chunk: int, with_maps: bool) -> None:
+        groups: dict[tuple, list[int]] = {}
+        for k, image_id in enumerate(ids):
+            lacking = missing(method, image_id)
+            if lacking is None:
+                groups.setdefault(("new",), []).append(k)
+            elif lacking:
+                groups.setdefault(lacking, []).append(k)
+        for key, index in groups.items():
+            new = key == ("new",)
+            for lo in range(0, len(index), chunk):
+                part = index[lo : lo + chunk]
+                relevance = None
+                if with_maps and not new:
+                    relevance = np.stack([store.load_map(method, ids[k]) for k in part])
+                units.append(work.unit(method, part, chosen if new else key, relevance))
+
+    if random_baseline:
+        chunks(RANDOM_ORDER, RANDOM_CHUNK, with_maps=False)
+    for name, method in method_objects.items():
+        chunks(name, int(method.params.get("batch_size", 8)), with_maps=True)
+    return units
+
+
+RANDOM_CHUNK = 8
+"""Images per random-order unit."""
 
 
 def _run_locked(
     store: RunStore,
     run: dict,
     model: Classifier,
-    images: ImageSet,
+    work: RunWork,
     method_objects: dict,
-    evaluator,
     log,
     random_baseline: bool,
     report: bool,
+    spec: WorkSpec,
+    executor: str,
+    ray_address: str | None,
+    executor_options: dict | None = None,
 ) -> None:
     """The part of a run that reads and writes RUN_DIR, under its lock."""
     method_names, metric_settings = run["methods"], run["metrics_settings"]
-    steps, pps, targets = metric_settings["steps"], metric_settings["pixels_per_step"], evaluator.targets
+    steps, pps = metric_settings["steps"], metric_settings["pixels_per_step"]
+    images = work.images
     previous = store.read_run()
     if previous is None and store.record_paths():
         raise RunError(
             f"{store.root} holds records but no run.json, so the settings they were made with are unknown and "
             "they cannot be resumed; choose another --out"
         )
+    chosen = replacements(metric_settings)
     if previous is not None:
         check_resumable(store, previous, run)
+        kept = replacements(previous["metrics_settings"])
+        added = [r for r in chosen if r not in kept]
+        chosen = [r for r in REPLACEMENTS if r in kept or r in chosen]  # never drop curves a run holds
+        run["metrics_settings"] = metric_settings = with_replacements(metric_settings, chosen)
         run["timings_s"] = previous.get("timings_s", {})
-        log(f"resuming the run in {store.root}")
+        log(f"resuming the run in {store.root}" + (f"; adding the {', '.join(added)} curves" if added else ""))
     leftovers = store.remove_temporary_files()
     if leftovers:
         log(f"removed {len(leftovers)} half-written temporary files left by an interrupted run")
     log(f"model: {model.name} (weights: {model.weights})")
     log(f"data:  {run['data']}, {len(images)} images")
-    log(f"methods: {', '.join(method_names)}; curves: {steps} steps of {pps} pixels")
-    log(f"estimated time: {estimate_minutes(model, images, method_objects, steps, store):.0f} min on this machine (rough)")
+    log(f"methods: {', '.join(method_names)}; curves: {steps} steps of {pps} pixels, replacement {' and '.join(chosen)}")
+    log(
+        f"estimated time: {estimate_minutes(model, images, method_objects, steps, store, len(chosen)):.0f} min on this machine (rough)"
+    )
     store.write_run(_jsonable(run))
 
     timings = run["timings_s"]
+    units = plan_units(store, work, method_objects, chosen, random_baseline)
+    total_images = sum(len(u.image_ids) for u in units)
+    if units:
+        log(f"{len(units)} units of work ({total_images} method-image pairs) on the {executor} executor")
+    bar = progress(total=total_images, desc="images")
+    done = {"units": 0, "images": 0}
 
-    start = time.perf_counter()
-    missing = [k for k, i in enumerate(images.ids) if random_baseline and not store.has(RANDOM_ORDER, i)]
-    if missing:
-        random = evaluator.subset(missing).random_curves()
-        for row, k in enumerate(missing):
-            store.save_record(RANDOM_ORDER, images.ids[k], {"random": (random.logits[row], random.probs[row])}, {})
-    timings["random_curves"] = timings.get("random_curves", 0.0) + time.perf_counter() - start
+    def on_result(unit: Unit, result: UnitResult) -> None:
+        write_result(store, result)
+        name = "random_curves" if unit.method == RANDOM_ORDER else unit.method
+        if unit.method == RANDOM_ORDER:
+            timings[name] = timings.get(name, 0.0) + result.metrics_seconds
+        else:
+            timings[f"{name}/explain"] = timings.get(f"{name}/explain", 0.0) + result.explain_seconds
+            timings[f"{name}/metrics"] = timings.get(f"{name}/metrics", 0.0) + result.metrics_seconds
+        for replacement, seconds in result.curve_seconds.items():
+            timings[f"curves/{replacement}"] = timings.get(f"curves/{replacement}", 0.0) + seconds
+        store.write_run(_jsonable(run))
+        done["units"] += 1
+        done["images"] += len(unit.image_ids)
+        bar.update(len(unit.image_ids))
+        log(
+            f"  [{done['units']}/{len(units)} units, {done['images']}/{total_images} images] {unit.key}: "
+            f"{result.explain_seconds:.1f}s explain, {result.metrics_seconds:.1f}s curves"
+        )
 
-    for name, method in method_objects.items():
-        pending = [k for k, i in enumerate(images.ids) if not store.has(name, i)]
-        if not pending:
-            continue
-        chunk = int(method.params.get("batch_size", 8))
-        bar = progress(total=len(pending), desc=name)
-        for lo in range(0, len(pending), chunk):
-            idx = pending[lo : lo + chunk]
-            t0 = time.perf_counter()
-            explanation = method.explain(model, images.pixels[idx], targets[idx])
-            t1 = time.perf_counter()
-            sub = evaluator.subset(idx)
-            morf = sub.curves(explanation.relevance, "morf")
-            lerf = sub.curves(explanation.relevance, "lerf")
-            for row, k in enumerate(idx):
-                gray = metrics.grayscale_map(explanation.relevance[row], signed=method.signed)
-                values = metrics.image_metrics(
-                    gray,
-                    images.pixels[k],
-                    morf.logits[row],
-                    lerf.logits[row],
-                    morf.probs[row],
-                    lerf.probs[row],
-                    metric_settings["png_compress_level"],
-                )
-                values["method_seconds"] = explanation.seconds / len(idx)
-                values.update({key: float(value[row]) for key, value in explanation.diagnostics.items()})
-                series = {key: value[row][~np.isnan(value[row])] for key, value in explanation.series.items()}
-                store.save_map(name, images.ids[k], explanation.relevance[row], gray)
-                store.save_record(
-                    name,
-                    images.ids[k],
-                    {"morf": (morf.logits[row], morf.probs[row]), "lerf": (lerf.logits[row], lerf.probs[row])},
-                    values,
-                    series,
-                )
-            t2 = time.perf_counter()
-            timings[f"{name}/explain"] = timings.get(f"{name}/explain", 0.0) + t1 - t0
-            timings[f"{name}/metrics"] = timings.get(f"{name}/metrics", 0.0) + t2 - t1
-            store.write_run(_jsonable(run))
-            bar.update(len(idx))
-            log(
-                f"  {name}: {min(lo + chunk, len(pending))}/{len(pending)} images ({t1 - t0:.1f}s explain, {t2 - t1:.1f}s metrics)"
-            )
-        bar.close()
+    if units:
+        runner = make_executor(executor, spec, model, method_objects, ray_address, log=log, **(executor_options or {}))
+        try:
+            runner.run(units, on_result)
+        finally:
+            runner.close()
+    bar.close()
 
     run["status"] = "complete"
     store.write_run(_jsonable(run))
@@ -317,13 +391,21 @@ def check_resumable(store: RunStore, previous: dict, run: dict) -> None:
             f"that a resumed run must share (run.json has no image_sha256); choose another --out (its report can "
             f"still be rebuilt: python -m bench report {store.root})"
         )
-    differences = fingerprint_differences(settings_fingerprint(previous), settings_fingerprint(_jsonable(run)))
+    differences = fingerprint_differences(
+        resume_fingerprint(settings_fingerprint(previous)), resume_fingerprint(settings_fingerprint(_jsonable(run)))
+    )
     if differences:
         raise RunError(
             f"{store.root} holds a run with different settings: {'; '.join(differences)}. Resume only with the same "
             "settings and images, or choose another --out."
         )
     store.verify(run["methods"], run["image_ids"])
+
+
+def resume_fingerprint(fingerprint: dict) -> dict:
+    """The part of a fingerprint a resumed run must share: all but the replacements, which a
+    resumed run may add to (``--param metrics.replacement=...``)."""
+    return {**fingerprint, "metrics_settings": with_replacements(fingerprint["metrics_settings"] or {}, [DEFAULT_REPLACEMENT])}
 
 
 def check_method_sections(profile: dict) -> None:
@@ -337,7 +419,9 @@ def check_method_sections(profile: dict) -> None:
         )
 
 
-def estimate_minutes(model: Classifier, images: ImageSet, method_objects: dict, steps: int, store: RunStore) -> float:
+def estimate_minutes(
+    model: Classifier, images: ImageSet, method_objects: dict, steps: int, store: RunStore, curve_sets: int = 1
+) -> float:
     """Rough wall-time estimate from one timed forward batch and one gradient batch."""
     import tensorflow as tf
 
@@ -355,7 +439,7 @@ def estimate_minutes(model: Classifier, images: ImageSet, method_objects: dict, 
     backward = (time.perf_counter() - t0) / len(x)
     costs = ModelCosts(forward=forward, backward=backward, input_size=model.input_size)
     n = len(images)
-    total = n * (2 * len(method_objects) + 1) * steps * forward
+    total = curve_sets * n * (2 * len(method_objects) + 1) * steps * forward  # ROAD's imputation not counted
     for name, method in method_objects.items():
         todo = sum(not store.has(name, i) for i in images.ids)
         total += todo * method.estimate_seconds(costs)

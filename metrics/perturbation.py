@@ -1,17 +1,25 @@
 """MoRF / LeRF / random pixel-perturbation curves (SPEC section 4).
 
-At step t (1..T) the pixels at positions ``(t-1)*k .. t*k-1`` of the ranking (all three
-channels; ``k = pixels_per_step``) are replaced by the same pixels of a per-image colour
-field, every value uniform in [0, 255) (float32, pixel space, continuous like Noise
-Mask's noise); the model's own preprocessing is applied by the wrapper. Step 0 is the
-unperturbed image. The curves record the target class's logit and softmax probability.
+At step t (1..T) the pixels at positions ``0 .. t*k-1`` of the ranking (all three
+channels; ``k = pixels_per_step``) are replaced; step 0 is the unperturbed image. The
+curves record the target class's logit and softmax probability. Two replacements
+(:data:`REPLACEMENTS`, the profile setting ``metrics.replacement``):
+
+* ``random-colour`` (the thesis): the same pixels of a per-image colour field, every value
+  uniform in [0, 255) (float32, pixel space, continuous like Noise Mask's noise);
+* ``road``: ROAD's noisy linear imputation (:mod:`metrics.road`): each removed pixel takes
+  the weighted mean of its neighbours, plus seeded noise, so the perturbed image stays
+  close to natural images and the removed shape does not show as a patch of noise.
+
+The model's own preprocessing is applied by the wrapper.
 
 The colour field, the tie-breaking permutation and the random order are drawn from
 per-image seeds, so they are the same for every method scored on the same image, and
 independent of the batch layout. Per image, three independent streams are derived from
 the image's seed entropy ``E`` (``(seed, image_index)`` for an int ``seed``, or the
 caller's per-image seed): ``SeedSequence(E, spawn_key=(0,))`` draws the colour field,
-``spawn_key=(1,)`` the tie-breaking permutation, ``spawn_key=(2,)`` the random order.
+``spawn_key=(1,)`` the tie-breaking permutation, ``spawn_key=(2,)`` the random order,
+``spawn_key=(3,)`` ROAD's imputation noise.
 
 :class:`CurveEvaluator` holds the images, targets and seeds, computes the unperturbed
 scores and the random-order curves once, and scores many relevance maps against them.
@@ -34,7 +42,15 @@ THESIS_STEPS = thesis.CURVE_STEPS
 THESIS_PIXELS_PER_STEP = thesis.PIXELS_PER_STEP
 THESIS_COVERAGE = thesis.CURVE_COVERAGE
 
-_STREAM_COLOURS, _STREAM_TIES, _STREAM_RANDOM = 0, 1, 2
+_STREAM_COLOURS, _STREAM_TIES, _STREAM_RANDOM, _STREAM_ROAD = 0, 1, 2, 3
+
+DEFAULT_REPLACEMENT = "random-colour"
+REPLACEMENT_TEXT = {
+    "random-colour": "removed pixels replaced by uniform random colours (the thesis)",
+    "road": "removed pixels imputed by ROAD's noisy linear imputation (Rong et al., ICML 2022)",
+}
+REPLACEMENTS = tuple(REPLACEMENT_TEXT)
+"""How removed pixels are replaced along a curve; the default first."""
 
 
 def pixels_per_step_for(size, steps: int = THESIS_STEPS, coverage: float = THESIS_COVERAGE) -> int:
@@ -109,6 +125,7 @@ class CurveEvaluator:
     spec's target). ``seed``: an int (image ``i`` uses the entropy ``(seed, i)``) or one
     seed per image, each a non-negative int or a tuple of them (e.g. derived from the
     image id, so an image's draws do not depend on which set or position it is in).
+    ``replacement``: one of :data:`REPLACEMENTS`.
     """
 
     def __init__(
@@ -123,7 +140,11 @@ class CurveEvaluator:
         batch_size: int = 32,
         unperturbed_logits: np.ndarray | None = None,
         random_curves: Curves | None = None,
+        replacement: str = DEFAULT_REPLACEMENT,
     ):
+        if replacement not in REPLACEMENTS:
+            raise ValueError(f"replacement must be one of {', '.join(REPLACEMENTS)}; got {replacement!r}")
+        self.replacement = replacement
         self.model = model
         self.images = model.check_images(images)
         n, h, w, _ = self.images.shape
@@ -180,6 +201,16 @@ class CurveEvaluator:
         sub._base = None if self._base is None else self._base[index]
         sub._random = None
         return sub
+
+    def with_replacement(self, replacement: str) -> CurveEvaluator:
+        """The same evaluator (images, seeds, targets, unperturbed scores) replacing pixels by ``replacement``."""
+        if replacement not in REPLACEMENTS:
+            raise ValueError(f"replacement must be one of {', '.join(REPLACEMENTS)}; got {replacement!r}")
+        if replacement == self.replacement:
+            return self
+        other = self.subset(np.arange(len(self)))
+        other.replacement = replacement
+        return other
 
     # -- seeded draws -------------------------------------------------------------
     def _rng(self, i: int, stream: int) -> np.random.Generator:
@@ -273,13 +304,8 @@ class CurveEvaluator:
             probs[at] = softmax(out.astype(np.float64))[pick]
 
         for i in range(n):
-            running = self.images[i].reshape(h * w, 3).astype(np.float32)  # a copy
-            field = self.colour_field(i).reshape(h * w, 3)
-            order_i = ranking_of(i)
-            for t in range(T):
-                idx = order_i[t * k : (t + 1) * k]
-                running[idx] = field[idx]
-                buf[fill] = running
+            for t, perturbed in enumerate(self._perturbed_images(i, ranking_of(i))):
+                buf[fill] = perturbed.reshape(h * w, 3)
                 slot_img[fill], slot_step[fill] = i, t + 1
                 fill += 1
                 if fill == bs:
@@ -288,6 +314,24 @@ class CurveEvaluator:
         if fill:
             flush(fill)
         return Curves(order, logits, probs, k, self.targets.copy())
+
+    def _perturbed_images(self, i: int, order_i: np.ndarray):
+        """Image ``i`` at steps 1..T along ``order_i``, one float32 array per step (valid until the next)."""
+        h, w = self.images.shape[1:3]
+        k, T = self.pixels_per_step, self.steps
+        if self.replacement == "road":
+            from .road import ImputationCurve
+
+            yield from ImputationCurve(
+                self.images[i], order_i, k, T, np.random.SeedSequence(self._entropies[i], spawn_key=(_STREAM_ROAD,))
+            )
+            return
+        running = self.images[i].reshape(h * w, 3).astype(np.float32)  # a copy
+        field = self.colour_field(i).reshape(h * w, 3)
+        for t in range(T):
+            idx = order_i[t * k : (t + 1) * k]
+            running[idx] = field[idx]
+            yield running
 
 
 def perturbation_curves(
@@ -300,11 +344,21 @@ def perturbation_curves(
     steps: int,
     seed: int | Sequence = 0,
     batch_size: int = 32,
+    replacement: str = DEFAULT_REPLACEMENT,
 ) -> Curves:
     """One-call form of :class:`CurveEvaluator` (``targets=None``: the top-1 class).
 
     To score several methods on the same images, keep one evaluator instead: it
     computes step 0 and the random curves once.
     """
-    ev = CurveEvaluator(model, images, targets, pixels_per_step=pixels_per_step, steps=steps, seed=seed, batch_size=batch_size)
+    ev = CurveEvaluator(
+        model,
+        images,
+        targets,
+        pixels_per_step=pixels_per_step,
+        steps=steps,
+        seed=seed,
+        batch_size=batch_size,
+        replacement=replacement,
+    )
     return ev.curves(relevance, order)

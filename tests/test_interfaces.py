@@ -20,6 +20,7 @@ from bench.runner import run_benchmark
 from common import thesis
 from common.errors import InputError, ParameterError
 from methods import Attribution, ModelCosts, Param, SaliencyMethod
+from metrics.per_image import curve_metrics
 
 
 def test_importing_the_packages_loads_no_tensorflow_and_sets_nothing():
@@ -117,7 +118,9 @@ def test_per_image_metrics_declare_their_direction():
     image = np.zeros((8, 8, 3), np.uint8)
     curve = np.linspace(1.0, 0.0, 5)
     values = metrics.image_metrics(gray, image, curve, curve + 0.5 * (curve < 1), curve, curve, png_level=9)
-    assert list(values) == [m for m in declared if m != "method_seconds"]
+    road = curve_metrics(curve, curve + 0.5 * (curve < 1), curve, curve, "road")
+    assert list(values) + list(road) == [m for m in declared if m != "method_seconds"]
+    assert road["abpc_sum_logit_road"] == values["abpc_sum_logit"]  # same curves, other name
     assert values["abpc_sum_logit"] == pytest.approx(2.0)  # LeRF 0.5 above MoRF on each of 4 steps
     assert all(m.unit and m.description for m in declared.values())
     assert declared["png_bytes"].best({"a": 10, "b": 5}) == "b"  # smaller is better

@@ -21,6 +21,13 @@ def shared_sample_dir(checkout: Path) -> Path:
     return Path(os.environ.get(SHARED_DIR_ENV, Path(checkout).parent / "shared")) / "data" / "nips17-dev-sample"
 
 
+def credits_line(image_ids: list[str], authors: list[str], licenses: list[str]) -> str:
+    """ "Images: ID by AUTHOR (LICENCE); ..." for a report's footer."""
+    return "Images: " + "; ".join(
+        f"{i} by {a or 'unknown author'} ({lic or 'licence unknown'})" for i, a, lic in zip(image_ids, authors, licenses)
+    )
+
+
 def resolve_data_dir(data_dir: str | Path | None = None) -> tuple[Path, str]:
     """Which image set to use: ``data_dir`` if given, else the fetched NIPS-2017 set at
     ``data/nips17`` when present, else the embedded default. Returns (folder, description)."""
@@ -37,6 +44,7 @@ def resolve_data_dir(data_dir: str | Path | None = None) -> tuple[Path, str]:
 
 
 __all__ = [
+    "credits_line",
     "DEFAULT_DATA_DIR",
     "SHARED_DIR_ENV",
     "ImageSet",

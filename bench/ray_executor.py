@@ -1,0 +1,331 @@
+"""The ``ray`` executor: a run's units on a Ray cluster (``pip install noise-mask-bench[ray]``).
+
+One actor per worker slot (a CPU, or a GPU when the cluster has them) holds a
+:class:`bench.work.Worker`: the model is loaded and the methods are built once per actor.
+The driver sends each actor one :class:`bench.work.Unit` at a time (pixels, targets, seeds
+and step-0 logits travel with it, so no shared filesystem is needed) and hands every
+:class:`bench.work.UnitResult` to ``on_result`` as it arrives; the driver alone writes the
+run folder. Units go out longest first (by the methods' own cost estimates), so that on many
+workers the run does not wait at its end for a long unit started last. Every executor runs
+the same units through the same code, so the numbers are the same as a local run's on a
+machine like the workers (TensorFlow keeps its default threads; a worker that loaded other
+model weights than the driver's stops the run).
+
+Faults:
+
+- a worker process that dies (killed, out of memory, its node lost) is restarted by Ray
+  (``max_restarts``) and the unit it was computing is sent again, by the driver, at most
+  ``max_retries`` times; each retry is logged;
+- an exception raised by a method is not retried: the driver stops sending units, lets the
+  units in flight finish (their records are written) and raises :class:`UnitFailed`, which
+  names the unit and carries the worker's traceback;
+- a killed driver loses nothing written: the records are per (method, image), so rerunning
+  the same command resumes, as a local run does.
+
+Ray is imported only here, when a ``ray`` executor is made: local runs never need it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
+
+from bench.work import Unit, UnitResult, Worker, WorkSpec
+from common.errors import InputError
+
+INSTALL_HINT = "pip install 'noise-mask-bench[ray]'"
+MAX_RETRIES = 3
+"""How many times a unit whose worker died is sent again before the run stops."""
+MAX_RESTARTS = 4
+"""How many times Ray restarts one worker process that died."""
+
+
+class RayExecutorError(InputError):
+    """Ray is missing, the cluster cannot be reached or has no room for a worker; the message says what to do."""
+
+
+class UnitFailed(RuntimeError):
+    """A method raised an exception on a worker: a bug in the method or the suite, never retried.
+    The message names the unit and holds the worker's traceback."""
+
+
+class WorkerLost(RuntimeError):
+    """A unit's worker died more than ``max_retries`` times, or no worker is left to compute it."""
+
+
+def import_ray():
+    try:
+        import ray
+    except ImportError as err:
+        raise RayExecutorError(
+            f"--executor ray needs Ray, which cannot be imported here ({type(err).__name__}: {err}); install it with "
+            f"{INSTALL_HINT}, or run with --executor local"
+        ) from None
+    return ray
+
+
+class UnitActor:
+    """One worker process: a :class:`bench.work.Worker` (model loaded once) computing units."""
+
+    def __init__(self, spec: WorkSpec, threads: int | None = None):
+        self.started = time.perf_counter()
+        if threads:
+            import tensorflow as tf
+
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+        self.worker = Worker(spec)
+        self.ready_seconds = time.perf_counter() - self.started
+
+    def where(self) -> dict:
+        import ray
+
+        return {
+            "node_id": ray.get_runtime_context().get_node_id(),
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "load_seconds": self.ready_seconds,
+            "weights": [self.worker.model.weights_sha256, self.worker.model.weights],
+        }
+
+    def run(self, unit: Unit) -> UnitResult:
+        return self.worker.run(unit)
+
+
+class RayExecutor:
+    """Units on Ray actors; see the module's docstring.
+
+    ``address``: None starts Ray on this machine, or joins the cluster named by ``RAY_ADDRESS``
+    when it is set; ``"auto"`` joins the cluster this machine belongs to (``ray start``);
+    ``"ray://HOST:10001"`` connects through Ray Client. When Ray is already initialised in
+    this process (e.g. a test's cluster), that connection is used and left open.
+    ``workers``: how many actors (default: one per GPU of the cluster when it has GPUs, else
+    one per ``cpus_per_worker`` CPUs). ``threads``: TensorFlow's intra- and inter-op threads
+    in each actor. The default, TensorFlow's own (one per core of the node, as in a local run),
+    keeps the results bit-identical to a local run on such a machine; fewer threads change
+    some sums in the last bits (occlusion maps on EfficientNet-Lite0 at 1 thread instead of 2:
+    up to 9e-6, so PNG sizes by a few bytes). ``weights``: the driver's model's
+    (weights sha256, weights description); a worker that loaded other weights (another file or
+    cache on its node) stops the run before it computes anything.
+    """
+
+    name = "ray"
+
+    def __init__(
+        self,
+        spec: WorkSpec,
+        address: str | None = None,
+        workers: int | None = None,
+        cpus_per_worker: float = 1,
+        gpus_per_worker: float | None = None,
+        threads: int | None = None,
+        max_retries: int = MAX_RETRIES,
+        log: Callable[[str], None] = print,
+        weights: tuple[str | None, str] | None = None,
+    ):
+        ray = import_ray()
+        self.ray, self.spec, self.log, self.max_retries = ray, spec, log, max_retries
+        self.weights = weights
+        self.owns_connection = not ray.is_initialized()
+        if self.owns_connection:
+            local = address is None and not os.environ.get("RAY_ADDRESS")
+            try:
+                ray.init(
+                    address=address,
+                    include_dashboard=False if local else None,
+                    log_to_driver=True,
+                    runtime_env={"env_vars": {"TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}},
+                )
+            except (ConnectionError, RuntimeError, ValueError) as err:
+                where = address or os.environ.get("RAY_ADDRESS") or "this machine"
+                raise RayExecutorError(
+                    f"cannot start or reach the Ray cluster at {where} ({type(err).__name__}: {err}); check --ray-address "
+                    "(auto, or ray://HEAD:10001) and that `ray start` runs there"
+                ) from None
+        resources = ray.cluster_resources()
+        cpus, gpus = float(resources.get("CPU", 0)), float(resources.get("GPU", 0))
+        if gpus_per_worker is None:
+            gpus_per_worker = 1.0 if gpus >= 1 else 0.0
+        if workers is None:
+            workers = int(gpus // gpus_per_worker) if gpus_per_worker else int(cpus // cpus_per_worker)
+        if workers < 1:
+            self.close()
+            raise RayExecutorError(
+                f"the Ray cluster has {cpus:g} CPUs and {gpus:g} GPUs: no room for a worker of {cpus_per_worker:g} CPU"
+                + (f" and {gpus_per_worker:g} GPU" if gpus_per_worker else "")
+            )
+        actor_class = ray.remote(UnitActor).options(
+            num_cpus=cpus_per_worker,
+            num_gpus=gpus_per_worker,
+            max_restarts=MAX_RESTARTS,
+            max_task_retries=0,  # the driver resends a lost unit itself, and logs it
+        )
+        self.actors = [actor_class.remote(spec, threads) for _ in range(workers)]
+        self.places: dict = {}
+        """actor -> where() of its current process (node id, host, pid)."""
+        self.units_by_node: Counter = Counter()
+        self.retries: list[str] = []
+        nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
+        log(
+            f"ray: {workers} worker{'s' * (workers != 1)} ({cpus_per_worker:g} CPU"
+            + (f", {gpus_per_worker:g} GPU" if gpus_per_worker else "")
+            + f" each) on a cluster of {nodes} nodes, {cpus:g} CPUs, {gpus:g} GPUs"
+        )
+
+    # ------------------------------------------------------------------ the run
+    def run(self, units: Iterable[Unit], on_result: Callable[[Unit, UnitResult], None]) -> None:
+        ray = self.ray
+        from ray.exceptions import ActorUnavailableError, RayActorError, RayTaskError
+
+        pending = deque(longest_first(list(units), self.spec))
+        idle: deque = deque()
+        running: dict = {}  # object ref -> (unit, actor)
+        probing = {actor.where.remote(): actor for actor in self.actors}  # ready when its model is loaded
+        later: list = []  # (when, actor): a restarting actor, asked again then
+        attempts: Counter = Counter()
+        failure: BaseException | None = None
+        last_death = ""
+        while pending or running:
+            now = time.monotonic()
+            for item in [item for item in later if item[0] <= now]:
+                later.remove(item)
+                probing[item[1].where.remote()] = item[1]
+            while idle and pending and failure is None:
+                actor, unit = idle.popleft(), pending.popleft()
+                running[actor.run.remote(unit)] = (unit, actor)
+            if failure is not None and not running:
+                break
+            if not running and not probing and not later:
+                failure = WorkerLost(f"no Ray worker is left to compute the {len(pending)} remaining units; {last_death}")
+                break
+            if not running and not probing:
+                time.sleep(max(0.0, min(when for when, _ in later) - now))
+                continue
+            ready, _ = ray.wait(list(running) + list(probing), num_returns=1, timeout=1.0 if later else None)
+            if not ready:
+                continue
+            ref = ready[0]
+            if ref in probing:
+                actor = probing.pop(ref)
+                try:
+                    place = ray.get(ref)
+                except ActorUnavailableError:  # restarting: ask again in a second
+                    later.append((time.monotonic() + 1.0, actor))
+                    continue
+                except RayActorError as err:  # dead for good (restarts used up, or its model cannot load)
+                    self.actors.remove(actor)
+                    last_death = f"the last worker lost: {err}"
+                    self.log(
+                        f"ray: a worker could not be (re)started and is dropped; {len(self.actors)} left: {_first_lines(err)}"
+                    )
+                    continue
+                if self.weights is not None and not same_weights(self.weights, place["weights"]):
+                    self.close()
+                    raise RayExecutorError(
+                        f"the Ray worker on {place['host']} loaded other weights for {self.spec.model} than this process: "
+                        f"{place['weights'][1]} (sha256 {place['weights'][0]}) instead of {self.weights[1]} (sha256 "
+                        f"{self.weights[0]}); give every node the same weights (--weights PATH at the same path on each, "
+                        "or the BENCH_*_WEIGHTS variable, or the same Keras cache)"
+                    )
+                previous = self.places.get(actor)
+                self.places[actor] = place
+                if previous is None or previous["pid"] != place["pid"]:
+                    self.log(
+                        f"ray: worker {'restarted' if previous else 'ready'} on {place['host']} (node {place['node_id'][:12]}, "
+                        f"pid {place['pid']}), model loaded in {place['load_seconds']:.1f}s"
+                    )
+                idle.append(actor)
+                continue
+            unit, actor = running.pop(ref)
+            place = self.places.get(actor, {})
+            try:
+                result = ray.get(ref)
+            except RayTaskError as err:  # the method (or the suite) raised: a bug, not retried
+                if failure is None:
+                    failure = UnitFailed(
+                        f"the unit {unit.key} failed on the Ray worker {place.get('host')} (pid {place.get('pid')}); "
+                        f"its traceback:\n{err}"
+                    )
+                    self.log(f"ray: the unit {unit.key} failed; finishing the {len(running)} units in flight, then stopping")
+                idle.append(actor)
+                continue
+            except RayActorError as err:  # the worker process died: Ray restarts it, the driver resends the unit
+                attempts[unit.key] += 1
+                last_death = f"the worker computing {unit.key} died: {_first_lines(err)}"
+                if attempts[unit.key] > self.max_retries:
+                    count = attempts[unit.key]
+                    failure = failure or WorkerLost(
+                        f"the worker computing the unit {unit.key} died {count} time{'s' * (count != 1)} (retries allowed: "
+                        f"{self.max_retries}); the run stops. Last: {err}"
+                    )
+                else:
+                    note = (
+                        f"ray: the worker computing {unit.key} (pid {place.get('pid')} on {place.get('host')}) died; "
+                        f"sending the unit again (retry {attempts[unit.key]} of {self.max_retries})"
+                    )
+                    self.retries.append(note)
+                    self.log(note)
+                    pending.appendleft(unit)
+                probing[actor.where.remote()] = actor  # back in the pool once restarted
+                continue
+            self.units_by_node[place.get("node_id")] += 1
+            on_result(unit, result)
+            idle.append(actor)
+        if failure is not None:
+            raise failure
+        if self.units_by_node:
+            counts = ", ".join(f"node {node[:12]}: {n}" for node, n in self.units_by_node.items() if node)
+            self.log(f"ray: units per node: {counts}" + (f"; {len(self.retries)} units resent" if self.retries else ""))
+
+    def close(self) -> None:
+        ray = self.ray
+        for actor in getattr(self, "actors", []):
+            try:
+                ray.kill(actor, no_restart=True)
+            except Exception:  # noqa: BLE001 - already gone
+                pass
+        self.actors = []
+        if self.owns_connection and ray.is_initialized():
+            ray.shutdown()
+
+
+def estimated_cost(unit: Unit, methods: dict, steps: int) -> float:
+    """A unit's cost in forward passes of one image, from the method's own estimate
+    (:meth:`methods.SaliencyMethod.estimate_seconds` with a backward pass = 3 forward passes)
+    and its curves: only an order for the schedule, never a time."""
+    from bench.results import RANDOM_ORDER
+    from methods import ModelCosts
+
+    curves = len(unit.replacements) * steps
+    if unit.method == RANDOM_ORDER:
+        return len(unit.image_ids) * curves
+    explain = 0.0
+    if unit.relevance is None:
+        explain = methods[unit.method].estimate_seconds(ModelCosts(1.0, 3.0, tuple(unit.pixels.shape[1:3])))
+    return len(unit.image_ids) * (explain + 2 * curves)
+
+
+def longest_first(units: list[Unit], spec: WorkSpec) -> list[Unit]:
+    """The units in decreasing estimated cost (the longest-processing-time rule): on many workers
+    the run then ends soon after its longest unit instead of starting it last. The order does not
+    change a result (records are per image); without an estimate the plan's order is kept."""
+    from methods import build_method
+
+    try:
+        methods = {name: build_method(source, params) for name, (source, params) in spec.methods.items()}
+        costs = [estimated_cost(u, methods, int(spec.metric_settings["steps"])) for u in units]
+    except Exception:  # noqa: BLE001 - an estimate is only an optimisation
+        return units
+    return [units[k] for k in sorted(range(len(units)), key=lambda k: -costs[k])]
+
+
+def same_weights(a, b) -> bool:
+    """Two (sha256, description) pairs name the same weights: by sha256 when either has one."""
+    return a[0] == b[0] if (a[0] or b[0]) else a[1] == b[1]
+
+
+def _first_lines(err: BaseException, count: int = 2) -> str:
+    return " ".join(str(err).strip().splitlines()[:count])

@@ -1,0 +1,227 @@
+"""ROAD's replacement and the sanity check in runs: curves of both replacements, a run extended with
+stored maps, the report's section, checks and exports (tiny model, smoke profile)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.profiles import apply_overrides, load_profile, replacements
+from bench.results import RunStore
+from bench.runner import RunError, run_benchmark
+from common.errors import ParameterError
+from metrics import CurveEvaluator
+from metrics.per_image import curve_metric_name
+
+FAST = ["perturbation", "sensitivity"]
+ROAD = ["abpc_sum_logit_road", "abpc_mean_logit_road", "abpc_sum_prob_pct_road", "abpc_mean_prob_pct_road"]
+
+
+@pytest.fixture(scope="module")
+def smoke():
+    return apply_overrides(load_profile("smoke"), None, methods=FAST)
+
+
+@pytest.fixture(scope="module")
+def plain_run(smoke, tmp_path_factory):
+    out = tmp_path_factory.mktemp("road") / "plain"
+    run_benchmark(smoke, out, log=lambda s: None)
+    return out
+
+
+@pytest.fixture(scope="module")
+def both_run(smoke, tmp_path_factory):
+    out = tmp_path_factory.mktemp("road") / "both"
+    run_benchmark(apply_overrides(smoke, ["metrics.replacement=random-colour,road"]), out, log=lambda s: None)
+    return out
+
+
+def test_the_setting_takes_a_name_a_list_or_names_joined_by_commas(smoke):
+    assert replacements({}) == ["random-colour"]
+    assert replacements({"replacement": "road"}) == ["road"]
+    assert replacements({"replacement": ["road", "random-colour"]}) == ["random-colour", "road"]
+    assert replacements({"replacement": "road, random-colour"}) == ["random-colour", "road"]
+    with pytest.raises(ParameterError, match="metrics.replacement must be one of 'random-colour', 'road'"):
+        run_benchmark(apply_overrides(smoke, ["metrics.replacement=blur"]), "unused", log=lambda s: None)
+
+
+def test_a_run_with_both_replacements(both_run, plain_run):
+    run = json.loads((both_run / "run.json").read_text())
+    assert run["metrics_settings"]["replacement"] == ["random-colour", "road"]
+    assert {"curves/random-colour", "curves/road"} <= set(run["timings_s"])
+    metrics = pd.read_csv(both_run / "metrics.csv", dtype={"image_id": str})
+    plain = pd.read_csv(plain_run / "metrics.csv", dtype={"image_id": str})
+    for method in FAST:
+        names = set(metrics[metrics["method"] == method]["metric"])
+        assert set(ROAD) <= names
+    # the random-colour numbers are those of a run without ROAD: the replacements do not interact
+    key = ["image_id", "method", "metric"]
+    merged = plain.merge(metrics, on=key, suffixes=("_plain", "_both"))
+    merged = merged[merged["metric"] != "method_seconds"]
+    assert len(merged) == len(plain[plain["metric"] != "method_seconds"])
+    np.testing.assert_array_equal(merged["value_plain"], merged["value_both"])
+    curves = pd.read_csv(both_run / "curves.csv", dtype={"image_id": str})
+    assert list(curves.columns[:4]) == ["image_id", "method", "replacement", "order"]
+    assert set(curves["replacement"]) == {"random-colour", "road"}
+    road = curves[curves["replacement"] == "road"]
+    assert set(road["order"]) == {"morf", "lerf", "random"}
+    # ROAD's curves differ from the random-colour ones but start at the same unperturbed logit
+    a = curves[(curves["replacement"] == "random-colour") & (curves["order"] == "morf")]
+    b = road[road["order"] == "morf"]
+    assert np.array_equal(a[a["step"] == 0]["logit"].to_numpy(), b[b["step"] == 0]["logit"].to_numpy())
+    assert not np.allclose(a["logit"].to_numpy(), b["logit"].to_numpy())
+
+
+def test_the_runs_road_curves_are_the_evaluators(both_run):
+    """The stored ROAD curve of a map is what CurveEvaluator(replacement="road") gives for it."""
+    from bench.runner import image_seed
+    from models import get_model
+
+    store = RunStore(both_run)
+    run = store.read_run()
+    model = get_model("tiny")
+    from bench.datasets import load_image_set
+
+    images = load_image_set(run["data_dir"], size=model.input_size, ids=run["image_ids"])
+    rel = np.stack([store.load_map("sensitivity", i) for i in run["image_ids"]])
+    ms = run["metrics_settings"]
+    evaluator = CurveEvaluator(
+        model,
+        images.pixels,
+        np.array(run["targets"]),
+        pixels_per_step=ms["pixels_per_step"],
+        steps=ms["steps"],
+        seed=[image_seed(run["seed"], i) for i in run["image_ids"]],
+        replacement="road",
+    )
+    morf = evaluator.curves(rel, "morf")
+    record = store.read_record(store.record_path("sensitivity", run["image_ids"][1]))
+    np.testing.assert_allclose(record["road:morf_logit"], morf.logits[1], rtol=1e-5, atol=1e-5)
+
+
+def test_a_run_extended_with_road_reuses_its_maps(plain_run, both_run, smoke, tmp_path):
+    out = tmp_path / "extended"
+    shutil.copytree(plain_run, out)
+    store = RunStore(out)
+    ids = store.read_run()["image_ids"]
+    maps_before = {m: [store.map_path(m, i).stat().st_mtime_ns for i in ids] for m in FAST}
+    lines = []
+    run_benchmark(apply_overrides(smoke, ["metrics.replacement=road"]), out, log=lines.append)
+    assert any("adding the road curves" in line for line in lines)
+    assert {m: [store.map_path(m, i).stat().st_mtime_ns for i in ids] for m in FAST} == maps_before  # maps not recomputed
+    run = store.read_run()
+    assert run["metrics_settings"]["replacement"] == ["random-colour", "road"]  # what it holds, not only what was asked
+    extended = pd.read_csv(out / "metrics.csv", dtype={"image_id": str}).sort_values(["image_id", "method", "metric"])
+    both = pd.read_csv(both_run / "metrics.csv", dtype={"image_id": str}).sort_values(["image_id", "method", "metric"])
+    extended, both = extended[extended["metric"] != "method_seconds"], both[both["metric"] != "method_seconds"]
+    assert extended[["image_id", "method", "metric"]].values.tolist() == both[["image_id", "method", "metric"]].values.tolist()
+    np.testing.assert_allclose(extended["value"].to_numpy(), both["value"].to_numpy(), rtol=1e-6)
+    # run again: nothing left to do
+    lines.clear()
+    run_benchmark(apply_overrides(smoke, ["metrics.replacement=road"]), out, log=lines.append)
+    assert not any("units of work" in line for line in lines)
+
+
+def test_the_report_sets_the_replacements_side_by_side(both_run):
+    report = (both_run / "report.md").read_text()
+    assert "## Do the curve verdicts survive ROAD's imputation?" in report
+    assert "| replacement | claim |" in report
+    assert "road: sum over steps, logit" in report and "ROAD / random colours = " in report
+    assert "figures/morf_road.png" in report and (both_run / "figures" / "lerf_road.png").is_file()
+
+
+def test_a_resume_still_refuses_other_settings(plain_run, smoke):
+    with pytest.raises(RunError, match="metrics_settings.steps"):
+        run_benchmark(apply_overrides(smoke, ["metrics.replacement=road", "metrics.steps=10"]), plain_run, log=lambda s: None)
+
+
+def test_exports_and_names_of_the_road_metrics(both_run, tmp_path):
+    from bench.export import export_folder
+
+    assert curve_metric_name("abpc_sum_logit", "road") == "abpc_sum_logit_road"
+    assert curve_metric_name("abpc_sum_logit", "random-colour") == "abpc_sum_logit"
+    paths = export_folder(both_run, tmp_path / "export")
+    bigger = json.loads(next(p for p in paths if p.name.endswith("bigger.json")).read_text())
+    assert {f"sensitivity {m}" for m in ROAD} <= {e["name"] for e in bigger}
+
+
+class RecordingModel:
+    """A Classifier stand-in whose logits are the mean of each channel; it keeps every image it scores."""
+
+    name, num_classes, input_size = "recording", 3, (12, 12)
+
+    def __init__(self):
+        self.seen = []
+
+    def check_images(self, images):
+        return np.asarray(images)
+
+    def logits(self, images, batch_size=32):
+        self.seen += [np.array(x) for x in images]
+        return np.asarray(images, np.float32).mean(axis=(1, 2))
+
+
+def test_the_evaluator_scores_roads_imputation_of_each_step():
+    from metrics.road import ImputationCurve
+
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, (2, 12, 12, 3)).astype(np.uint8)
+    relevance = rng.random((2, 12, 12))
+    model = RecordingModel()
+    ev = CurveEvaluator(model, images, np.array([0, 1]), pixels_per_step=10, steps=5, seed=[7, 8], replacement="road")
+    curves = ev.curves(relevance, "morf")
+    scored = model.seen[2:]  # after the two unperturbed images
+    assert len(scored) == 2 * 5
+    for i in range(2):
+        expected = ImputationCurve(
+            images[i], ev.image_ranking(i, relevance[i], "morf"), 10, 5, np.random.SeedSequence(ev._entropies[i], spawn_key=(3,))
+        )
+        for t in range(1, 6):
+            np.testing.assert_array_equal(scored[i * 5 + t - 1], expected.step_image(t))
+            assert curves.logits[i, t] == pytest.approx(expected.step_image(t).mean(axis=(0, 1))[ev.targets[i]], rel=1e-5)
+    # the same ranking under random colours scores other images; the unperturbed step is shared
+    plain = ev.with_replacement("random-colour").curves(relevance, "morf")
+    np.testing.assert_array_equal(plain.logits[:, 0], curves.logits[:, 0])
+    assert not np.allclose(plain.logits[:, 1:], curves.logits[:, 1:])
+
+
+def test_a_check_against_a_reference_with_road_compares_the_road_metrics(both_run, tmp_path):
+    from bench.check import run_check
+    from bench.references import freeze_run
+
+    freeze_run(both_run, tmp_path / "ref", name="road-ref")
+    result = run_check("sensitivity", tmp_path / "check", reference=str(tmp_path / "ref"), log=lambda s: None)
+    compared = {c["metric"] for c in result["comparisons"]}
+    assert set(ROAD) <= compared and "abpc_sum_logit" in compared
+    own = [c for c in result["comparisons"] if c["baseline"] == "sensitivity" and c["metric"] in ROAD]
+    assert [c["mean_diff"] for c in own] == [0.0] * len(ROAD)  # the same method on the same images: the same ROAD curves
+
+
+def test_a_runs_sanity_folder_shows_in_its_report_and_export(plain_run, tmp_path):
+    """``bench sanity ... --out RUN_DIR/sanity``: the run's report shows the randomisation table and
+    figure, and its export charts the summary (lower is better)."""
+    from bench.cli import main
+    from bench.export import export_folder
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(plain_run, run_dir)
+    assert main(["sanity", "--model", "tiny", "--methods", "sensitivity", "--limit", "2", "--out", str(run_dir / "sanity")]) == 0
+    assert main(["report", str(run_dir)]) == 0
+    report = (run_dir / "report.md").read_text()
+    assert "## Sanity check: model-parameter randomisation" in report and "](sanity/figures/randomisation.png)" in report
+    assert "| sensitivity |" in report.split("## Sanity check")[1]
+    smaller = json.loads(next(p for p in export_folder(run_dir, tmp_path / "out") if p.name.endswith("smaller.json")).read_text())
+    entries = {e["name"]: e for e in smaller}
+    sanity = json.loads((run_dir / "sanity" / "sanity.json").read_text())["summary"]["cascading"]["sensitivity"]
+    assert entries["sensitivity randomisation_spearman"]["value"] == sanity["spearman"]["mean"]
+    assert "sensitivity png_bytes" in entries  # the run's own metrics are still there
+    # a sanity folder exports on its own too
+    alone = export_folder(run_dir / "sanity", tmp_path / "alone")
+    assert {e["name"] for e in json.loads(alone[1].read_text())} == {
+        "sensitivity randomisation_spearman",
+        "sensitivity randomisation_ssim",
+    }
