@@ -295,6 +295,7 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", default="results/ray-bench")
     parser.add_argument("--skip-local", action="store_true", help="time only the Ray run (RUNS/local exists)")
     parser.add_argument("--repeat", type=int, default=3, help="project: measurements, of which the minimum counts")
+    parser.add_argument("--measured", help="project: take the costs from this earlier output instead of measuring")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     if args.what != "project":
@@ -336,11 +337,10 @@ def makespan(costs: list[float], workers: int) -> float:
     return max(free)
 
 
-def project(args) -> dict:
-    """Per-image costs on Inception V3 (299x299) measured here on reduced settings, scaled to the
-    paper profile, and the projected wall time on 1, 10 and 50 workers."""
-
-    from bench.profiles import load_profile
+def measure_costs(args, built: dict, steps: int, pps: int) -> dict:
+    """Seconds per image of each paper-profile method and of its curves on Inception V3 (299x299),
+    measured here on reduced settings and scaled to the profile's: "paper" at the profile's batch
+    sizes, "fine" at noise_mask.batch_size=1 and perturbation.batch_size=8."""
     from bench.work import Unit, Worker, WorkSpec
     from methods import build_method
     from methods.occlusion import patch_starts
@@ -348,10 +348,6 @@ def project(args) -> dict:
     from models.keras_api import keras
 
     load_before = _load()
-    paper = load_profile("paper")
-    steps, pps = int(paper["metrics"]["steps"]), int(paper["metrics"]["pixels_per_step"])
-    images_total = int(paper["run"]["images"])
-    built = {m: build_method(m, paper["methods"].get(m, {})) for m in paper["run"]["methods"]}
     keras.utils.set_random_seed(0)
     build_s, net = _timed(keras.applications.InceptionV3, weights=None, classifier_activation=None)
     model = from_keras(net, scale_preprocess(1 / 127.5, -1.0), name="inception_v3 (random weights, for timing)")
@@ -426,24 +422,59 @@ def project(args) -> dict:
     # whose figures are dropped (TensorFlow traces each method for each new batch shape on first use)
     trials = [measure() for _ in range(args.repeat + 1)][1:]
     per_image = {name: {key: min(t[name][key] for t in trials) for key in trials[0][name]} for name in trials[0]}
+    return {
+        "load_before": load_before,
+        "load_after": _load(),
+        "measured_on": {
+            "images": "2 (noise_mask: 8 at batch 8, 1 at batch 1; perturbation: 1)",
+            "curve_steps": curve_steps,
+            "reduced_settings": reduced,
+            "scaled_by": scale,
+            "repeats": args.repeat,
+            "every_trial": trials,
+        },
+        "model_build_s": build_s,
+        "per_image_s": per_image,
+    }
 
-    def units_for(variant: str, batch: dict[str, int]) -> list[tuple[str, float]]:
+
+def project(args) -> dict:
+    """The paper profile's units and their projected wall time on 1, 10 and 50 workers, from costs
+    measured now (:func:`measure_costs`) or read from an earlier output (``--measured``)."""
+    from bench.profiles import load_profile
+    from methods import build_method
+
+    paper = load_profile("paper")
+    steps, pps = int(paper["metrics"]["steps"]), int(paper["metrics"]["pixels_per_step"])
+    images_total = int(paper["run"]["images"])
+    built = {m: build_method(m, paper["methods"].get(m, {})) for m in paper["run"]["methods"]}
+    if args.measured:
+        keys = ("load_before", "load_after", "measured_on", "model_build_s", "per_image_s")
+        measured = {key: json.loads(Path(args.measured).read_text())[key] for key in keys}
+    else:
+        measured = measure_costs(args, built, steps, pps)
+    per_image, build_s = measured["per_image_s"], measured["model_build_s"]
+
+    def units_for(batch: dict[str, int]) -> list[tuple[str, float]]:
+        """(method, seconds) of every unit; a method given a batch size here costs its "fine" figure."""
         out = []
         for name, cost in per_image.items():
             chunk = 8 if name == "random-order" else batch.get(name, built[name].params.get("batch_size", 8))
+            explain = cost["fine" if name in batch else "paper"]
             for lo in range(0, images_total, chunk):
                 count = min(chunk, images_total - lo)
-                out.append((name, count * (cost[variant] + cost["curves"])))
+                out.append((name, count * (explain + cost["curves"])))
         return out
 
     load_s = build_s + 2.0  # + reading the 92 MB .h5 weights, about 2 s
     settings = {
-        "paper profile's batch sizes": ("paper", {}),
-        "finer units: noise_mask.batch_size=1, perturbation.batch_size=8": ("fine", {"noise_mask": 1, "perturbation": 8}),
+        "paper profile's batch sizes": {},
+        "perturbation.batch_size=8": {"perturbation": 8},
+        "noise_mask.batch_size=1, perturbation.batch_size=8": {"noise_mask": 1, "perturbation": 8},
     }
     projection = {}
-    for label, (variant, batch) in settings.items():
-        units = units_for(variant, batch)
+    for label, batch in settings.items():
+        units = units_for(batch)
         costs = [c for _, c in units]
         rows = {}
         for workers in (1, 10, 50):
@@ -462,18 +493,7 @@ def project(args) -> dict:
         "what": "paper profile (Inception V3 299x299, 200 images, 800 steps of 100 pixels, faithful Noise Mask capped at "
         "15,000 iterations) projected from per-image costs measured here on reduced settings (random weights)",
         "machine": f"{os.cpu_count()} cores; one worker = TensorFlow on all of them",
-        "load_before": load_before,
-        "load_after": _load(),
-        "measured_on": {
-            "images": "2 (noise_mask: 8 at batch 8, 1 at batch 1; perturbation: 1)",
-            "curve_steps": curve_steps,
-            "reduced_settings": reduced,
-            "scaled_by": scale,
-            "repeats": args.repeat,
-            "every_trial": trials,
-        },
-        "model_build_s": build_s,
-        "per_image_s": per_image,
+        **measured,
         "projection": projection,
     }
 
