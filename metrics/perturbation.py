@@ -202,16 +202,6 @@ class CurveEvaluator:
         sub._random = None
         return sub
 
-    def with_replacement(self, replacement: str) -> CurveEvaluator:
-        """The same evaluator (images, seeds, targets, unperturbed scores) replacing pixels by ``replacement``."""
-        if replacement not in REPLACEMENTS:
-            raise ValueError(f"replacement must be one of {', '.join(REPLACEMENTS)}; got {replacement!r}")
-        if replacement == self.replacement:
-            return self
-        other = self.subset(np.arange(len(self)))
-        other.replacement = replacement
-        return other
-
     # -- seeded draws -------------------------------------------------------------
     def _rng(self, i: int, stream: int) -> np.random.Generator:
         return np.random.default_rng(np.random.SeedSequence(self._entropies[i], spawn_key=(stream,)))
