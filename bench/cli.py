@@ -197,6 +197,7 @@ def _discover(args) -> int:
         layers=parse_layers(args.layers, models),
         params=noise_mask_params(args.param, args.preset),
         weights=weights,
+        **executor_settings(args),
     )
     return 0
 
@@ -389,6 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", help="Noise Mask preset: fast, balanced or faithful (default: faithful)")
     p.add_argument("--weights", action="append", metavar="MODEL=PATH", help="a local weights file for MODEL")
     p.add_argument("--out", required=True, help="output folder (resumable)")
+    _executor_args(p)
     p.set_defaults(func=_discover)
 
     p = sub.add_parser(
@@ -446,7 +448,7 @@ def _data_args(p):
 
 
 def _executor_args(p):
-    """Where ``run`` and ``check`` compute their units (bench/executors.py)."""
+    """Where ``run``, ``check`` and ``discover`` compute their units (bench/executors.py)."""
     p.add_argument(
         "--executor",
         choices=("local", "ray"),

@@ -8,7 +8,8 @@ F_l = each layer's output on every image (beta0 per image and per layer), and wr
   resumed run must match, timings;
 * ``DIR/records/<model>/<position>-<layer>/``: ``masks.npy`` (N, H, W) and ``record.json``
   (per-image Noise Mask diagnostics), one record per (model, layer), written atomically;
-  a rerun skips the records present;
+  a rerun skips the records present; the records are computed as units
+  (:mod:`bench.discovery_work`) by the local or the Ray executor (``--executor ray``);
 * ``DIR/discovery.csv``: one row per (model, layer, image) with :data:`CSV_COLUMNS`;
 * ``DIR/report.md``: settings, layers, a table per model, and the thesis's observations,
   each tested as defined in :data:`OBSERVATIONS`;
@@ -30,6 +31,8 @@ import numpy as np
 import pandas as pd
 
 from bench.datasets import credits_line
+from bench.discovery_work import DiscoveryResult, DiscoverySpec, DiscoveryUnit, DiscoveryWorker
+from bench.executors import make_executor
 from bench.results import resumable_manifest
 from bench.runner import _jsonable, image_sha256, package_versions
 from common.errors import CorruptFileError, InputError, UnknownNameError
@@ -292,8 +295,13 @@ def run_discovery(
     params: dict | None = None,
     weights: dict[str, str] | None = None,
     log: Callable[[str], None] = print,
+    executor: str = "local",
+    ray_address: str | None = None,
+    executor_options: dict | None = None,
 ) -> Path:
-    """Run the discovery into ``out_dir`` (resuming what is there) and write its outputs."""
+    """Run the discovery into ``out_dir`` (resuming what is there) and write its outputs.
+    ``executor``, ``ray_address``, ``executor_options``: where the (model, layer) records are
+    computed (:func:`bench.executors.make_executor`); the driver writes them all."""
     from bench.datasets import load_image_set, resolve_data_dir
     from methods import build_method
     from models import MODELS, get_model
@@ -390,34 +398,46 @@ def run_discovery(
             log(f"removed {len(leftovers)} half-written temporary files left by an interrupted run")
         write_json(out / "discovery.json", _jsonable(run))
         started = time.perf_counter()
+        units = []
         for name, (model, images) in loaded.items():
             output_layer = logits_layer(model.keras_model)
             for position, layer in enumerate(info[name]["layers"], start=1):
-                folder_out = record_dir(out, name, position, layer)
-                if (folder_out / "record.json").is_file():
+                if (record_dir(out, name, position, layer) / "record.json").is_file():
                     log(f"  {name} {position} {layer}: done before, skipped")
                     continue
                 layer_param = None if layer in (output_layer, "logits") else layer
-                method = build_method("noise_mask", {**settings, "layer": layer_param})
-                t0 = time.perf_counter()
-                explanation = method.explain(model, images.pixels)
-                seconds = time.perf_counter() - t0
-                diag = explanation.diagnostics
-                record = {
-                    "model": name,
-                    "layer": layer,
-                    "position": position,
-                    "image_ids": list(images.ids),
-                    "targets": explanation.targets.tolist(),
-                    "seconds": seconds,
-                    "values": {k: np.asarray(v).tolist() for k, v in diag.items()},
-                }
-                write_npy(folder_out / "masks.npy", explanation.relevance.astype(np.float32))
-                write_json(folder_out / "record.json", record)
-                run["timings_s"][f"{name}/{position}-{layer}"] = seconds
-                write_json(out / "discovery.json", _jsonable(run))
-                loss = ", ".join(f"{v:.1f}" for v in diag["loss_term_pct"])
-                log(f"  {name} {position} {layer}: {len(images)} images in {seconds:.0f}s; loss term % {loss}")
+                units.append(DiscoveryUnit(name, position, layer, layer_param, list(images.ids), images.pixels))
+        if units:
+            log(f"{len(units)} (model, layer) records to compute on the {executor} executor")
+
+        def on_result(unit: DiscoveryUnit, result: DiscoveryResult) -> None:
+            folder_out = record_dir(out, unit.model, unit.position, unit.layer)
+            record = {
+                "model": unit.model,
+                "layer": unit.layer,
+                "position": unit.position,
+                "image_ids": unit.image_ids,
+                "targets": result.targets.tolist(),
+                "seconds": result.seconds,
+                "values": {k: v.tolist() for k, v in result.diagnostics.items()},
+            }
+            write_npy(folder_out / "masks.npy", result.relevance)
+            write_json(folder_out / "record.json", record)
+            run["timings_s"][f"{unit.model}/{unit.position}-{unit.layer}"] = result.seconds
+            write_json(out / "discovery.json", _jsonable(run))
+            loss = ", ".join(f"{v:.1f}" for v in result.diagnostics["loss_term_pct"])
+            log(
+                f"  {unit.model} {unit.position} {unit.layer}: {len(unit.image_ids)} images in {result.seconds:.0f}s; loss term % {loss}"
+            )
+
+        if units:
+            spec = DiscoverySpec({n: (weights or {}).get(n) for n in model_names}, settings)
+            worker = DiscoveryWorker(spec, {n: model for n, (model, _) in loaded.items()})
+            runner = make_executor(executor, spec, worker, ray_address, log=log, **(executor_options or {}))
+            try:
+                runner.run(units, on_result)
+            finally:
+                runner.close()
         run["status"] = "complete"
         run["wall_s_this_call"] = time.perf_counter() - started
         write_json(out / "discovery.json", _jsonable(run))

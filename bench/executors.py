@@ -1,30 +1,30 @@
-"""Where a run's units are computed: in this process (``local``) or on a Ray cluster (``ray``).
+"""Where units of work are computed: in this process (``local``) or on a Ray cluster (``ray``).
 
-An executor takes the pending :class:`bench.work.Unit` objects and hands each
-:class:`bench.work.UnitResult` to ``on_result`` in the driver, which alone writes the run
-folder. Both run the units through :class:`bench.work.Worker`, so they give the same numbers.
+An executor takes pending units (a run's :class:`bench.work.Unit`, or the discovery's) and
+hands each result to ``on_result`` in the driver, which alone writes the output folder. Both
+run the units through the spec's worker (``spec.make_worker()``; protocol in
+:mod:`bench.work`), so they give the same numbers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from bench.work import Unit, UnitResult, Worker, WorkSpec
-
 EXECUTORS = ("local", "ray")
 
-OnResult = Callable[[Unit, UnitResult], None]
+OnResult = Callable[[object, object], None]
+"""on_result(unit, result)."""
 
 
 class LocalExecutor:
-    """Every unit in this process, one after another, with the model the driver loaded."""
+    """Every unit in this process, one after another, with the worker the driver built (its models already loaded)."""
 
     name = "local"
 
-    def __init__(self, spec: WorkSpec, model=None, methods: dict | None = None):
-        self.worker = Worker(spec, model, methods)
+    def __init__(self, worker):
+        self.worker = worker
 
-    def run(self, units: Iterable[Unit], on_result: OnResult) -> None:
+    def run(self, units: Iterable, on_result: OnResult) -> None:
         for unit in units:
             try:
                 result = self.worker.run(unit)
@@ -39,21 +39,22 @@ class LocalExecutor:
 
 def make_executor(
     name: str,
-    spec: WorkSpec,
-    model=None,
-    methods: dict | None = None,
+    spec,
+    worker=None,
     ray_address: str | None = None,
     log: Callable[[str], None] = print,
     **options,
 ):
-    """The executor ``name``. ``options`` go to the Ray executor (``workers``, ``cpus_per_worker``,
-    ``gpus_per_worker``, ``threads``, ``max_retries``: :class:`bench.ray_executor.RayExecutor`);
-    the local one has none."""
+    """The executor ``name``. ``worker``: the driver's own worker for ``spec`` (its models already
+    loaded), which the local executor uses and whose weights every Ray worker must have; the
+    local executor builds one when it is None. ``options`` go to the Ray executor (``workers``,
+    ``cpus_per_worker``, ``gpus_per_worker``, ``threads``, ``max_retries``, ``start_wait``:
+    :class:`bench.ray_executor.RayExecutor`); the local one has none."""
     if name == "local":
-        return LocalExecutor(spec, model, methods)
+        return LocalExecutor(worker if worker is not None else spec.make_worker())
     if name == "ray":
         from bench.ray_executor import RayExecutor
 
-        weights = None if model is None else (model.weights_sha256, model.weights)
+        weights = None if worker is None else worker.weights()
         return RayExecutor(spec, address=ray_address, log=log, weights=weights, **options)
     raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}; got {name!r}")

@@ -1,15 +1,16 @@
 """The ``ray`` executor: a run's units on a Ray cluster (``pip install noise-mask-bench[ray]``).
 
-One actor per worker slot (a CPU, or a GPU when the cluster has them) holds a
-:class:`bench.work.Worker`: the model is loaded and the methods are built once per actor.
-The driver sends each actor one :class:`bench.work.Unit` at a time (pixels, targets, seeds
-and step-0 logits travel with it, so no shared filesystem is needed) and hands every
-:class:`bench.work.UnitResult` to ``on_result`` as it arrives; the driver alone writes the
-run folder. Units go out longest first (by the methods' own cost estimates), so that on many
-workers the run does not wait at its end for a long unit started last. Every executor runs
-the same units through the same code, so the numbers are the same as a local run's on a
-machine like the workers (TensorFlow keeps its default threads; a worker that loaded other
-model weights than the driver's stops the run).
+One actor per worker slot (a CPU, or a GPU when the cluster has them) holds the spec's
+worker (a :class:`bench.work.Worker` for ``bench run`` and ``bench check``, a
+:class:`bench.discovery_work.DiscoveryWorker` for ``bench discover``): the models are loaded
+and the methods built once per actor. The driver sends each actor one unit at a time (the
+pixels and all else it needs travel with it, so no shared filesystem is needed) and hands
+every result to ``on_result`` as it arrives; the driver alone writes the output folder.
+Units go out in the spec's ``schedule`` order (a run's: longest first, by the methods' own
+cost estimates, so that on many workers the run does not wait at its end for a long unit
+started last). Every executor runs the same units through the same code, so the numbers are
+the same as a local run's on a machine like the workers (TensorFlow keeps its default
+threads; a worker that loaded other model weights than the driver's stops the run).
 
 Faults:
 
@@ -33,7 +34,6 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 
-from bench.work import Unit, UnitResult, Worker, WorkSpec
 from common.errors import InputError
 
 INSTALL_HINT = "pip install 'noise-mask-bench[ray]'"
@@ -41,6 +41,11 @@ MAX_RETRIES = 3
 """How many times a unit whose worker died is sent again before the run stops."""
 MAX_RESTARTS = 4
 """How many times Ray restarts one worker process that died."""
+START_WAIT_SECONDS = 300.0
+"""How long the driver waits for every worker to load its model before it sends the first
+unit: every worker's weights are checked before anything is computed, and the first units
+spread over the cluster instead of all going to the worker that loaded first. After it, the
+units go to the workers that are ready, and late ones join when they are."""
 
 
 class RayExecutorError(InputError):
@@ -68,16 +73,17 @@ def import_ray():
 
 
 class UnitActor:
-    """One worker process: a :class:`bench.work.Worker` (model loaded once) computing units."""
+    """One worker process: the spec's worker (a :class:`bench.work.Worker`, or the discovery's),
+    its models loaded once, computing units."""
 
-    def __init__(self, spec: WorkSpec, threads: int | None = None):
+    def __init__(self, spec, threads: int | None = None):
         self.started = time.perf_counter()
         if threads:
             import tensorflow as tf
 
             tf.config.threading.set_intra_op_parallelism_threads(threads)
             tf.config.threading.set_inter_op_parallelism_threads(threads)
-        self.worker = Worker(spec)
+        self.worker = spec.make_worker()
         self.ready_seconds = time.perf_counter() - self.started
 
     def where(self) -> dict:
@@ -88,10 +94,10 @@ class UnitActor:
             "host": socket.gethostname(),
             "pid": os.getpid(),
             "load_seconds": self.ready_seconds,
-            "weights": [self.worker.model.weights_sha256, self.worker.model.weights],
+            "weights": {name: list(pair) for name, pair in self.worker.weights().items()},
         }
 
-    def run(self, unit: Unit) -> UnitResult:
+    def run(self, unit):
         return self.worker.run(unit)
 
 
@@ -107,16 +113,17 @@ class RayExecutor:
     in each actor. The default, TensorFlow's own (one per core of the node, as in a local run),
     keeps the results bit-identical to a local run on such a machine; fewer threads change
     some sums in the last bits (occlusion maps on EfficientNet-Lite0 at 1 thread instead of 2:
-    up to 9e-6, so PNG sizes by a few bytes). ``weights``: the driver's model's
-    (weights sha256, weights description); a worker that loaded other weights (another file or
-    cache on its node) stops the run before it computes anything.
+    up to 9e-6, so PNG sizes by a few bytes). ``weights``: the driver's models'
+    {model: (weights sha256, weights description)}; a worker that loaded other weights (another file or
+    cache on its node) stops the run. ``start_wait``: seconds to wait for every worker to be
+    ready before the first unit goes out (:data:`START_WAIT_SECONDS`).
     """
 
     name = "ray"
 
     def __init__(
         self,
-        spec: WorkSpec,
+        spec,
         address: str | None = None,
         workers: int | None = None,
         cpus_per_worker: float = 1,
@@ -124,11 +131,12 @@ class RayExecutor:
         threads: int | None = None,
         max_retries: int = MAX_RETRIES,
         log: Callable[[str], None] = print,
-        weights: tuple[str | None, str] | None = None,
+        weights: dict[str, tuple[str | None, str]] | None = None,
+        start_wait: float = START_WAIT_SECONDS,
     ):
         ray = import_ray()
         self.ray, self.spec, self.log, self.max_retries = ray, spec, log, max_retries
-        self.weights = weights
+        self.weights, self.start_wait = weights, start_wait
         self.owns_connection = not ray.is_initialized()
         if self.owns_connection:
             local = address is None and not os.environ.get("RAY_ADDRESS")
@@ -176,15 +184,17 @@ class RayExecutor:
         )
 
     # ------------------------------------------------------------------ the run
-    def run(self, units: Iterable[Unit], on_result: Callable[[Unit, UnitResult], None]) -> None:
+    def run(self, units: Iterable, on_result: Callable) -> None:
         ray = self.ray
         from ray.exceptions import ActorUnavailableError, RayActorError, RayTaskError
 
-        pending = deque(longest_first(list(units), self.spec))
+        pending = deque(self.spec.schedule(list(units)))
         idle: deque = deque()
         running: dict = {}  # object ref -> (unit, actor)
         probing = {actor.where.remote(): actor for actor in self.actors}  # ready when its model is loaded
         later: list = []  # (when, actor): a restarting actor, asked again then
+        starting = set(self.actors)  # not yet ready for the first time
+        start_by = time.monotonic() + self.start_wait
         attempts: Counter = Counter()
         failure: BaseException | None = None
         last_death = ""
@@ -193,7 +203,13 @@ class RayExecutor:
             for item in [item for item in later if item[0] <= now]:
                 later.remove(item)
                 probing[item[1].where.remote()] = item[1]
-            while idle and pending and failure is None:
+            if starting and now >= start_by:
+                self.log(
+                    f"ray: {len(starting)} of {len(self.actors)} workers not ready after {self.start_wait:g}s; "
+                    "starting on the others (the late ones join when ready)"
+                )
+                starting.clear()
+            while idle and pending and failure is None and not starting:
                 actor, unit = idle.popleft(), pending.popleft()
                 running[actor.run.remote(unit)] = (unit, actor)
             if failure is not None and not running:
@@ -204,7 +220,8 @@ class RayExecutor:
             if not running and not probing:
                 time.sleep(max(0.0, min(when for when, _ in later) - now))
                 continue
-            ready, _ = ray.wait(list(running) + list(probing), num_returns=1, timeout=1.0 if later else None)
+            waits = [1.0] * bool(later) + [start_by - now] * bool(starting)
+            ready, _ = ray.wait(list(running) + list(probing), num_returns=1, timeout=max(0.0, min(waits)) if waits else None)
             if not ready:
                 continue
             ref = ready[0]
@@ -217,18 +234,21 @@ class RayExecutor:
                     continue
                 except RayActorError as err:  # dead for good (restarts used up, or its model cannot load)
                     self.actors.remove(actor)
+                    starting.discard(actor)
                     last_death = f"the last worker lost: {err}"
                     self.log(
                         f"ray: a worker could not be (re)started and is dropped; {len(self.actors)} left: {_first_lines(err)}"
                     )
                     continue
-                if self.weights is not None and not same_weights(self.weights, place["weights"]):
+                other = other_weights(self.weights or {}, place["weights"])
+                if other:
+                    model, (sha, description) = other, place["weights"][other]
                     self.close()
                     raise RayExecutorError(
-                        f"the Ray worker on {place['host']} loaded other weights for {self.spec.model} than this process: "
-                        f"{place['weights'][1]} (sha256 {place['weights'][0]}) instead of {self.weights[1]} (sha256 "
-                        f"{self.weights[0]}); give every node the same weights (--weights PATH at the same path on each, "
-                        "or the BENCH_*_WEIGHTS variable, or the same Keras cache)"
+                        f"the Ray worker on {place['host']} loaded other weights for {model} than this process: "
+                        f"{description} (sha256 {sha}) instead of {self.weights[model][1]} (sha256 "
+                        f"{self.weights[model][0]}); give every node the same weights (--weights PATH at the same path on "
+                        "each, or the BENCH_*_WEIGHTS variable, or the same Keras cache)"
                     )
                 previous = self.places.get(actor)
                 self.places[actor] = place
@@ -237,6 +257,7 @@ class RayExecutor:
                         f"ray: worker {'restarted' if previous else 'ready'} on {place['host']} (node {place['node_id'][:12]}, "
                         f"pid {place['pid']}), model loaded in {place['load_seconds']:.1f}s"
                     )
+                starting.discard(actor)
                 idle.append(actor)
                 continue
             unit, actor = running.pop(ref)
@@ -292,39 +313,15 @@ class RayExecutor:
             ray.shutdown()
 
 
-def estimated_cost(unit: Unit, methods: dict, steps: int) -> float:
-    """A unit's cost in forward passes of one image, from the method's own estimate
-    (:meth:`methods.SaliencyMethod.estimate_seconds` with a backward pass = 3 forward passes)
-    and its curves: only an order for the schedule, never a time."""
-    from bench.results import RANDOM_ORDER
-    from methods import ModelCosts
-
-    curves = len(unit.replacements) * steps
-    if unit.method == RANDOM_ORDER:
-        return len(unit.image_ids) * curves
-    explain = 0.0
-    if unit.relevance is None:
-        explain = methods[unit.method].estimate_seconds(ModelCosts(1.0, 3.0, tuple(unit.pixels.shape[1:3])))
-    return len(unit.image_ids) * (explain + 2 * curves)
-
-
-def longest_first(units: list[Unit], spec: WorkSpec) -> list[Unit]:
-    """The units in decreasing estimated cost (the longest-processing-time rule): on many workers
-    the run then ends soon after its longest unit instead of starting it last. The order does not
-    change a result (records are per image); without an estimate the plan's order is kept."""
-    from methods import build_method
-
-    try:
-        methods = {name: build_method(source, params) for name, (source, params) in spec.methods.items()}
-        costs = [estimated_cost(u, methods, int(spec.metric_settings["steps"])) for u in units]
-    except Exception:  # noqa: BLE001 - an estimate is only an optimisation
-        return units
-    return [units[k] for k in sorted(range(len(units)), key=lambda k: -costs[k])]
-
-
-def same_weights(a, b) -> bool:
-    """Two (sha256, description) pairs name the same weights: by sha256 when either has one."""
-    return a[0] == b[0] if (a[0] or b[0]) else a[1] == b[1]
+def other_weights(driver: dict, worker: dict) -> str | None:
+    """The first model whose weights differ between the driver's and a worker's
+    {model: (sha256, description)}: by sha256 when either has one, else by description."""
+    for model, (sha, description) in worker.items():
+        if model in driver:
+            theirs = driver[model]
+            if (sha != theirs[0]) if (sha or theirs[0]) else (description != theirs[1]):
+                return model
+    return None
 
 
 def _first_lines(err: BaseException, count: int = 2) -> str:

@@ -21,7 +21,7 @@ from bench.datasets import ImageSet, load_image_set, resolve_data_dir
 from bench.executors import EXECUTORS, make_executor
 from bench.profiles import replacements, validate_profile, with_replacements
 from bench.results import RANDOM_ORDER, RunStore, curve_key
-from bench.work import Unit, UnitResult, WorkSpec, write_result
+from bench.work import Unit, UnitResult, Worker, WorkSpec, write_result
 from common.errors import InputError, UnknownNameError
 from common.progress import progress
 from methods import ALIASES, ModelCosts, available, build_method
@@ -365,7 +365,8 @@ def _run_locked(
         )
 
     if units:
-        runner = make_executor(executor, spec, model, method_objects, ray_address, log=log, **(executor_options or {}))
+        worker = Worker(spec, model, method_objects)
+        runner = make_executor(executor, spec, worker, ray_address, log=log, **(executor_options or {}))
         try:
             runner.run(units, on_result)
         finally:

@@ -7,6 +7,10 @@ no shared filesystem. A :class:`Worker` loads the model and builds the methods o
 writes them (:func:`write_result`), so the run folder has one writer. Every executor runs
 the same units through the same code, so where they run does not change a number.
 
+Executors need only this protocol, which the discovery's work (:mod:`bench.discovery_work`)
+follows too: a spec (picklable) has ``make_worker()`` and ``schedule(units)``; a worker has
+``run(unit)`` and ``weights()``; a unit has ``key`` and ``image_ids``.
+
 A unit may carry stored relevance maps (``relevance``): then only the curves of the
 replacements it names are computed (a run extended with another ``metrics.replacement``).
 """
@@ -33,6 +37,24 @@ class WorkSpec:
     """built method name -> (the name or ``module:Class`` it was built from, its parameters)."""
     metric_settings: dict
     """The run's metric settings, with ``pixels_per_step`` resolved to a number."""
+
+    def make_worker(self) -> Worker:
+        """The worker an executor's process builds (loads the model, builds the methods)."""
+        return Worker(self)
+
+    def schedule(self, units: list[Unit]) -> list[Unit]:
+        """The units in decreasing estimated cost (the longest-processing-time rule): on many
+        workers the run then ends soon after its longest unit instead of starting it last. The
+        order does not change a result (records are per image); without an estimate the plan's
+        order is kept."""
+        from methods import build_method
+
+        try:
+            methods = {name: build_method(source, params) for name, (source, params) in self.methods.items()}
+            costs = [estimated_cost(u, methods, int(self.metric_settings["steps"])) for u in units]
+        except Exception:  # noqa: BLE001 - an estimate is only an optimisation
+            return units
+        return [units[k] for k in sorted(range(len(units)), key=lambda k: -costs[k])]
 
 
 @dataclass
@@ -72,6 +94,21 @@ class UnitResult:
     """replacement -> seconds spent on its curves (part of ``metrics_seconds``)."""
 
 
+def estimated_cost(unit: Unit, methods: dict, steps: int) -> float:
+    """A unit's cost in forward passes of one image, from the method's own estimate
+    (:meth:`methods.SaliencyMethod.estimate_seconds` with a backward pass = 3 forward passes)
+    and its curves: only an order for the schedule, never a time."""
+    from methods import ModelCosts
+
+    curves = len(unit.replacements) * steps
+    if unit.method == RANDOM_ORDER:
+        return len(unit.image_ids) * curves
+    explain = 0.0
+    if unit.relevance is None:
+        explain = methods[unit.method].estimate_seconds(ModelCosts(1.0, 3.0, tuple(unit.pixels.shape[1:3])))
+    return len(unit.image_ids) * (explain + 2 * curves)
+
+
 class Worker:
     """Computes units with one loaded model and one set of built methods."""
 
@@ -82,6 +119,10 @@ class Worker:
         self.spec = spec
         self.model = model if model is not None else get_model(spec.model, weights=spec.weights)
         self.methods = methods if methods is not None else {n: build_method(s, p) for n, (s, p) in spec.methods.items()}
+
+    def weights(self) -> dict[str, tuple[str | None, str]]:
+        """model name -> (weights sha256, weights description) of the model this worker loaded."""
+        return {self.spec.model: (self.model.weights_sha256, self.model.weights)}
 
     def evaluator(self, unit: Unit, replacement: str) -> metrics.CurveEvaluator:
         ms = self.spec.metric_settings

@@ -20,6 +20,13 @@ first command): a worker process killed (SIGKILL) KILL_AFTER seconds into a unit
 RUNS/fault-worker; then the driver killed once its first record is written and the same
 command run again, into RUNS/fault-driver.
 
+    python benchmarks/bench_ray.py discover [--models efficientnet_lite0,efficientnet_lite2] [--preset fast]
+                                            [--param max_iterations=800] [same options]
+
+``bench discover`` on the first LIMIT images, ``--executor local`` into RUNS/discover-local
+and ``--executor ray`` on the simulated cluster into RUNS/discover-cluster, timed and compared
+(every mask and record, discovery.csv).
+
     python benchmarks/bench_ray.py project [--repeat 3] [--out results/benchmarks/bench_ray_projection.json]
 
 The paper-profile projection: the cost per image of each method and of the curves on
@@ -104,9 +111,19 @@ def timing(run_dir: Path) -> dict:
     return {"timings_s": run["timings_s"], "images": len(run["image_ids"]), "status": run["status"]}
 
 
+def start_cluster(args):
+    """A ``ray.cluster_utils.Cluster`` of NODES raylets with CPUS_PER_NODE CPUs each, on this machine."""
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": args.cpus_per_node})
+    for _ in range(args.nodes - 1):
+        cluster.add_node(num_cpus=args.cpus_per_node)
+    cluster.wait_for_nodes()
+    return cluster
+
+
 def main_compare(args) -> dict:
     import ray
-    from ray.cluster_utils import Cluster
 
     runs = Path(args.runs)
     runs.mkdir(parents=True, exist_ok=True)
@@ -125,10 +142,7 @@ def main_compare(args) -> dict:
         out["local"] = {"wall_s": seconds, "rc": rc, "load_before": before, "load_after": after}
         print(f"local: {seconds:.0f}s (rc {rc}, load {before} -> {after})", flush=True)
 
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": args.cpus_per_node})
-    for _ in range(args.nodes - 1):
-        cluster.add_node(num_cpus=args.cpus_per_node)
-    cluster.wait_for_nodes()
+    cluster = start_cluster(args)
     try:
         ray.init(address=cluster.address)
         nodes = [n["NodeID"] for n in ray.nodes() if n["Alive"]]
@@ -171,15 +185,11 @@ def main_faults(args) -> dict:
     import signal
 
     import ray
-    from ray.cluster_utils import Cluster
 
     runs = Path(args.runs)
     common = ["run", "--profile", args.profile, "--limit", str(args.limit), "--methods", args.methods]
     common += ["--data-dir", args.data_dir] if args.data_dir else []
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": args.cpus_per_node})
-    for _ in range(args.nodes - 1):
-        cluster.add_node(num_cpus=args.cpus_per_node)
-    cluster.wait_for_nodes()
+    cluster = start_cluster(args)
     raylets = {proc.pid for node in cluster.list_all_nodes() for name, proc in node.live_processes() if name == "raylet"}
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
     out: dict = {"methods": args.methods, "images": args.limit, "load_before": _load()}
@@ -247,6 +257,62 @@ def main_faults(args) -> dict:
     return out
 
 
+def main_discover(args) -> dict:
+    """``bench discover`` on the first LIMIT images, local then on the simulated cluster, timed
+    and compared: every mask (np.array_equal), every record.json but for its wall times, and
+    discovery.csv byte for byte."""
+    from bench.datasets import load_image_set, resolve_data_dir
+
+    runs = Path(args.runs)
+    runs.mkdir(parents=True, exist_ok=True)
+    ids = load_image_set(resolve_data_dir(args.data_dir)[0], size=(32, 32), limit=args.limit).ids
+    common = ["discover", "--images", ",".join(ids), "--preset", args.preset]
+    common += [f"--model={m}" for m in args.models.split(",")]
+    common += [f"--param=noise_mask.{item}" for item in args.param]
+    common += ["--data-dir", args.data_dir] if args.data_dir else []
+    out: dict = {"command": common, "cpus": os.cpu_count()}
+    seconds, rc, before, after = _run([*common, "--out", str(runs / "discover-local")], runs / "discover-local.log")
+    out["local"] = {"wall_s": seconds, "rc": rc, "load_before": before, "load_after": after}
+    print(f"local: {seconds:.0f}s (rc {rc}, load {before} -> {after})", flush=True)
+    cluster = start_cluster(args)
+    try:
+        argv = [*common, "--out", str(runs / "discover-cluster"), "--executor", "ray", "--ray-address", cluster.address]
+        seconds, rc, before, after = _run(argv, runs / "discover-cluster.log")
+    finally:
+        cluster.shutdown()
+    lines = (runs / "discover-cluster.log").read_text().splitlines()
+    out["ray"] = {
+        "wall_s": seconds,
+        "rc": rc,
+        "load_before": before,
+        "load_after": after,
+        "cluster": f"ray.cluster_utils.Cluster: {args.nodes} nodes of {args.cpus_per_node} CPU on this machine",
+        "log_lines": [line for line in lines if line.startswith("ray:")],
+    }
+    print(f"ray: {seconds:.0f}s (rc {rc}, load {before} -> {after})", flush=True)
+    a, b = runs / "discover-local", runs / "discover-cluster"
+    names = sorted(p.relative_to(a) for p in a.glob("records/*/*/*"))
+
+    def without_times(path: Path) -> dict:
+        record = json.loads(path.read_text())
+        return {**record, "seconds": 0, "values": {k: v for k, v in record["values"].items() if k != "seconds"}}
+
+    unequal = [
+        str(n)
+        for n in names
+        if not (
+            np.array_equal(np.load(a / n), np.load(b / n)) if n.suffix == ".npy" else without_times(a / n) == without_times(b / n)
+        )
+    ]
+    out["comparison"] = {
+        "files": len(names),
+        "same_files": names == sorted(p.relative_to(b) for p in b.glob("records/*/*/*")),
+        "unequal_files": unequal,
+        "discovery_csv_bytes_equal": (a / "discovery.csv").read_bytes() == (b / "discovery.csv").read_bytes(),
+    }
+    return out
+
+
 def compare_subset(reference: Path, run: Path, methods: list[str]) -> dict:
     """``run``'s tables and records against the same methods' in ``reference`` (a run of more methods)."""
     import pandas as pd
@@ -284,7 +350,10 @@ def compare_subset(reference: Path, run: Path, methods: list[str]) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", nargs="?", choices=("compare", "faults", "project"), default="compare")
+    parser.add_argument("what", nargs="?", choices=("compare", "faults", "discover", "project"), default="compare")
+    parser.add_argument("--models", default="efficientnet_lite0,efficientnet_lite2", help="discover: the models")
+    parser.add_argument("--preset", default="fast", help="discover: the Noise Mask preset")
+    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="discover: a Noise Mask parameter")
     parser.add_argument("--methods", default="deeplift,elrp,sensitivity", help="faults: the methods of the fault runs")
     parser.add_argument("--kill-after", type=float, default=5.0, help="faults: seconds into a unit before its worker is killed")
     parser.add_argument("--profile", default="quick")
@@ -310,6 +379,9 @@ def main(argv=None) -> int:
     elif args.what == "faults":
         result = main_faults(args)
         out = Path(args.out or REPO / "results/benchmarks/bench_ray_faults.json")
+    elif args.what == "discover":
+        result = main_discover(args)
+        out = Path(args.out or REPO / "results/benchmarks/bench_ray_discover.json")
     else:
         result = project(args)
         out = Path(args.out or REPO / "results/benchmarks/bench_ray_projection.json")

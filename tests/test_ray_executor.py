@@ -9,6 +9,7 @@ Smoke profile, tiny model, two embedded images. Skipped when Ray is not installe
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -166,10 +167,67 @@ def test_two_node_cluster_uses_both_nodes_and_equals_the_local_run(connected, lo
     ready = [line for line in logs if line.startswith("ray: worker ready")]
     assert len(ready) == 2, logs
     assert {node[:12] for node in nodes} == {line.split("(node ")[1][:12] for line in ready}  # an actor on each node
-    assert any("units per node" in line for line in logs)
+    # the first units wait for both workers, so both nodes compute some however slowly one loads its model
+    (per_node,) = [line.split("units per node: ")[1] for line in logs if "units per node" in line]
+    assert per_node.count("node ") == 2, per_node
     assert any("on the ray executor" in line for line in logs)
+    assert not any("not ready after" in line for line in logs)
     assert ray.is_initialized()  # the test's connection: the executor leaves it open
     assert_same_results(out, local)
+
+
+def test_without_a_start_wait_the_first_ready_worker_starts_alone(connected, local, marker, tmp_path):
+    """start_wait=0: the units go out as soon as one worker is ready (a model loads in seconds, so the
+    other is still loading then); the late worker joins and the results are the same."""
+    marker.touch()
+    logs: list[str] = []
+    out = run_benchmark(
+        smoke_profile(marker),
+        tmp_path / "ray",
+        data_dir=embedded_image_set_dir(),
+        log=logs.append,
+        executor="ray",
+        executor_options={"start_wait": 0},
+    )
+    assert any("2 of 2 workers not ready after 0s; starting on the others" in line for line in logs), logs
+    assert_same_results(out, local)
+
+
+def test_discover_on_two_nodes_equals_the_local_discovery(connected, tmp_path):
+    """bench discover's (model, layer) records spread over both nodes: every mask, target and
+    diagnostic and discovery.csv equal the local discovery's."""
+    from bench.discover import run_discovery
+
+    def discover(out: Path, logs: list[str], **executor) -> Path:
+        return run_discovery(
+            ["tiny"],
+            out,
+            data_dir=embedded_image_set_dir(),
+            image_ids=["chelsea", "coffee"],
+            layers={"tiny": "conv1,bn1,relu1,pool1,relu2,logits".split(",")},
+            params={"max_iterations": 30, "window": 10},
+            log=logs.append,
+            **executor,
+        )
+
+    def without_times(record: dict) -> dict:
+        return {**record, "seconds": 0, "values": {k: v for k, v in record["values"].items() if k != "seconds"}}
+
+    local_logs, ray_logs = [], []
+    local_out = discover(tmp_path / "local", local_logs)
+    ray_out = discover(tmp_path / "ray", ray_logs, executor="ray")
+    assert "6 (model, layer) records to compute on the ray executor" in ray_logs
+    (per_node,) = [line.split("units per node: ")[1] for line in ray_logs if "units per node" in line]
+    assert per_node.count("node ") == 2, per_node
+    records = sorted(p.relative_to(local_out) for p in local_out.glob("records/tiny/*/*"))
+    assert len(records) == 12 and records == sorted(p.relative_to(ray_out) for p in ray_out.glob("records/tiny/*/*"))
+    for name in records:
+        if name.suffix == ".npy":
+            assert np.array_equal(np.load(ray_out / name), np.load(local_out / name)), name
+        else:
+            mine, theirs = (without_times(json.loads((root / name).read_text())) for root in (ray_out, local_out))
+            assert mine == theirs, name
+    assert (ray_out / "discovery.csv").read_bytes() == (local_out / "discovery.csv").read_bytes()
 
 
 # ------------------------------------------------------------------ faults
@@ -299,7 +357,7 @@ def test_a_worker_with_other_weights_stops_the_run(connected):
         np.zeros((1, 10), np.float32),
         ("random-colour",),
     )
-    executor = RayExecutor(spec, workers=1, weights=("0" * 64, "the driver's weights"), log=lambda s: None)
+    executor = RayExecutor(spec, workers=1, weights={"tiny": ("0" * 64, "the driver's weights")}, log=lambda s: None)
     try:
         with pytest.raises(RayExecutorError, match="loaded other weights for tiny than this process: random init, seed 0"):
             executor.run([unit], lambda unit, result: pytest.fail("no unit may be computed"))
@@ -308,8 +366,9 @@ def test_a_worker_with_other_weights_stops_the_run(connected):
 
 
 # ------------------------------------------------------------------ usage errors
-def test_ray_options_need_the_ray_executor(capsys, tmp_path):
-    assert main(["run", "--profile", "smoke", "--ray-address", "auto", "--out", str(tmp_path / "a")]) == 2
+@pytest.mark.parametrize("command", [["run", "--profile", "smoke"], ["discover", "--model", "tiny"]])
+def test_ray_options_need_the_ray_executor(capsys, tmp_path, command):
+    assert main([*command, "--ray-address", "auto", "--out", str(tmp_path / "a")]) == 2
     assert "--ray-address needs --executor ray" in capsys.readouterr().err
     assert not (tmp_path / "a").exists()
 
