@@ -9,12 +9,19 @@ bootstrap CI, a Wilcoxon signed-rank p-value with Holm's correction over every c
 of the check, and a verdict in the metric's declared direction
 (:func:`metrics.compare_paired`).
 
+When the reference holds a randomisation test (frozen from the run's ``sanity/``), the
+method's test runs too, with the reference's model, images, randomisation and seed, and its
+similarities after full randomisation (:data:`bench.sanity.SUMMARY_METRICS`, lower is
+better) are compared with each tested baseline's in the same way, in the same family.
+
 Output folder::
 
-    check.json   method, reference, images, comparisons, ranks, regressions, status, seconds
+    check.json   method, reference, images, comparisons, ranks, regressions, status, seconds,
+                 sanity (the test's images and the method's values, or null)
     check.md     a PR-comment summary: one sentence, the verdict table, the details
     figures/check.png   mean differences with their CIs, per metric and baseline
     run/         the method's run folder (maps, records, metrics.csv, curves.csv)
+    sanity/      the method's randomisation test (only when the reference has one)
 """
 
 from __future__ import annotations
@@ -30,27 +37,32 @@ from bench.datasets.imageset import read_csv
 from bench.references import MATCHED_BY_CHECK, Reference, ReferenceError, load_reference, shipped_reference_for
 from bench.results import RunStore
 from bench.runner import RunError, package_versions, run_benchmark
+from bench.sanity import SANITY_FOLDER, SUMMARY_METRICS, final_values, read_table
 from common.errors import InputError, ParameterError
 from common.files import folder_lock, write_json, write_text
 from methods import build_method, method_name
 from metrics import PER_IMAGE_METRICS, compare_paired
+from metrics.per_image import CURVE_METRICS, curve_metric_name
+from metrics.perturbation import REPLACEMENTS
 
 CHECK_JSON = "check.json"
 ALPHA = 0.05
 COMPARED_METRICS = [name for name in PER_IMAGE_METRICS if name != "method_seconds"]
-"""The metrics with verdicts. A method's seconds depend on the machine that ran it, so they
-are reported beside the verdicts, not judged."""
+"""The run's metrics with verdicts. A method's seconds depend on the machine that ran it, so
+they are reported beside the verdicts, not judged."""
+SANITY_COMPARED = [info.name for info in SUMMARY_METRICS.values()]
+"""The randomisation test's metrics with verdicts, when the reference holds the test."""
+METRIC_INFO = {**PER_IMAGE_METRICS, **{info.name: info for info in SUMMARY_METRICS.values()}}
 DEFAULT_TOLERANCES: dict[str, str | float] = {
     "png_bytes": "2%",
     "ssim": 0.01,
-    "abpc_sum_logit": "2%",
-    "abpc_mean_logit": "2%",
-    "abpc_sum_prob_pct": "2%",
-    "abpc_mean_prob_pct": "2%",
+    **{curve_metric_name(info.name, r): "2%" for r in REPLACEMENTS for info in CURVE_METRICS},
+    **dict.fromkeys(SANITY_COMPARED, 0.05),
 }
 """How much worse than its previous check a method may get, on average over the images, before
 a significant change fails the check: a share of the previous mean's magnitude ("2%") or an
-amount in the metric's unit (SSIM: 0.01, as its mean can sit near 0)."""
+amount in the metric's unit (SSIM and the randomisation similarities: their means can sit
+near 0)."""
 SYMBOL = {"better": "better", "worse": "**worse**", "indistinguishable": "~"}
 
 
@@ -189,7 +201,10 @@ def run_check(
         except RunError as err:
             raise ReferenceError(f"cannot check against the reference {ref.name} ({ref.path}): {err}") from None
         values = RunStore(out / "run").record_values(name, ref.image_ids)
-        result = assemble(name, method, built.params, ref, values, previous, against, tolerance_specs)
+        sanity = None
+        if ref.sanity is not None:
+            sanity = check_sanity(method, settings, ref, out / SANITY_FOLDER, data_dir, weights, log)
+        result = assemble(name, method, built.params, ref, values, previous, against, tolerance_specs, sanity)
         write_json(out / CHECK_JSON, result)
         write_text(out / "check.md", markdown(result))
         from bench.figures import check_figure
@@ -198,31 +213,89 @@ def run_check(
     return result
 
 
+def check_sanity(method: str, settings: dict, ref: Reference, out: Path, data_dir, weights, log) -> dict:
+    """The method's randomisation test as the reference's was made (model, images, groups, rule,
+    seed; cascading), in ``out``; returns check.json's "sanity": the test's images and the
+    method's per-image :data:`SANITY_COMPARED` values. Refused when the model, weights, images
+    or randomisation groups differ from the reference's test."""
+    from bench.sanity import run_sanity
+
+    made_by = ref.sanity["fingerprint"]
+    randomisation = made_by["randomisation"]
+    run_sanity(
+        made_by["model"],
+        [method],
+        out,
+        data_dir,
+        params={method: settings},
+        weights=weights,
+        granularity=randomisation["granularity"],
+        rule=randomisation["rule"],
+        seed=int(randomisation["seed"]),
+        mode="cascading",
+        log=log,
+        image_ids=made_by["image_ids"],
+    )
+    made = json.loads((out / "sanity.json").read_text())["fingerprint"]
+    keys = ("model", "weights_sha256", "image_ids", "image_sha256", "targets", "randomisation", "groups")
+    differ = [key for key in keys if made[key] != made_by[key]]
+    if differ:
+        raise ReferenceError(
+            f"cannot compare the randomisation test with the reference {ref.name} ({ref.path}): the {', '.join(differ)} "
+            f"of this check's test ({out}) differ from the reference's"
+        )
+    table = read_table(out)
+    ids = made_by["image_ids"]
+    return {
+        "images": ids,
+        "baselines": list(ref.sanity["methods"]),
+        "values": {metric: final_values(table, method, metric, ids).tolist() for metric in SANITY_COMPARED},
+        "folder": SANITY_FOLDER,
+    }
+
+
+def paired_values(ref: Reference, values: dict, sanity: dict | None) -> list[tuple[str, str, np.ndarray, np.ndarray]]:
+    """Every (baseline, metric, the method's per-image values, the baseline's): the run's
+    metrics on the reference's images, then the randomisation test's on the test's images
+    where both similarities are finite."""
+    pairs = [(b, m, np.asarray(values[m]), ref.values(b, m)) for b in ref.methods for m in compared_metrics(ref)]
+    for b in sanity["baselines"] if sanity is not None else []:
+        pairs += [(b, m, *finite_pairs(sanity["values"][m], ref.sanity_values(b, m))) for m in SANITY_COMPARED]
+    return pairs
+
+
+def finite_pairs(new, old) -> tuple[np.ndarray, np.ndarray]:
+    """The images where both values are finite (a constant map has no rank correlation: NaN)."""
+    new, old = np.asarray(new, np.float64), np.asarray(old, np.float64)
+    finite = np.isfinite(new) & np.isfinite(old)
+    return new[finite], old[finite]
+
+
 def compared_metrics(ref: Reference) -> list[str]:
     """The metrics a check compares: those of :data:`COMPARED_METRICS` the reference holds (its
     ROAD curve metrics only when it was made with ``metrics.replacement`` including road)."""
     return [m for m in COMPARED_METRICS if m in ref.metric_names]
 
 
-def assemble(name, spec, params, ref: Reference, values, previous, against, tolerance_specs) -> dict:
+def assemble(name, spec, params, ref: Reference, values, previous, against, tolerance_specs, sanity=None) -> dict:
     n_boot = int(ref.fingerprint["metrics_settings"].get("bootstrap_samples", 2000))
     seed = int(ref.fingerprint["seed"])
-    compared = compared_metrics(ref)
-    keys, pairs = [], []
-    for baseline in ref.methods:
-        for metric in compared:
-            keys.append((baseline, metric))
-            pairs.append((values[metric], ref.values(baseline, metric), PER_IMAGE_METRICS[metric].higher_is_better))
-    comparisons = [_row(baseline, metric, c) for (baseline, metric), c in zip(keys, compare_paired(pairs, ALPHA, n_boot, seed))]
+    paired = paired_values(ref, values, sanity)
+    found = compare_paired([(new, old, METRIC_INFO[m].higher_is_better) for _, m, new, old in paired], ALPHA, n_boot, seed)
+    comparisons = [_row(baseline, metric, c, len(new)) for (baseline, metric, new, _), c in zip(paired, found)]
     regressions = []
     if previous is not None:
+        now = {m: np.asarray(values[m], np.float64) for m in compared_metrics(ref)}
         old = {m: np.asarray(v, np.float64) for m, v in previous["values"].items()}
-        found = compare_paired(
-            [(values[m], old[m], PER_IMAGE_METRICS[m].higher_is_better) for m in compared], ALPHA, n_boot, seed
-        )
+        if sanity is not None and (previous.get("sanity") or {}).get("images") == sanity["images"]:
+            now |= {m: np.asarray(v, np.float64) for m, v in sanity["values"].items()}
+            old |= {m: np.asarray(v, np.float64) for m, v in previous["sanity"]["values"].items()}
+        compared = [m for m in now if m in old]
+        both = {m: finite_pairs(now[m], old[m]) for m in compared}
+        found = compare_paired([(*both[m], METRIC_INFO[m].higher_is_better) for m in compared], ALPHA, n_boot, seed)
         for metric, c in zip(compared, found):
-            allowed = tolerance_amount(tolerance_specs[metric], float(old[metric].mean()))
-            row = _row("previous", metric, c)
+            allowed = tolerance_amount(tolerance_specs[metric], float(both[metric][1].mean()))
+            row = _row("previous", metric, c, len(both[metric][0]))
             row.update(tolerance=allowed, regression=c.verdict == "worse" and abs(c.mean_diff) > allowed)
             regressions.append(row)
     seconds = [{"method": name, "seconds": float(np.mean(values["method_seconds"])), "measured_by": "this check"}]
@@ -253,21 +326,23 @@ def assemble(name, spec, params, ref: Reference, values, previous, against, tole
             "verdict": "better/worse (in the metric's direction) when the corrected p < alpha and the CI excludes 0",
         },
         "comparisons": comparisons,
-        "ranks": ranks(name, values, ref),
+        "ranks": ranks(name, values, ref, sanity),
         "against": None if against is None else str(against),
         "regressions": regressions,
         "status": "fail" if any(r["regression"] for r in regressions) else "pass",
         "seconds_per_image": seconds,
         "values": {m: [float(v) for v in values[m]] for m in PER_IMAGE_METRICS if m in values},
+        "sanity": sanity,
         "versions": package_versions(),
     }
 
 
-def _row(baseline: str, metric: str, c) -> dict:
+def _row(baseline: str, metric: str, c, n: int) -> dict:
     return {
         "baseline": baseline,
         "metric": metric,
-        "higher_is_better": PER_IMAGE_METRICS[metric].higher_is_better,
+        "n": n,
+        "higher_is_better": METRIC_INFO[metric].higher_is_better,
         "mean_diff": c.mean_diff,
         "ci_low": c.ci_low,
         "ci_high": c.ci_high,
@@ -277,15 +352,21 @@ def _row(baseline: str, metric: str, c) -> dict:
     }
 
 
-def ranks(name: str, values: dict, ref: Reference) -> list[dict]:
+def ranks(name: str, values: dict, ref: Reference, sanity: dict | None = None) -> list[dict]:
     """Per metric: the checked method's rank (1 = best; ties share the better rank) among it and the
-    reference's methods, by mean over the images."""
+    reference's methods (those of its randomisation test for that test's metrics), by mean over
+    the images (the test's images: the mean over its finite values)."""
     label = f"{name} (checked)"
+    means_by_metric = {
+        m: {b: float(np.mean(ref.values(b, m))) for b in ref.methods} | {label: float(np.mean(values[m]))}
+        for m in compared_metrics(ref)
+    }
+    for m in SANITY_COMPARED if sanity is not None else []:
+        means_by_metric[m] = {b: float(np.nanmean(ref.sanity_values(b, m))) for b in sanity["baselines"]}
+        means_by_metric[m][label] = float(np.nanmean(sanity["values"][m]))
     out = []
-    for metric in compared_metrics(ref):
-        means = {b: float(np.mean(ref.values(b, metric))) for b in ref.methods}
-        means[label] = float(np.mean(values[metric]))
-        info = PER_IMAGE_METRICS[metric]
+    for metric, means in means_by_metric.items():
+        info = METRIC_INFO[metric]
         mine = means[label]
         better = sum((m > mine) if info.higher_is_better else (m < mine) for k, m in means.items() if k != label)
         order = sorted(means, key=means.get, reverse=info.higher_is_better)
@@ -327,9 +408,10 @@ def markdown(result: dict) -> str:
         "|---|---|" + "---|" * len(ref["baselines"]),
     ]
     rank = {r["metric"]: r for r in result["ranks"]}
+    cell = {(c["baseline"], c["metric"]): f"{SYMBOL[c['verdict']]} {_signed(c['mean_diff'])}" for c in comparisons}
     for metric in metrics:
         arrow = "↑" if rank[metric]["higher_is_better"] else "↓"
-        cells = [f"{SYMBOL[c['verdict']]} {_signed(c['mean_diff'])}" for c in comparisons if c["metric"] == metric]
+        cells = [cell.get((baseline, metric), "not tested") for baseline in ref["baselines"]]
         lines.append(f"| {metric} {arrow} | {rank[metric]['rank']} of {rank[metric]['of']} | " + " | ".join(cells) + " |")
     lines += [
         "",
@@ -337,6 +419,26 @@ def markdown(result: dict) -> str:
         f"~ indistinguishable. {result['statistics']['verdict']} ({result['statistics']['test']}; "
         f"{result['statistics']['correction']}).",
     ]
+    undecidable = [c for c in comparisons if smallest_holm_p(c["n"], len(comparisons)) >= ALPHA]
+    if undecidable:
+        sizes = sorted({c["n"] for c in undecidable})
+        lines += [
+            "",
+            f"{len(undecidable)} of the {len(comparisons)} comparisons cannot reach a verdict whatever the values: on "
+            f"{' or '.join(map(str, sizes))} images the smallest two-sided Wilcoxon p-value is 2/2^n "
+            f"({2.0 ** (1 - sizes[-1]):.2g} for n = {sizes[-1]}), and Holm multiplies the smallest by "
+            f"{len(comparisons)}; {images_for_a_verdict(len(comparisons))} images are needed for p < {ALPHA}. Read their "
+            "differences and ranks, not their ~.",
+        ]
+    if result.get("sanity"):
+        test = result["sanity"]
+        lines += [
+            "",
+            f"randomisation_spearman and randomisation_ssim: the similarity of a map to the map of the fully randomised "
+            f"model (cascading model-parameter randomisation, the reference's groups and seed) on the test's "
+            f"{len(test['images'])} images, against the baselines the reference tested ({', '.join(test['baselines'])}); "
+            f"about 0 passes the test. The method's test: `{test['folder']}/report.md`.",
+        ]
     if result["regressions"]:
         lines += ["", f"Regression check against `{result['against']}`:", "", _table(result["regressions"], tolerance=True)]
     seconds = ", ".join(f"{s['method']} {s['seconds']:.3g} s ({s['measured_by']})" for s in result["seconds_per_image"])
@@ -352,6 +454,21 @@ def markdown(result: dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def smallest_holm_p(n: int, family: int) -> float:
+    """The smallest Holm-corrected p-value a comparison on ``n`` images can get in a family of
+    ``family`` comparisons: the exact two-sided Wilcoxon test's smallest p (all differences of
+    one sign) is 2/2^n, and Holm multiplies the smallest p by the family's size."""
+    return min(1.0, family * 2.0 ** (1 - n)) if n > 0 else 1.0
+
+
+def images_for_a_verdict(family: int, alpha: float = ALPHA) -> int:
+    """The fewest images on which a comparison in a family of ``family`` can reach p < alpha."""
+    n = 1
+    while smallest_holm_p(n, family) >= alpha:
+        n += 1
+    return n
 
 
 def _table(rows: list[dict], tolerance: bool = False) -> str:

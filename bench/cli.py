@@ -147,8 +147,14 @@ def _reference(args) -> int:
     command = f"python -m bench reference {args.run_dir} --out {args.out}" + (f" --name {args.name}" if args.name else "")
     ref = freeze_run(args.run_dir, args.out, name=args.name, command=command)
     size = sum(p.stat().st_size for p in ref.path.iterdir())
+    test, tested = ref.sanity, ""
+    if test is not None:
+        tested = (
+            f", with the randomisation test of {len(test['methods'])} methods x {len(test['fingerprint']['image_ids'])} images"
+        )
     print(
-        f"reference {ref.name!r}: {len(ref.methods)} methods x {len(ref.image_ids)} images, {size / 1024:.0f} KiB in {ref.path}"
+        f"reference {ref.name!r}: {len(ref.methods)} methods x {len(ref.image_ids)} images{tested}, "
+        f"{size / 1024:.0f} KiB in {ref.path}"
     )
     return 0
 

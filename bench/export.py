@@ -28,6 +28,7 @@ import pandas as pd
 from bench.check import CHECK_JSON
 from bench.references import REFERENCE_JSON, load_reference
 from bench.results import RunFolderError, RunStore, per_method_values
+from bench.sanity import SANITY_FOLDER, SUMMARY_METRICS
 from common.files import write_text
 from metrics import PER_IMAGE_METRICS, summarise
 
@@ -75,9 +76,6 @@ def folder_values(folder: str | Path) -> tuple[list[str], pd.DataFrame, int, int
 def sanity_summaries(folder: str | Path) -> list[dict]:
     """The randomisation test's summary per (method, similarity) of a sanity folder, or of a run
     folder holding one (``RUN_DIR/sanity``); empty when there is none or it is unfinished."""
-    from bench.report import SANITY_FOLDER
-    from bench.sanity import SUMMARY_METRICS
-
     folder = Path(folder)
     path = next((p for p in (folder / "sanity.json", folder / SANITY_FOLDER / "sanity.json") if p.is_file()), None)
     if path is None:

@@ -9,6 +9,10 @@ Layout of a reference folder::
     metrics.csv      image_id, method, metric, value (every per-image value, exact)
     curves.npz       "<method>.<order>_<logit|prob>": (images, steps + 1), rows in the
                      order of the fingerprint's image_ids; the random-order baseline too
+    sanity.csv       only when the run held a finished randomisation test (RUN_DIR/sanity):
+                     its cascading table (bench.sanity.CSV_COLUMNS); reference.json's
+                     "sanity" holds its fingerprint, methods and summary, and bench check
+                     then runs the test on the checked method and compares it too
 
 The suite ships two (``bench/reference/<name>/``; how each was made is in its
 reference.json and in ``bench/reference/README.md``).
@@ -28,11 +32,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.results import RANDOM_ORDER, RunFolderError, RunStore
+from bench.results import RANDOM_ORDER, RunFolderError, RunStore, read_json_file
+from bench.sanity import SANITY_FOLDER, final_values, read_table
 from common.errors import CorruptFileError, InputError, UnknownNameError
 from common.files import replace_dir, write_json
 
 REFERENCE_JSON = "reference.json"
+SANITY_CSV = "sanity.csv"
 SHIPPED_DIR = files("bench") / "reference"
 SHIPPED = ("nips17-ci", "embedded-ci", "nips17-ci-road")
 """The shipped references, in the order ``bench check`` tries them for a data folder."""
@@ -113,6 +119,24 @@ class Reference:
         with np.load(self.path / "curves.npz") as data:
             return {k: data[k] for k in data.files}
 
+    @property
+    def sanity(self) -> dict | None:
+        """The randomisation test frozen with the run (fingerprint, methods, summary), or None."""
+        return self.info.get("sanity")
+
+    @cached_property
+    def sanity_table(self) -> pd.DataFrame:
+        path = self.path / SANITY_CSV
+        try:
+            return pd.read_csv(path, dtype={"image_id": str, "method": str}, float_precision="round_trip")
+        except (OSError, ValueError) as err:
+            raise CorruptFileError(f"{path} is unreadable ({err}); the reference {self.path} is incomplete") from None
+
+    def sanity_values(self, method: str, metric: str) -> np.ndarray:
+        """Per image of the test (its fingerprint's order): ``method``'s ``metric``
+        (:data:`bench.sanity.SUMMARY_METRICS`) after full randomisation."""
+        return final_values(self.sanity_table, method, metric, self.sanity["fingerprint"]["image_ids"])
+
 
 def fingerprint_sha256(fingerprint: dict) -> str:
     return hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()
@@ -133,6 +157,7 @@ def freeze_run(run_dir: str | Path, out: str | Path, name: str | None = None, co
     if out.exists() and not (out / REFERENCE_JSON).is_file():
         raise ReferenceError(f"{out} exists and is not a reference folder; choose another --out (nothing was written)")
     store.verify(run["methods"], run["image_ids"])
+    sanity = frozen_sanity(store.root / SANITY_FOLDER, run)
     ids = run["image_ids"]
     metric_rows, curves = [], {}
     for method in [RANDOM_ORDER, *run["methods"]]:
@@ -153,6 +178,8 @@ def freeze_run(run_dir: str | Path, out: str | Path, name: str | None = None, co
         "versions": run.get("versions", {}),
         "timings_s": run.get("timings_s", {}),
     }
+    if sanity is not None:
+        info["sanity"] = sanity[0]
     out.parent.mkdir(parents=True, exist_ok=True)
     staged = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
@@ -160,12 +187,40 @@ def freeze_run(run_dir: str | Path, out: str | Path, name: str | None = None, co
         # no float_format: pandas writes the shortest repr that reads back to the same float
         pd.DataFrame(metric_rows, columns=["image_id", "method", "metric", "value"]).to_csv(staged / "metrics.csv", index=False)
         np.savez_compressed(staged / "curves.npz", **curves)
+        if sanity is not None:
+            sanity[1].to_csv(staged / SANITY_CSV, index=False)
         staged.chmod(0o755)
         replace_dir(staged, out)
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
         raise
     return load_reference(out)
+
+
+def frozen_sanity(folder: Path, run: dict) -> tuple[dict, pd.DataFrame] | None:
+    """What a reference keeps of the run's randomisation test in ``folder``: (reference.json's
+    "sanity", the cascading table), or None when there is none. A test that is unfinished, or
+    was made with another model or weights or on other images than the run's, is refused."""
+    path = folder / "sanity.json"
+    if not path.is_file():
+        return None
+    test = read_json_file(path)
+    if test is None or test.get("status") != "complete" or "cascading" not in test.get("modes", []):
+        raise ReferenceError(
+            f"{folder} holds an unfinished randomisation test, or one without the cascading mode; finish it (rerun its "
+            "bench sanity command) or move it out of the run folder"
+        )
+    fingerprint = test["fingerprint"]
+    weights = run.get("weights_sha256") or run.get("weights")
+    if fingerprint["model"] != run["model"] or fingerprint["weights_sha256"] != weights:
+        raise ReferenceError(
+            f"{folder}: the randomisation test was made with {fingerprint['model']} ({fingerprint['weights_sha256']}), "
+            f"the run with {run['model']} ({weights}); a reference holds one model's results. Move it out of the run folder"
+        )
+    outside = [i for i in fingerprint["image_ids"] if i not in set(run["image_ids"])]
+    if outside:
+        raise ReferenceError(f"{folder}: the randomisation test used images the run has not: {', '.join(outside[:5])}")
+    return {"fingerprint": fingerprint, "methods": test["methods"], "summary": test["summary"]["cascading"]}, read_table(folder)
 
 
 def load_reference(name_or_path: str | Path) -> Reference:

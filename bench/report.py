@@ -11,6 +11,7 @@ from bench.claims import NOT_SUPPORTED_BELOW, SUPPORTED_AT, evaluate_claims
 from bench.datasets import load_image_set
 from bench.profiles import replacements
 from bench.results import RunFolderError, RunStore, per_method_values
+from bench.sanity import SANITY_FOLDER, report_section
 from common import thesis
 from common.files import write_text
 from metrics import summarise
@@ -30,10 +31,6 @@ def _table(title: str, methods: list[str], thesis_row: list[str], rows: list[tup
     body = "| thesis | " + " | ".join(thesis_row) + " |\n"
     body += "".join(f"| {label} | " + " | ".join(cells) + " |\n" for label, cells in rows)
     return f"### {title}\n\n{head}{body}\n{note}\n"
-
-
-SANITY_FOLDER = "sanity"
-"""A run's sanity check, shown in its report: ``python -m bench sanity ... --out RUN_DIR/sanity``."""
 
 
 def curves_figure_name(order: str, replacement: str) -> str:
@@ -445,8 +442,6 @@ def build_report(store: RunStore) -> Path:
         lines += replacement_section(run, metrics, curves, [m for m in methods if m in done], chosen, n_boot, seed)
     lines += rendering_section(store, run, [m for m in methods if m in done], n_boot, seed)
     if (store.root / SANITY_FOLDER).is_dir():
-        from bench.sanity import report_section
-
         lines += ["", *report_section(store.root / SANITY_FOLDER, store.root)]
     nm = metrics[
         (metrics["method"] == "noise_mask")

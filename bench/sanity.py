@@ -53,6 +53,9 @@ from common.errors import CorruptFileError, InputError
 from common.files import folder_lock, remove_temporary_files, write_json, write_npy, write_text
 from metrics.per_image import MetricInfo
 
+SANITY_FOLDER = "sanity"
+"""A run's (and a check's) sanity folder, shown in its report and export, frozen into its
+reference: ``python -m bench sanity ... --out RUN_DIR/sanity``."""
 CSV_COLUMNS = ["method", "image_id", "step", "layer", "spearman", "ssim"]
 CSV_NAMES = {"cascading": "randomisation.csv", "independent": "randomisation-independent.csv"}
 SANITY_DEFAULTS: dict[str, dict] = {
@@ -80,7 +83,25 @@ SUMMARY_METRICS = {
     )
     for column, label in (("spearman", "Spearman rank correlation of abs relevance"), ("ssim", "SSIM of the normalised abs maps"))
 }
-"""The summary numbers a dashboard charts (``bench export``): lower is better, the test's pass is about 0."""
+"""The summary numbers a dashboard charts (``bench export``) and ``bench check`` compares:
+lower is better, the test's pass is about 0."""
+
+
+def read_table(folder: Path, mode: str = "cascading") -> pd.DataFrame:
+    """A finished sanity folder's table for ``mode`` (:data:`CSV_COLUMNS`), values exact."""
+    path = Path(folder) / CSV_NAMES[mode]
+    try:
+        return pd.read_csv(path, dtype={"image_id": str, "method": str}, float_precision="round_trip")
+    except (OSError, ValueError) as err:
+        raise CorruptFileError(f"{path} is unreadable ({err}); rerun the bench sanity command that made it") from None
+
+
+def final_values(table: pd.DataFrame, method: str, metric: str, image_ids: list[str]) -> np.ndarray:
+    """Per image (in ``image_ids`` order): ``method``'s similarity ``metric`` (a
+    :data:`SUMMARY_METRICS` name) after full randomisation, from a cascading table."""
+    (column,) = [c for c, info in SUMMARY_METRICS.items() if info.name == metric]
+    part = table[(table["method"] == method) & (table["step"] == table["step"].max())]
+    return part.set_index("image_id")[column].reindex(image_ids).to_numpy(np.float64)
 
 
 # ---------------------------------------------------------------------------- similarity
@@ -293,8 +314,10 @@ def run_sanity(
     mode: str = "cascading",
     seed: int = 0,
     log: Callable[[str], None] = print,
+    image_ids: list[str] | None = None,
 ) -> Path:
     """Run the randomisation test into ``out_dir`` (resuming what is there) and write its outputs.
+    ``image_ids``: these images, in this order (default: the data folder's, cut to ``limit``).
     Every argument is checked, and the model and images loaded, before anything is written."""
     from bench.datasets import load_image_set, resolve_data_dir
     from bench.results import resumable_manifest
@@ -326,7 +349,7 @@ def run_sanity(
     folder, data_description = resolve_data_dir(data_dir)
     model = get_model(model_name, weights=weights)
     try:
-        images = load_image_set(folder, size=model.input_size, limit=limit)
+        images = load_image_set(folder, size=model.input_size, limit=limit, ids=image_ids)
     except (FileNotFoundError, KeyError, ValueError) as err:
         raise InputError(str(err.args[0]) if err.args else str(err)) from None
     if len(images) == 0:

@@ -122,9 +122,38 @@ def start_cluster(args):
     return cluster
 
 
-def main_compare(args) -> dict:
+def run_locally(argv: list[str], log: Path) -> dict:
+    """``python -m bench ARGV`` (the local executor), timed: an output's "local" entry."""
+    seconds, rc, before, after = _run(argv, log)
+    print(f"local: {seconds:.0f}s (rc {rc}, load {before} -> {after})", flush=True)
+    return {"wall_s": seconds, "rc": rc, "load_before": before, "load_after": after}
+
+
+def run_on_cluster(args, argv: list[str], log: Path) -> dict:
+    """``python -m bench ARGV --executor ray`` on a fresh simulated cluster, timed: an output's "ray" entry."""
     import ray
 
+    cluster = start_cluster(args)
+    try:
+        ray.init(address=cluster.address)
+        nodes = [n["NodeID"] for n in ray.nodes() if n["Alive"]]
+        ray.shutdown()
+        seconds, rc, before, after = _run([*argv, "--executor", "ray", "--ray-address", cluster.address], log)
+    finally:
+        cluster.shutdown()
+    print(f"ray: {seconds:.0f}s (rc {rc}, load {before} -> {after})", flush=True)
+    return {
+        "wall_s": seconds,
+        "rc": rc,
+        "load_before": before,
+        "load_after": after,
+        "cluster": f"ray.cluster_utils.Cluster: {args.nodes} nodes of {args.cpus_per_node} CPU on this machine",
+        "nodes": nodes,
+        "log_lines": [line for line in log.read_text().splitlines() if line.startswith("ray:")],
+    }
+
+
+def main_compare(args) -> dict:
     runs = Path(args.runs)
     runs.mkdir(parents=True, exist_ok=True)
     common = [
@@ -138,29 +167,9 @@ def main_compare(args) -> dict:
     out: dict = {"profile": args.profile, "images": args.limit, "data_dir": args.data_dir, "cpus": os.cpu_count()}
 
     if not args.skip_local:
-        seconds, rc, before, after = _run([*common, "--out", str(runs / "local")], runs / "local.log")
-        out["local"] = {"wall_s": seconds, "rc": rc, "load_before": before, "load_after": after}
-        print(f"local: {seconds:.0f}s (rc {rc}, load {before} -> {after})", flush=True)
+        out["local"] = run_locally([*common, "--out", str(runs / "local")], runs / "local.log")
 
-    cluster = start_cluster(args)
-    try:
-        ray.init(address=cluster.address)
-        nodes = [n["NodeID"] for n in ray.nodes() if n["Alive"]]
-        ray.shutdown()
-        argv = [*common, "--out", str(runs / "cluster"), "--executor", "ray", "--ray-address", cluster.address]
-        seconds, rc, before, after = _run(argv, runs / "cluster.log")
-    finally:
-        cluster.shutdown()
-    out["ray"] = {
-        "wall_s": seconds,
-        "rc": rc,
-        "load_before": before,
-        "load_after": after,
-        "cluster": f"ray.cluster_utils.Cluster: {args.nodes} nodes of {args.cpus_per_node} CPU on this machine",
-        "nodes": nodes,
-        "log_lines": [line for line in (runs / "cluster.log").read_text().splitlines() if line.startswith("ray:")],
-    }
-    print(f"ray: {seconds:.0f}s (rc {rc}, load {before} -> {after})", flush=True)
+    out["ray"] = run_on_cluster(args, [*common, "--out", str(runs / "cluster")], runs / "cluster.log")
     if (runs / "local" / "metrics.csv").is_file() and (runs / "cluster" / "metrics.csv").is_file():
         out["comparison"] = compare(runs / "local", runs / "cluster")
         out["local_run"] = timing(runs / "local")
@@ -271,25 +280,8 @@ def main_discover(args) -> dict:
     common += [f"--param=noise_mask.{item}" for item in args.param]
     common += ["--data-dir", args.data_dir] if args.data_dir else []
     out: dict = {"command": common, "cpus": os.cpu_count()}
-    seconds, rc, before, after = _run([*common, "--out", str(runs / "discover-local")], runs / "discover-local.log")
-    out["local"] = {"wall_s": seconds, "rc": rc, "load_before": before, "load_after": after}
-    print(f"local: {seconds:.0f}s (rc {rc}, load {before} -> {after})", flush=True)
-    cluster = start_cluster(args)
-    try:
-        argv = [*common, "--out", str(runs / "discover-cluster"), "--executor", "ray", "--ray-address", cluster.address]
-        seconds, rc, before, after = _run(argv, runs / "discover-cluster.log")
-    finally:
-        cluster.shutdown()
-    lines = (runs / "discover-cluster.log").read_text().splitlines()
-    out["ray"] = {
-        "wall_s": seconds,
-        "rc": rc,
-        "load_before": before,
-        "load_after": after,
-        "cluster": f"ray.cluster_utils.Cluster: {args.nodes} nodes of {args.cpus_per_node} CPU on this machine",
-        "log_lines": [line for line in lines if line.startswith("ray:")],
-    }
-    print(f"ray: {seconds:.0f}s (rc {rc}, load {before} -> {after})", flush=True)
+    out["local"] = run_locally([*common, "--out", str(runs / "discover-local")], runs / "discover-local.log")
+    out["ray"] = run_on_cluster(args, [*common, "--out", str(runs / "discover-cluster")], runs / "discover-cluster.log")
     a, b = runs / "discover-local", runs / "discover-cluster"
     names = sorted(p.relative_to(a) for p in a.glob("records/*/*/*"))
 

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from bench.check import COMPARED_METRICS, DEFAULT_TOLERANCES, markdown
+from bench.check import COMPARED_METRICS, DEFAULT_TOLERANCES, images_for_a_verdict, markdown, smallest_holm_p
 from bench.cli import main
 from bench.export import BENCHER, BIGGER, SMALLER
 from bench.references import SHIPPED, load_reference
@@ -234,8 +234,18 @@ def test_paired_statistics_against_values_known_by_hand():
     assert compare_paired([(mixed, 0 * mixed, True)])[0].verdict == "indistinguishable"
 
 
+def test_the_fewest_images_for_a_verdict_match_wilcoxon_and_holm():
+    for family in (1, 12, 48):
+        n = images_for_a_verdict(family)
+        for size, decidable in ((n, True), (n - 1, False)):
+            best = holm([wilcoxon_p(np.arange(1.0, size + 1))] + [1.0] * (family - 1))[0]  # all of one sign
+            assert best == pytest.approx(smallest_holm_p(size, family))
+            assert (best < 0.05) == decidable
+    assert images_for_a_verdict(48) == 11 and images_for_a_verdict(1) == 6
+
+
 def test_markdown_summary_counts_the_verdicts():
-    row = dict(higher_is_better=True, mean_diff=1.0, ci_low=0.5, ci_high=1.5, p_value=0.01, p_raw=0.01)
+    row = dict(higher_is_better=True, mean_diff=1.0, ci_low=0.5, ci_high=1.5, p_value=0.01, p_raw=0.01, n=12)
     result = {
         "method": "m",
         "reference": {"name": "r", "model": "tiny", "baselines": ["a", "b"]},
@@ -255,6 +265,10 @@ def test_markdown_summary_counts_the_verdicts():
         first
         == "**m** against the reference `r` (4 images, tiny): better in 1, worse in 1 and indistinguishable in 0 of 2 comparisons with 2 baselines."
     )
+    assert "cannot reach a verdict" not in markdown(result)
+    result["comparisons"][1]["n"] = 4  # 2 * 2 / 2**4 >= 0.05
+    assert "1 of the 2 comparisons cannot reach a verdict whatever the values: on 4 images" in markdown(result)
+    assert "7 images are needed for p < 0.05" in markdown(result)
 
 
 STACK = ("tensorflow", "tf-keras", "numpy", "scikit-image")

@@ -225,3 +225,94 @@ def test_a_runs_sanity_folder_shows_in_its_report_and_export(plain_run, tmp_path
         "sensitivity randomisation_spearman",
         "sensitivity randomisation_ssim",
     }
+
+
+@pytest.fixture(scope="module")
+def run_with_sanity(plain_run, tmp_path_factory):
+    """The smoke run with its randomisation test (both methods, 2 images) in RUN_DIR/sanity."""
+    from bench.sanity import run_sanity
+
+    run_dir = tmp_path_factory.mktemp("sanity-ref") / "run"
+    shutil.copytree(plain_run, run_dir)
+    run_sanity("tiny", FAST, run_dir / "sanity", limit=2, log=lambda s: None)
+    return run_dir
+
+
+def test_a_check_against_a_reference_with_a_randomisation_test_runs_and_compares_it(run_with_sanity, tmp_path):
+    from bench.check import SANITY_COMPARED, compared_metrics, run_check
+    from bench.export import export_folder
+    from bench.references import freeze_run
+    from bench.sanity import final_values, read_table
+    from metrics import holm
+
+    ref = freeze_run(run_with_sanity, tmp_path / "ref", name="sanity-ref")
+    assert ref.sanity["methods"] == FAST and (tmp_path / "ref" / "sanity.csv").is_file()
+    tested = read_table(run_with_sanity / "sanity")
+    ids = ref.sanity["fingerprint"]["image_ids"]
+    for method in FAST:
+        for metric in SANITY_COMPARED:
+            np.testing.assert_array_equal(ref.sanity_values(method, metric), final_values(tested, method, metric, ids))
+
+    result = run_check("sensitivity", tmp_path / "check", reference=str(tmp_path / "ref"), log=lambda s: None)
+    assert (tmp_path / "check" / "sanity" / "randomisation.csv").is_file()
+    assert result["sanity"]["images"] == ids and result["sanity"]["baselines"] == FAST
+    rows = {(c["baseline"], c["metric"]): c for c in result["comparisons"]}
+    for metric in SANITY_COMPARED:
+        # the same method through the same test: the reference's values exactly
+        assert result["sanity"]["values"][metric] == ref.sanity_values("sensitivity", metric).tolist()
+        assert rows[("sensitivity", metric)]["mean_diff"] == 0.0
+        assert rows[("sensitivity", metric)]["verdict"] == "indistinguishable"
+        other = rows[("perturbation", metric)]
+        expected = np.mean(ref.sanity_values("sensitivity", metric) - ref.sanity_values("perturbation", metric))
+        assert other["mean_diff"] == pytest.approx(expected) and other["higher_is_better"] is False
+    # one family: Holm over the run's and the test's comparisons together
+    assert len(rows) == len(result["comparisons"]) == len(FAST) * (len(compared_metrics(ref)) + len(SANITY_COMPARED))
+    raw = [c["p_raw"] for c in result["comparisons"]]
+    assert [c["p_value"] for c in result["comparisons"]] == pytest.approx(list(holm(raw)))
+    rank = {r["metric"]: r for r in result["ranks"]}
+    assert rank["randomisation_spearman"]["of"] == 3
+    md = (tmp_path / "check" / "check.md").read_text()
+    assert "| randomisation_spearman ↓ |" in md and "the fully randomised model" in md
+    family = len(result["comparisons"])  # 2 images: no comparison can be called, and the summary says so
+    assert f"{family} of the {family} comparisons cannot reach a verdict" in md
+    assert all(c["n"] == 2 for c in result["comparisons"])
+    exported = export_folder(tmp_path / "check", tmp_path / "export")
+    smaller = json.loads(next(p for p in exported if p.name.endswith("smaller.json")).read_text())
+    assert {"sensitivity randomisation_spearman", "sensitivity png_bytes"} <= {e["name"] for e in smaller}
+
+    # a regression check against it compares the test too, with its own tolerance
+    again = run_check(
+        "sensitivity", tmp_path / "again", reference=str(tmp_path / "ref"), against=tmp_path / "check", log=lambda s: None
+    )
+    regressions = {r["metric"]: r for r in again["regressions"]}
+    assert set(SANITY_COMPARED) <= set(regressions)
+    assert (
+        regressions["randomisation_spearman"]["mean_diff"] == 0.0 and regressions["randomisation_spearman"]["tolerance"] == 0.05
+    )
+    assert again["status"] == "pass"
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"status": "running"}, "holds an unfinished randomisation test"),
+        ({"fingerprint.model": "efficientnet_lite0"}, "the randomisation test was made with efficientnet_lite0"),
+        ({"fingerprint.image_ids": ["elsewhere"]}, "used images the run has not: elsewhere"),
+    ],
+)
+def test_a_reference_refuses_a_randomisation_test_it_cannot_stand_for(run_with_sanity, tmp_path, change, message):
+    from bench.references import ReferenceError, freeze_run
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(run_with_sanity, run_dir)
+    test = json.loads((run_dir / "sanity" / "sanity.json").read_text())
+    for key, value in change.items():
+        *path, last = key.split(".")
+        target = test
+        for part in path:
+            target = target[part]
+        target[last] = value
+    (run_dir / "sanity" / "sanity.json").write_text(json.dumps(test))
+    with pytest.raises(ReferenceError, match=message):
+        freeze_run(run_dir, tmp_path / "ref")
+    assert not (tmp_path / "ref").exists()
