@@ -199,6 +199,13 @@ def test_a_check_against_a_reference_with_road_compares_the_road_metrics(both_ru
     assert set(ROAD) <= compared and "abpc_sum_logit" in compared
     own = [c for c in result["comparisons"] if c["baseline"] == "sensitivity" and c["metric"] in ROAD]
     assert [c["mean_diff"] for c in own] == [0.0] * len(ROAD)  # the same method on the same images: the same ROAD curves
+    # the regression mode compares the ROAD metrics too, each with its tolerance
+    again = run_check(
+        "sensitivity", tmp_path / "again", reference=str(tmp_path / "ref"), against=tmp_path / "check", log=lambda s: None
+    )
+    regressions = {r["metric"]: r for r in again["regressions"]}
+    assert set(ROAD) <= set(regressions) and again["status"] == "pass"
+    assert all(regressions[m]["mean_diff"] == 0.0 and regressions[m]["tolerance"] >= 0 for m in ROAD)
 
 
 def test_a_runs_sanity_folder_shows_in_its_report_and_export(plain_run, tmp_path):
