@@ -114,9 +114,9 @@ class RayExecutor:
     keeps the results bit-identical to a local run on such a machine; fewer threads change
     some sums in the last bits (occlusion maps on EfficientNet-Lite0 at 1 thread instead of 2:
     up to 9e-6, so PNG sizes by a few bytes). ``weights``: the driver's models'
-    {model: (weights sha256, weights description)}; a worker that loaded other weights (another file or
-    cache on its node) stops the run. ``start_wait``: seconds to wait for every worker to be
-    ready before the first unit goes out (:data:`START_WAIT_SECONDS`).
+    {model: (weights sha256, weights description)}; a worker that loaded other weights
+    (another file or cache on its node) stops the run. ``start_wait``: seconds to wait for
+    every worker to be ready before the first unit goes out (:data:`START_WAIT_SECONDS`).
     """
 
     name = "ray"
