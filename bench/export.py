@@ -27,7 +27,7 @@ import pandas as pd
 
 from bench.check import CHECK_JSON
 from bench.references import REFERENCE_JSON, load_reference
-from bench.results import RunFolderError, RunStore, per_method_values
+from bench.results import RunFolderError, RunStore, per_method_values, read_json_file
 from bench.sanity import SANITY_FOLDER, SUMMARY_METRICS
 from common.files import write_text
 from metrics import PER_IMAGE_METRICS, summarise
@@ -80,7 +80,7 @@ def sanity_summaries(folder: str | Path) -> list[dict]:
     path = next((p for p in (folder / "sanity.json", folder / SANITY_FOLDER / "sanity.json") if p.is_file()), None)
     if path is None:
         return []
-    run = json.loads(path.read_text())
+    run = read_json_file(path)
     summary = run.get("summary", {}).get("cascading") if run.get("status") == "complete" else None
     rows = []
     for method in run["methods"] if summary else []:

@@ -18,7 +18,7 @@ from common.files import atomic_path  # noqa: E402
 from metrics.perturbation import DEFAULT_REPLACEMENT  # noqa: E402
 
 
-def _save(fig, path: Path) -> None:
+def save_figure(fig, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
@@ -50,7 +50,7 @@ def curves_figure(
     how = "" if replacement == DEFAULT_REPLACEMENT else f", {replacement.upper()} imputation"
     ax.set_title(f"{order.upper()} (mean over images, 95% band{how})")
     ax.legend(frameon=False, fontsize=8)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def maps_grid(images: np.ndarray, captions: list[str], maps: dict[str, np.ndarray], path: Path, signed: dict[str, bool]) -> None:
@@ -77,7 +77,7 @@ def maps_grid(images: np.ndarray, captions: list[str], maps: dict[str, np.ndarra
     for ax in axes.ravel():
         ax.set_xticks([])
         ax.set_yticks([])
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def distributions_figure(metrics_df: pd.DataFrame, path: Path, methods: list[str]) -> None:
@@ -95,7 +95,7 @@ def distributions_figure(metrics_df: pd.DataFrame, path: Path, methods: list[str
         ax.set_ylabel(label)
         ax.set_xlabel("")
         ax.tick_params(axis="x", labelrotation=20)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def trace_figure(traces: dict[str, np.ndarray], path: Path) -> None:
@@ -106,7 +106,7 @@ def trace_figure(traces: dict[str, np.ndarray], path: Path) -> None:
     ax.set_xlabel("iteration")
     ax.set_ylabel("objective: mean(M) + β·MSE")
     ax.set_title(f"Noise Mask optimisation ({len(traces)} images)")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def convergence_figure(
@@ -148,7 +148,7 @@ def convergence_figure(
         axes[0].set_yscale("symlog", linthresh=1)
     fig.suptitle(title)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 VERDICT_COLOURS = {"better": "tab:green", "worse": "tab:red", "indistinguishable": "0.45"}
@@ -187,7 +187,7 @@ def check_figure(comparisons: list[dict], path: Path) -> None:
     fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False, bbox_to_anchor=(0.5, -0.02))
     fig.suptitle("checked method minus baseline: mean over images, 95% bootstrap CI", fontsize=10)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def discovery_masks_figure(rows: list[tuple], path: Path, credit: str = "") -> None:
@@ -208,7 +208,7 @@ def discovery_masks_figure(rows: list[tuple], path: Path, credit: str = "") -> N
     if credit:
         fig.suptitle(credit, fontsize=7)
     fig.tight_layout(h_pad=1.2)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def discovery_by_layer_figure(table: pd.DataFrame, path: Path) -> None:
@@ -237,4 +237,4 @@ def discovery_by_layer_figure(table: pd.DataFrame, path: Path) -> None:
     axes[0].legend(frameon=False, fontsize=8)
     fig.suptitle("Noise Mask by layer (mean over images; faint: each image)", fontsize=10)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)

@@ -16,7 +16,7 @@ from common import thesis
 from common.files import write_text
 from metrics import summarise
 from metrics.per_image import curve_metric_name
-from metrics.perturbation import DEFAULT_REPLACEMENT
+from metrics.perturbation import DEFAULT_REPLACEMENT, REPLACEMENT_TEXT
 
 
 def _cell(values: np.ndarray | None, digits: int, seed: int, n_boot: int) -> str:
@@ -379,13 +379,9 @@ def build_report(store: RunStore) -> Path:
     lines.append(
         f"- **methods**: {', '.join(methods)}; images done per method: " + ", ".join(f"{m} {done.get(m, 0)}" for m in methods)
     )
-    how = {
-        "random-colour": "uniform random colours in [0, 255] seeded per image",
-        "road": "ROAD's noisy linear imputation (seeded per image)",
-    }
     lines.append(
-        f"- **curves**: {ms['steps']} steps of {ms['pixels_per_step']} pixels, removed pixels replaced by "
-        + " and, separately, by ".join(how[r] for r in chosen)
+        f"- **curves**: {ms['steps']} steps of {ms['pixels_per_step']} pixels, "
+        + "; separately, ".join(REPLACEMENT_TEXT[r] for r in chosen)
         + "; target = each image's top-1 class"
     )
     lines.append(

@@ -347,14 +347,13 @@ def _run_locked(
 
     def on_result(unit: Unit, result: UnitResult) -> None:
         write_result(store, result)
-        name = "random_curves" if unit.method == RANDOM_ORDER else unit.method
         if unit.method == RANDOM_ORDER:
-            timings[name] = timings.get(name, 0.0) + result.metrics_seconds
+            spent = {"random_curves": result.metrics_seconds}
         else:
-            timings[f"{name}/explain"] = timings.get(f"{name}/explain", 0.0) + result.explain_seconds
-            timings[f"{name}/metrics"] = timings.get(f"{name}/metrics", 0.0) + result.metrics_seconds
-        for replacement, seconds in result.curve_seconds.items():
-            timings[f"curves/{replacement}"] = timings.get(f"curves/{replacement}", 0.0) + seconds
+            spent = {f"{unit.method}/explain": result.explain_seconds, f"{unit.method}/metrics": result.metrics_seconds}
+        spent |= {f"curves/{replacement}": seconds for replacement, seconds in result.curve_seconds.items()}
+        for key, seconds in spent.items():
+            timings[key] = timings.get(key, 0.0) + seconds
         store.write_run(_jsonable(run))
         done["units"] += 1
         done["images"] += len(unit.image_ids)

@@ -541,24 +541,10 @@ def _step_info(records: list[dict], randomiser, modes, logit_std: float) -> dict
 # ---------------------------------------------------------------------------- figures
 
 
-def _save(fig, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    from common.files import atomic_path
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-
-
 def curves_figure(table: pd.DataFrame, path: Path, title: str = "") -> None:
     """Two panels (Spearman, SSIM) of mean similarity to the original map vs step, one line per
     method, band = min..max over images; the x axis names the group randomised last."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from bench.figures import plt, save_figure  # pyplot on the Agg backend
 
     methods = list(dict.fromkeys(table["method"]))
     steps = sorted(table["step"].unique())
@@ -583,17 +569,13 @@ def curves_figure(table: pd.DataFrame, path: Path, title: str = "") -> None:
     axes[0].legend(frameon=False, fontsize=8)
     fig.suptitle(title or "Model-parameter randomisation: similarity to the original map (band: min..max over images)")
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def maps_figure(out: Path, run: dict, mode: str, path: Path, image: int = 0) -> None:
     """One image's maps (abs, normalised), rows = methods, columns = steps."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from bench.datasets import load_image_set
+    from bench.figures import plt, save_figure  # pyplot on the Agg backend
 
     steps = run["steps"][mode]
     methods = run["methods"]
@@ -621,7 +603,7 @@ def maps_figure(out: Path, run: dict, mode: str, path: Path, image: int = 0) -> 
         ax.set_yticks([])
     fig.suptitle(f"{run['image_ids'][image]}: abs(map) / max, {mode} randomisation (columns: randomised down to)", fontsize=8)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def write_figures(out: Path, run: dict, tables: dict[str, pd.DataFrame]) -> None:

@@ -46,8 +46,8 @@ _STREAM_COLOURS, _STREAM_TIES, _STREAM_RANDOM, _STREAM_ROAD = 0, 1, 2, 3
 
 DEFAULT_REPLACEMENT = "random-colour"
 REPLACEMENT_TEXT = {
-    "random-colour": "removed pixels replaced by uniform random colours (the thesis)",
-    "road": "removed pixels imputed by ROAD's noisy linear imputation (Rong et al., ICML 2022)",
+    "random-colour": "removed pixels replaced by uniform random colours in [0, 255], seeded per image (the thesis)",
+    "road": "removed pixels imputed by ROAD's noisy linear imputation, seeded per image (Rong et al., ICML 2022)",
 }
 REPLACEMENTS = tuple(REPLACEMENT_TEXT)
 """How removed pixels are replaced along a curve; the default first."""

@@ -162,7 +162,7 @@ KILL_POINTS = {
         "records/noise_mask/chelsea.npz",
         "metrics.csv",
     ),
-    "drawing the figures": ("bench.figures:_save", 2, "kill-before", "metrics.csv", "report.md"),
+    "drawing the figures": ("bench.figures:save_figure", 2, "kill-before", "metrics.csv", "report.md"),
 }
 
 
