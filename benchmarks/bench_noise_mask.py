@@ -77,7 +77,7 @@ def make_reference(path: Path, data: str, n_images: int, max_steps: int) -> None
 
 
 def summarise(results: dict) -> dict:
-    """Means per (setting, passes) in the layout of bench/reference/noise_mask_convergence.json."""
+    """Means per (setting, passes) in the layout of bench/report/noise_mask_convergence.json."""
     variants = {}
     for run in results["runs"]:
         v = variants.setdefault(
@@ -223,7 +223,7 @@ def main(argv=None) -> int:
         )
     results["summary"] = summarise(results)
     plot = Path(args.plot) if args.plot else out.with_suffix(".png")
-    from bench.figures import convergence_figure
+    from bench.report.figures import convergence_figure
 
     convergence_figure(
         results["summary"], plot, title=f"Noise Mask convergence on this machine: EfficientNet-Lite0, {len(pick)} images"

@@ -405,7 +405,7 @@ def measure_costs(args, built: dict, steps: int, pps: int) -> dict:
     """Seconds per image of each paper-profile method and of its curves on Inception V3 (299x299),
     measured here on reduced settings and scaled to the profile's: "paper" at the profile's batch
     sizes, "fine" at noise_mask.batch_size=1 and perturbation.batch_size=8."""
-    from bench.work import Unit, Worker, WorkSpec
+    from bench.run.units import Unit, Worker, WorkSpec
     from methods import build_method
     from methods.occlusion import patch_starts
     from models import from_keras, scale_preprocess
@@ -505,7 +505,7 @@ def measure_costs(args, built: dict, steps: int, pps: int) -> dict:
 def project(args) -> dict:
     """The paper profile's units and their projected wall time on 1, 10 and 50 workers, from costs
     measured now (:func:`measure_costs`) or read from an earlier output (``--measured``)."""
-    from bench.profiles import load_profile
+    from bench.run.profile import load_profile
     from methods import build_method
 
     paper = load_profile("paper")

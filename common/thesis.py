@@ -7,7 +7,7 @@ report read them from here, so they agree by construction.
 
 Figures the suite measured itself (e.g. how close the ``fast`` Noise Mask preset comes to
 the converged optimum) are not here: they live in
-``bench/reference/noise_mask_convergence.json``, written by the measurement, and the
+``bench/report/noise_mask_convergence.json``, written by the measurement, and the
 report reads them from there.
 """
 

@@ -18,7 +18,7 @@ override the preset's): ``faithful`` = the defaults (the paper profile); ``fast`
 same optimisation with 4x the learning rate for a fixed 3,200 steps (the quick profile);
 ``balanced`` = 2x for 6,400 steps. How close each comes to faithful runs continued to
 convergence was measured once (EfficientNet-Lite0, 16 shared images): the figures are in
-``bench/reference/noise_mask_convergence.json`` (provenance:
+``bench/report/noise_mask_convergence.json`` (provenance:
 tools/noise_mask_reference/README.md), and every run report prints those for its setting.
 Learning-rate decay and coarse (multi-resolution) parameterisations reached lower
 objectives sooner but different, blobbier masks, so they are not used.
@@ -56,7 +56,7 @@ PRESETS = {
     "balanced": {"learning_rate": 0.03, "max_iterations": 6400, "window": 6400},
 }
 """Named settings; their measured distance from the faithful optimum is in
-bench/reference/noise_mask_convergence.json."""
+bench/report/noise_mask_convergence.json."""
 FAST = PRESETS["fast"]
 
 

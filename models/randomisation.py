@@ -1,7 +1,7 @@
 """Model-parameter randomisation (Adebayo et al. 2018, "Sanity checks for saliency maps").
 
 A saliency map that explains the model should change when the model's learned weights are
-replaced by random ones. This module makes the randomised models; ``bench/sanity.py``
+replaced by random ones. This module makes the randomised models; ``bench/studies/sanity/study.py``
 explains them and compares the maps.
 
 **Groups (what one step randomises).** Quantus's MPRT randomises one Keras layer with

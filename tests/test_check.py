@@ -20,11 +20,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from bench.check import COMPARED_METRICS, DEFAULT_TOLERANCES, images_for_a_verdict, markdown, smallest_holm_p
 from bench.cli import main
-from bench.export import BENCHER, BIGGER, SMALLER
-from bench.references import SHIPPED, load_reference
-from bench.results import RunStore
+from bench.regression.check import COMPARED_METRICS, DEFAULT_TOLERANCES, images_for_a_verdict, markdown, smallest_holm_p
+from bench.regression.export import BENCHER, BIGGER, SMALLER
+from bench.regression.references import SHIPPED, load_reference
+from bench.run.store import RunStore
 from metrics import PER_IMAGE_METRICS, compare_paired, holm, wilcoxon_p
 
 ROOT = Path(__file__).resolve().parents[1]

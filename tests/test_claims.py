@@ -1,4 +1,4 @@
-"""bench.claims: bootstrap verdicts on the thesis's claims, against synthetic tables
+"""bench.report.claims: bootstrap verdicts on the thesis's claims, against synthetic tables
 whose answer is known by construction."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.claims import (
+from bench.report.claims import (
     ABPC_CLAIM,
     LERF_CLAIM,
     MORF_CLAIM,

@@ -12,7 +12,7 @@ import pytest
 
 from bench.cli import main
 from bench.datasets import embedded_image_set_dir
-from bench.discover import (
+from bench.studies.discovery.study import (
     CSV_COLUMNS,
     OBSERVATIONS,
     loss_falls,

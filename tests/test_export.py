@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from bench.cli import main
-from bench.export import BENCHER, BIGGER, SMALLER
+from bench.regression.export import BENCHER, BIGGER, SMALLER
 from metrics import PER_IMAGE_METRICS
 
 PLAIN_METRICS = {k: v for k, v in PER_IMAGE_METRICS.items() if not k.endswith("_road")}

@@ -25,8 +25,8 @@ import pytest
 
 from bench.cli import main
 from bench.datasets import embedded_image_set_dir
-from bench.profiles import apply_overrides, load_profile, validate_profile
-from bench.results import RunStore
+from bench.run.profile import apply_overrides, load_profile, validate_profile
+from bench.run.store import RunStore
 from common.errors import FolderBusyError, InputError, ParameterError
 from common.files import atomic_path, replace_dir, write_json
 
@@ -141,14 +141,14 @@ def copy(reference, tmp_path) -> Path:
 KILL_POINTS = {
     # name: (function, its N-th call, action, a file that must be there after the kill (glob), one that must not)
     "after the first method record": (
-        "bench.results:RunStore.save_record",
+        "bench.run.store:RunStore.save_record",
         3,
         "kill-after",
         "records/sensitivity/*",
         "records/noise_mask",
     ),
     "map written, its record not": (
-        "bench.results:RunStore.save_map",
+        "bench.run.store:RunStore.save_map",
         3,
         "kill-after",
         "maps/noise_mask/*.npy",
@@ -156,13 +156,13 @@ KILL_POINTS = {
     ),
     "inside an atomic write": ("os:replace", 13, "kill-before", "**/.*.tmp", "metrics.csv"),
     "consolidating the tables": (
-        "bench.results:RunStore.write_tables",
+        "bench.run.store:RunStore.write_tables",
         1,
         "kill-before",
         "records/noise_mask/chelsea.npz",
         "metrics.csv",
     ),
-    "drawing the figures": ("bench.figures:save_figure", 2, "kill-before", "metrics.csv", "report.md"),
+    "drawing the figures": ("bench.report.figures:save_figure", 2, "kill-before", "metrics.csv", "report.md"),
 }
 
 
@@ -200,7 +200,7 @@ def test_run_killed_from_outside_resumes(reference, tmp_path, capsys):
 def test_second_writer_is_refused_while_the_first_completes(reference, tmp_path, capsys):
     out, release = tmp_path / "shared", tmp_path / "release"
     log = tmp_path / "stderr.txt"
-    first = harness("bench.results:RunStore.save_record", 5, f"pause:{release}", run_args(out), log)
+    first = harness("bench.run.store:RunStore.save_record", 5, f"pause:{release}", run_args(out), log)
     deadline = time.monotonic() + 120
     while not release.with_suffix(".paused").exists():
         assert first.poll() is None and time.monotonic() < deadline, log.read_text()
@@ -263,7 +263,7 @@ def test_report_of_a_partial_run_shows_what_is_done(copy, capsys):
 # ------------------------------------------------------------------ resume: seed, pixels, older folders
 def test_resume_refuses_another_seed(copy, tmp_path, capsys):
     profile = tmp_path / "smoke_seed1.toml"
-    profile.write_text((REPO / "bench/profiles/smoke.toml").read_text().replace("seed = 0", "seed = 1"))
+    profile.write_text((REPO / "bench/run/profiles/smoke.toml").read_text().replace("seed = 0", "seed = 1"))
     before = snapshot(copy)
     rc, err = bench(capsys, *run_args(copy, "--profile", str(profile)))
     assert rc == 2 and "different settings: seed 0 (this run: 1)" in err, err
@@ -345,7 +345,7 @@ def test_bad_setting_is_named_and_nothing_is_written(extra, named, copy, tmp_pat
     ],
 )
 def test_bad_run_settings_are_named(run_settings, named, tmp_path):
-    from bench.runner import run_benchmark
+    from bench.run.runner import run_benchmark
 
     profile = apply_overrides(load_profile("smoke"), None, **run_settings)
     with pytest.raises(ParameterError, match=re.escape(named)):

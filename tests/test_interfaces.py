@@ -15,8 +15,8 @@ import pytest
 import methods
 import metrics
 from bench.cli import main
-from bench.profiles import apply_overrides, load_profile
-from bench.runner import run_benchmark
+from bench.run.profile import apply_overrides, load_profile
+from bench.run.runner import run_benchmark
 from common import thesis
 from common.errors import InputError, ParameterError
 from methods import Attribution, ModelCosts, Param, SaliencyMethod
@@ -84,12 +84,12 @@ def test_numbers_are_converted_to_the_declared_kind():
 
 
 def test_a_bad_parameter_stops_a_run_before_the_model_loads(tmp_path, monkeypatch):
-    import bench.runner
+    import bench.run.runner
 
     def no_model(*args, **kwargs):
         raise AssertionError("the model was loaded before the parameters were checked")
 
-    monkeypatch.setattr(bench.runner, "get_model", no_model)
+    monkeypatch.setattr(bench.run.runner, "get_model", no_model)
     profile = apply_overrides(load_profile("smoke"), ["noise_mask.learning_rate=abc"])
     with pytest.raises(ParameterError, match="noise_mask.learning_rate must be a number; got 'abc'"):
         run_benchmark(profile, tmp_path / "run", log=lambda s: None)

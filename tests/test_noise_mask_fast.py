@@ -64,7 +64,7 @@ def test_preset_parameter_fills_in_its_values_and_explicit_ones_win():
 
 
 def test_quick_profile_uses_the_fast_preset_and_paper_the_faithful_one():
-    from bench.profiles import load_profile
+    from bench.run.profile import load_profile
     from methods.noise_mask import NoiseMask
 
     quick = NoiseMask(**load_profile("quick")["methods"]["noise_mask"]).params
@@ -74,9 +74,9 @@ def test_quick_profile_uses_the_fast_preset_and_paper_the_faithful_one():
 
 
 def test_measured_convergence_lookup():
-    """The committed measurement (bench/reference/noise_mask_convergence.json) is found for
+    """The committed measurement (bench/report/noise_mask_convergence.json) is found for
     the presets on the model it was measured on, and for nothing else."""
-    from bench.convergence import load_summary, measured_point
+    from bench.report.convergence import load_summary, measured_point
     from methods.noise_mask import NoiseMask
 
     summary = load_summary()

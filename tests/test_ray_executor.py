@@ -27,9 +27,9 @@ from ray.cluster_utils import Cluster  # noqa: E402
 
 from bench.cli import main  # noqa: E402
 from bench.datasets import embedded_image_set_dir, load_image_set  # noqa: E402
-from bench.profiles import apply_overrides, load_profile  # noqa: E402
-from bench.ray_executor import RayExecutor, RayExecutorError, UnitFailed, WorkerLost  # noqa: E402
-from bench.runner import run_benchmark  # noqa: E402
+from bench.execution.ray_cluster import RayExecutor, RayExecutorError, UnitFailed, WorkerLost  # noqa: E402
+from bench.run.profile import apply_overrides, load_profile  # noqa: E402
+from bench.run.runner import run_benchmark  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 TESTS = REPO / "tests"
@@ -196,7 +196,7 @@ def test_without_a_start_wait_the_first_ready_worker_starts_alone(connected, loc
 def test_discover_on_two_nodes_equals_the_local_discovery(connected, tmp_path):
     """bench discover's (model, layer) records spread over both nodes: every mask, target and
     diagnostic and discovery.csv equal the local discovery's."""
-    from bench.discover import run_discovery
+    from bench.studies.discovery.study import run_discovery
 
     def discover(out: Path, logs: list[str], **executor) -> Path:
         return run_discovery(
@@ -345,7 +345,7 @@ def test_driver_killed_mid_run_resumes_by_rerunning_the_command(cluster, local, 
 
 def test_a_worker_with_other_weights_stops_the_run(connected):
     """Each worker loads the model itself: one that found other weights on its node is refused (exit code 2)."""
-    from bench.work import Unit, WorkSpec
+    from bench.run.units import Unit, WorkSpec
 
     spec = WorkSpec("tiny", None, {"sensitivity": ("sensitivity", {})}, {"steps": 2, "pixels_per_step": 8, "batch_size": 2})
     unit = Unit(

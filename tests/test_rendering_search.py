@@ -10,10 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench import rendering_search as rs
-from bench.profiles import apply_overrides, load_profile
-from bench.results import RunStore
-from bench.runner import run_benchmark
+from bench.report import rendering_search as rs
+from bench.report.run_report import write_report
+from bench.run.profile import apply_overrides, load_profile
+from bench.run.runner import run_benchmark
+from bench.run.store import RunStore
 from common import thesis
 from metrics import MASK_RENDERINGS, RENDERINGS
 
@@ -89,6 +90,7 @@ def smoke_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("renderings") / "run"
     profile = apply_overrides(load_profile("smoke"), None, methods=list(thesis.METHOD_ORDER))
     run_benchmark(profile, out, log=lambda s: None)
+    write_report(out)  # the report is the report's job, as in bench run
     return out
 
 

@@ -10,9 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.profiles import apply_overrides, load_profile, replacements
-from bench.results import RunStore
-from bench.runner import RunError, run_benchmark
+from bench.report.run_report import write_report
+from bench.run.profile import apply_overrides, load_profile, replacements
+from bench.run.runner import RunError, run_benchmark
+from bench.run.store import RunStore
 from common.errors import ParameterError
 from metrics import CurveEvaluator
 from metrics.per_image import curve_metric_name
@@ -37,6 +38,7 @@ def plain_run(smoke, tmp_path_factory):
 def both_run(smoke, tmp_path_factory):
     out = tmp_path_factory.mktemp("road") / "both"
     run_benchmark(apply_overrides(smoke, ["metrics.replacement=random-colour,road"]), out, log=lambda s: None)
+    write_report(out)  # the report is the report's job, as in bench run
     return out
 
 
@@ -78,7 +80,7 @@ def test_a_run_with_both_replacements(both_run, plain_run):
 
 def test_the_runs_road_curves_are_the_evaluators(both_run):
     """The stored ROAD curve of a map is what CurveEvaluator(replacement="road") gives for it."""
-    from bench.runner import image_seed
+    from bench.run.runner import image_seed
     from models import get_model
 
     store = RunStore(both_run)
@@ -140,7 +142,7 @@ def test_a_resume_still_refuses_other_settings(plain_run, smoke):
 
 
 def test_exports_and_names_of_the_road_metrics(both_run, tmp_path):
-    from bench.export import export_folder
+    from bench.regression.export import export_folder
 
     assert curve_metric_name("abpc_sum_logit", "road") == "abpc_sum_logit_road"
     assert curve_metric_name("abpc_sum_logit", "random-colour") == "abpc_sum_logit"
@@ -190,8 +192,8 @@ def test_the_evaluator_scores_roads_imputation_of_each_step():
 
 
 def test_a_check_against_a_reference_with_road_compares_the_road_metrics(both_run, tmp_path):
-    from bench.check import run_check
-    from bench.references import freeze_run
+    from bench.regression.check import run_check
+    from bench.regression.references import freeze_run
 
     freeze_run(both_run, tmp_path / "ref", name="road-ref")
     result = run_check("sensitivity", tmp_path / "check", reference=str(tmp_path / "ref"), log=lambda s: None)
@@ -212,7 +214,7 @@ def test_a_runs_sanity_folder_shows_in_its_report_and_export(plain_run, tmp_path
     """``bench sanity ... --out RUN_DIR/sanity``: the run's report shows the randomisation table and
     figure, and its export charts the summary (lower is better)."""
     from bench.cli import main
-    from bench.export import export_folder
+    from bench.regression.export import export_folder
 
     run_dir = tmp_path / "run"
     shutil.copytree(plain_run, run_dir)
@@ -237,7 +239,7 @@ def test_a_runs_sanity_folder_shows_in_its_report_and_export(plain_run, tmp_path
 @pytest.fixture(scope="module")
 def run_with_sanity(plain_run, tmp_path_factory):
     """The smoke run with its randomisation test (both methods, 2 images) in RUN_DIR/sanity."""
-    from bench.sanity import run_sanity
+    from bench.studies.sanity.study import run_sanity
 
     run_dir = tmp_path_factory.mktemp("sanity-ref") / "run"
     shutil.copytree(plain_run, run_dir)
@@ -246,10 +248,10 @@ def run_with_sanity(plain_run, tmp_path_factory):
 
 
 def test_a_check_against_a_reference_with_a_randomisation_test_runs_and_compares_it(run_with_sanity, tmp_path):
-    from bench.check import SANITY_COMPARED, compared_metrics, run_check
-    from bench.export import export_folder
-    from bench.references import freeze_run
-    from bench.sanity import final_values, read_table
+    from bench.regression.check import SANITY_COMPARED, compared_metrics, run_check
+    from bench.regression.export import export_folder
+    from bench.regression.references import freeze_run
+    from bench.studies.sanity.study import final_values, read_table
     from metrics import holm
 
     ref = freeze_run(run_with_sanity, tmp_path / "ref", name="sanity-ref")
@@ -308,7 +310,7 @@ def test_a_check_against_a_reference_with_a_randomisation_test_runs_and_compares
     ],
 )
 def test_a_reference_refuses_a_randomisation_test_it_cannot_stand_for(run_with_sanity, tmp_path, change, message):
-    from bench.references import ReferenceError, freeze_run
+    from bench.regression.references import ReferenceError, freeze_run
 
     run_dir = tmp_path / "run"
     shutil.copytree(run_with_sanity, run_dir)

@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 from bench.cli import main
-from bench.profiles import apply_overrides, load_profile
-from bench.runner import RunError, run_benchmark
+from bench.report.run_report import write_report
+from bench.run.profile import apply_overrides, load_profile
+from bench.run.runner import RunError, run_benchmark
 from methods.noise_mask import NoiseMask
 
 FAST = ["perturbation", "noise_mask", "sensitivity"]
@@ -25,6 +26,7 @@ def smoke():
 def complete_run(smoke, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "full"
     run_benchmark(smoke, out, log=lambda s: None)
+    write_report(out)  # the report is the report's job, as in bench run
     return out
 
 
@@ -56,7 +58,7 @@ def test_run_folder_contents(complete_run, smoke):
     report = (complete_run / "report.md").read_text()
     for needle in ["Table 1", "Table 2", "Table 3", "32.3", "0.599", "5243.72", "Departures", "model is tiny", "claims"]:
         assert needle in report
-    from bench.results import RunStore
+    from bench.run.store import RunStore
 
     traces = RunStore(complete_run).load_series("noise_mask", "trace")
     assert set(traces) == set(run["image_ids"]) and all(len(t) == 60 for t in traces.values())
@@ -132,7 +134,7 @@ def test_bad_profile_and_param_are_named(capsys, tmp_path):
 def test_report_places_the_noise_mask_setting_on_the_measured_convergence(complete_run, tmp_path):
     import pandas as pd
 
-    from bench.report import _convergence_section
+    from bench.report.run_report import _convergence_section
     from methods.noise_mask import FAST
 
     report = (complete_run / "report.md").read_text()

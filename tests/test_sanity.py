@@ -17,7 +17,7 @@ import pytest
 import tensorflow as tf
 
 from bench.cli import main
-from bench.sanity import (
+from bench.studies.sanity.study import (
     CSV_COLUMNS,
     prepare,
     randomisation_table,

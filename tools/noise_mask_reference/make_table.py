@@ -3,14 +3,14 @@
 of sigma-2 masks (torch reflect padding) against reference seed 0).
 
 With ``--json OUT`` it also writes the per-(variant, passes) means and extremes that the
-run report plots (committed as ``bench/reference/noise_mask_convergence.json``). There the
+run report plots (committed as ``bench/report/noise_mask_convergence.json``). There the
 faithful trajectory's r is taken against the independent seed-1 reference (its own seed's
 final mask shares its noise path, which inflates r), from ``--analysis``.
 
 Run from the repository root (numpy only; the inputs are git-ignored GPU outputs, see README.md):
 
     python tools/noise_mask_reference/make_table.py .device/noise_mask_reference/results_run*.json \
-        [--json bench/reference/noise_mask_convergence.json --analysis .device/gpu_run1_analysis.json]
+        [--json bench/report/noise_mask_convergence.json --analysis .device/gpu_run1_analysis.json]
 """
 
 import argparse

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.results import RunStore
+from bench.core.provenance import image_sha256
+from bench.run.store import RunStore
 from common import thesis
 from common.files import atomic_path
 from metrics import MASK_RENDERINGS, RENDERINGS, bits_per_pixel, png_size, render_map, ssim_to_image
@@ -140,7 +141,6 @@ def as_metrics(values: pd.DataFrame, baseline_rendering: str, mask_rendering: st
 def load_run_images(run: dict, ids: list[str]) -> dict[str, np.ndarray] | None:
     """The run's images from its data folder, when they are still there with the same pixels."""
     from bench.datasets import load_image_set
-    from bench.runner import image_sha256
 
     if not Path(run["data_dir"]).is_dir():
         return None
@@ -148,6 +148,6 @@ def load_run_images(run: dict, ids: list[str]) -> dict[str, np.ndarray] | None:
         images = load_image_set(run["data_dir"], size=tuple(run["model_input_size"]), ids=ids)
     except (FileNotFoundError, KeyError, ValueError):
         return None
-    if image_sha256(images) != {i: run.get("image_sha256", {}).get(i) for i in images.ids}:
+    if image_sha256(images.ids, images.pixels) != {i: run.get("image_sha256", {}).get(i) for i in images.ids}:
         return None
     return dict(zip(images.ids, images.pixels))

@@ -47,10 +47,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.core.jsonfiles import read_json_file
+from bench.core.plotting import plt, save_figure
+from bench.core.provenance import image_sha256, jsonable, package_versions
+from bench.core.resumable import ResumableFolder
 from bench.datasets import credits_line
-from bench.results import read_json_file
 from common.errors import CorruptFileError, InputError
-from common.files import folder_lock, remove_temporary_files, write_json, write_npy, write_text
+from common.files import write_json, write_npy, write_text
 from metrics.per_image import MetricInfo
 
 SANITY_FOLDER = "sanity"
@@ -320,8 +323,6 @@ def run_sanity(
     ``image_ids``: these images, in this order (default: the data folder's, cut to ``limit``).
     Every argument is checked, and the model and images loaded, before anything is written."""
     from bench.datasets import load_image_set, resolve_data_dir
-    from bench.results import resumable_manifest
-    from bench.runner import _jsonable, image_sha256, package_versions
     from common.progress import progress
     from methods import build_method
     from models import MODELS, get_model
@@ -358,12 +359,12 @@ def run_sanity(
     original_logits = model.logits(images.pixels)
     targets = original_logits.argmax(axis=1)
     ids = list(images.ids)
-    method_params = {name: _jsonable(dict(m.params)) for name, m in methods.items()}
+    method_params = {name: jsonable(dict(m.params)) for name, m in methods.items()}
     fingerprint = {
         "model": model.name,
         "weights_sha256": model.weights_sha256 or model.weights,
         "image_ids": ids,
-        "image_sha256": image_sha256(images),
+        "image_sha256": image_sha256(images.ids, images.pixels),
         "targets": targets.tolist(),
         "method_params": method_params,
         "randomisation": {"rule": rule, "seed": seed, "granularity": granularity},
@@ -398,25 +399,17 @@ def run_sanity(
         "status": "running",
     }
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    with folder_lock(out):
-        previous = resumable_manifest(
-            out,
-            "sanity.json",
-            _jsonable(fingerprint),
-            "a sanity run",
-            "the same model, images, methods and parameters, and randomisation",
-        )
+    folder = ResumableFolder(
+        out, "sanity.json", "a sanity run", "the same model, images, methods and parameters, and randomisation"
+    )
+    with folder.lock():
+        previous = folder.resume(fingerprint, log)
         if previous is not None:
-            log(f"resuming the sanity run in {out}")
             calls = previous.get("wall_s_calls")
             if calls is None and "wall_s_this_call" in previous:
                 calls = [previous["wall_s_this_call"]]
             run["wall_s_calls"] = list(calls or [])
-        leftovers = remove_temporary_files(out)
-        if leftovers:
-            log(f"removed {len(leftovers)} half-written temporary files left by an interrupted run")
-        write_json(out / "sanity.json", _jsonable(run))
+        folder.write_manifest(run)
 
         originals, skip = {}, set()
         for name in method_names:
@@ -454,7 +447,7 @@ def run_sanity(
                 "seconds": result.seconds,
                 "model": result.model_info,
             }
-            write_json(_record_path(out, result.mode, result.method, result.step), _jsonable(record))
+            write_json(_record_path(out, result.mode, result.method, result.step), jsonable(record))
             done += 1
             bar.update(1)
             elapsed = time.perf_counter() - started
@@ -475,7 +468,7 @@ def run_sanity(
         for m, table in tables.items():
             write_text(out / CSV_NAMES[m], table.to_csv(index=False))
         write_figures(out, run, tables)
-        write_json(out / "sanity.json", _jsonable(run))
+        folder.write_manifest(run)
         write_text(out / "report.md", build_report(out, run, tables))
     log(
         f"report: {out / 'report.md'}; table: {out / CSV_NAMES[modes[0]]}; wall time of this call {_duration(run['wall_s_this_call'])}"
@@ -544,7 +537,6 @@ def _step_info(records: list[dict], randomiser, modes, logit_std: float) -> dict
 def curves_figure(table: pd.DataFrame, path: Path, title: str = "") -> None:
     """Two panels (Spearman, SSIM) of mean similarity to the original map vs step, one line per
     method, band = min..max over images; the x axis names the group randomised last."""
-    from bench.figures import plt, save_figure  # pyplot on the Agg backend
 
     methods = list(dict.fromkeys(table["method"]))
     steps = sorted(table["step"].unique())
@@ -575,7 +567,6 @@ def curves_figure(table: pd.DataFrame, path: Path, title: str = "") -> None:
 def maps_figure(out: Path, run: dict, mode: str, path: Path, image: int = 0) -> None:
     """One image's maps (abs, normalised), rows = methods, columns = steps."""
     from bench.datasets import load_image_set
-    from bench.figures import plt, save_figure  # pyplot on the Agg backend
 
     steps = run["steps"][mode]
     methods = run["methods"]

@@ -10,17 +10,16 @@ Layout of a reference folder::
     curves.npz       "<method>.<order>_<logit|prob>": (images, steps + 1), rows in the
                      order of the fingerprint's image_ids; the random-order baseline too
     sanity.csv       only when the run held a finished randomisation test (RUN_DIR/sanity):
-                     its cascading table (bench.sanity.CSV_COLUMNS); reference.json's
+                     its cascading table (bench.studies.sanity.study.CSV_COLUMNS); reference.json's
                      "sanity" holds its fingerprint, methods and summary, and bench check
                      then runs the test on the checked method and compares it too
 
-The suite ships two (``bench/reference/<name>/``; how each was made is in its
-reference.json and in ``bench/reference/README.md``).
+The suite ships two (``bench/regression/shipped/<name>/``; how each was made is in its
+reference.json and in ``bench/regression/shipped/README.md``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import tempfile
@@ -32,14 +31,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.results import RANDOM_ORDER, RunFolderError, RunStore, read_json_file
-from bench.sanity import SANITY_FOLDER, final_values, read_table
+from bench.core.fingerprint import fingerprint_sha256
+from bench.core.jsonfiles import read_json_file
+from bench.run.store import RANDOM_ORDER, RunFolderError, RunStore
+from bench.studies.sanity.study import SANITY_FOLDER, final_values, read_table
 from common.errors import CorruptFileError, InputError, UnknownNameError
 from common.files import replace_dir, write_json
 
 REFERENCE_JSON = "reference.json"
 SANITY_CSV = "sanity.csv"
-SHIPPED_DIR = files("bench") / "reference"
+SHIPPED_DIR = files("bench.regression") / "shipped"
 SHIPPED = ("nips17-ci", "embedded-ci", "nips17-ci-road")
 """The shipped references, in the order ``bench check`` tries them for a data folder."""
 FORMAT = 1
@@ -134,12 +135,8 @@ class Reference:
 
     def sanity_values(self, method: str, metric: str) -> np.ndarray:
         """Per image of the test (its fingerprint's order): ``method``'s ``metric``
-        (:data:`bench.sanity.SUMMARY_METRICS`) after full randomisation."""
+        (:data:`bench.studies.sanity.study.SUMMARY_METRICS`) after full randomisation."""
         return final_values(self.sanity_table, method, metric, self.sanity["fingerprint"]["image_ids"])
-
-
-def fingerprint_sha256(fingerprint: dict) -> str:
-    return hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()
 
 
 def freeze_run(run_dir: str | Path, out: str | Path, name: str | None = None, command: str | None = None) -> Reference:

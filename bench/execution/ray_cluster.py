@@ -1,8 +1,8 @@
 """The ``ray`` executor: a run's units on a Ray cluster (``pip install noise-mask-bench[ray]``).
 
 One actor per worker slot (a CPU, or a GPU when the cluster has them) holds the spec's
-worker (a :class:`bench.work.Worker` for ``bench run`` and ``bench check``, a
-:class:`bench.discovery_work.DiscoveryWorker` for ``bench discover``): the models are loaded
+worker (a :class:`bench.run.units.Worker` for ``bench run`` and ``bench check``, a
+:class:`bench.studies.discovery.units.DiscoveryWorker` for ``bench discover``): the models are loaded
 and the methods built once per actor. The driver sends each actor one unit at a time (the
 pixels and all else it needs travel with it, so no shared filesystem is needed) and hands
 every result to ``on_result`` as it arrives; the driver alone writes the output folder.
@@ -73,7 +73,7 @@ def import_ray():
 
 
 class UnitActor:
-    """One worker process: the spec's worker (a :class:`bench.work.Worker`, or the discovery's),
+    """One worker process: the spec's worker (a :class:`bench.run.units.Worker`, or the discovery's),
     its models loaded once, computing units."""
 
     def __init__(self, spec, threads: int | None = None):

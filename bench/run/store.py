@@ -27,15 +27,16 @@ from __future__ import annotations
 
 import json
 import zipfile
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from PIL import Image
 
-from common.errors import CorruptFileError, InputError
-from common.files import atomic_path, folder_lock, remove_temporary_files, write_json, write_npy
+from bench.core.resumable import FolderError, ResumableFolder
+from bench.run.profile import with_replacements
+from common.errors import CorruptFileError
+from common.files import atomic_path, write_npy
 from metrics.perturbation import DEFAULT_REPLACEMENT
 
 RANDOM_ORDER = "random-order"
@@ -48,53 +49,58 @@ UNREADABLE = (OSError, ValueError, EOFError, zipfile.BadZipFile)
 """What numpy raises on a truncated or garbled .npy/.npz."""
 
 
-def read_json_file(path: Path) -> dict | None:
-    """A JSON file's content, None when it does not exist; an unreadable one is named."""
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise CorruptFileError(f"{path} is unreadable ({err}); delete it (or the folder) and run again") from None
-
-
-def resumable_manifest(out: Path, manifest: str, fingerprint: dict, what: str, same: str) -> dict | None:
-    """The previous ``out/manifest`` of a resumable folder of JSON records (``bench sanity``,
-    ``bench discover``), or None for a new one. Refused (:class:`RunFolderError`, nothing written)
-    when records exist without a manifest, or the manifest's fingerprint differs from
-    ``fingerprint`` (naming what differs); ``what``/``same``: "a discovery" / "the same models, ..."."""
-    from bench.runner import fingerprint_differences
-
-    previous = read_json_file(out / manifest)
-    if previous is None and (out / "records").is_dir() and any((out / "records").rglob("*.json")):
-        raise RunFolderError(f"{out} holds records but no {manifest}, so their settings are unknown; choose another --out")
-    if previous is not None:
-        differences = fingerprint_differences(previous.get("fingerprint", {}), fingerprint)
-        if differences:
-            raise RunFolderError(
-                f"{out} holds {what} with different settings: {'; '.join(differences)}. Resume only with {same}, or "
-                "choose another --out."
-            )
-    return previous
-
-
 def curve_key(replacement: str, order: str) -> str:
     """A curve's key in a record: ``morf`` for the default replacement, ``road:morf`` for ROAD."""
     return order if replacement == DEFAULT_REPLACEMENT else f"{replacement}:{order}"
 
 
-class RunFolderError(InputError):
+class RunError(FolderError):
+    """The run cannot start or continue as asked; the message says what to do."""
+
+
+class RunFolderError(RunError):
     """A run folder that cannot be used as asked (not a run folder, records missing)."""
 
 
-class RunStore:
+FINGERPRINT_KEYS = (
+    "model",
+    "weights_sha256",
+    "image_ids",
+    "image_sha256",
+    "seed",
+    "methods",
+    "method_params",
+    "metrics_settings",
+)
+
+
+def settings_fingerprint(run: dict) -> dict:
+    """What must match for a RUN_DIR to be resumed: everything that decides a record's content,
+    the images' pixels included (the same ids can hold other pixels)."""
+    return {k: run.get(k) for k in FINGERPRINT_KEYS}
+
+
+def resume_fingerprint(run: dict) -> dict:
+    """The part of a run's fingerprint a resumed run must share: all but the replacements, which a
+    resumed run may add to (``--param metrics.replacement=...``)."""
+    fingerprint = settings_fingerprint(run)
+    return {**fingerprint, "metrics_settings": with_replacements(fingerprint["metrics_settings"] or {}, [DEFAULT_REPLACEMENT])}
+
+
+class RunStore(ResumableFolder):
+    """A run folder: run.json as its manifest (the fingerprint is part of the settings it holds,
+    :func:`resume_fingerprint`), the records as the finished units."""
+
     def __init__(self, run_dir: str | Path):
-        self.root = Path(run_dir)
+        super().__init__(
+            run_dir, "run.json", "a run", "the same settings and images", record_patterns=("records/*/*.npz", "baselines/*/*.npz")
+        )
+        self.refusal = RunError
 
     # ---------------------------------------------------------------- paths
     @property
     def run_json(self) -> Path:
-        return self.root / "run.json"
+        return self.manifest_path
 
     def map_path(self, method: str, image_id: str, suffix: str = ".npy") -> Path:
         return self.root / "maps" / method / f"{image_id}{suffix}"
@@ -105,17 +111,19 @@ class RunStore:
     def record_path(self, method: str, image_id: str) -> Path:
         return self.record_dir(method) / f"{image_id}.npz"
 
-    @contextmanager
-    def lock(self):
-        """Exclusive use of the folder (which must exist) by one run or report at a time."""
-        with folder_lock(self.root):
-            yield
-
-    def remove_temporary_files(self) -> list[Path]:
-        """Delete what a killed writer left half-written; only under :meth:`lock`."""
-        return remove_temporary_files(self.root)
-
     # ---------------------------------------------------------------- run.json
+    def stored_fingerprint(self, manifest: dict) -> dict:
+        if "image_sha256" not in manifest:
+            raise RunError(
+                f"{self.root} was made by an older version of the suite, which did not record the seed and image content "
+                f"that a resumed run must share (run.json has no image_sha256); choose another --out (its report can "
+                f"still be rebuilt: python -m bench report {self.root})"
+            )
+        return resume_fingerprint(manifest)
+
+    def read_manifest(self) -> dict | None:
+        return self.read_run()
+
     def read_run(self) -> dict | None:
         if not self.run_json.is_file():
             return None
@@ -135,7 +143,7 @@ class RunStore:
         )
 
     def write_run(self, run: dict) -> None:
-        write_json(self.run_json, run)
+        self.write_manifest(run)
 
     # ---------------------------------------------------------------- records
     def has(self, method: str, image_id: str) -> bool:

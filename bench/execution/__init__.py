@@ -1,9 +1,9 @@
 """Where units of work are computed: in this process (``local``) or on a Ray cluster (``ray``).
 
-An executor takes pending units (a run's :class:`bench.work.Unit`, or the discovery's) and
+An executor takes pending units (a run's :class:`bench.run.units.Unit`, or the discovery's) and
 hands each result to ``on_result`` in the driver, which alone writes the output folder. Both
 run the units through the spec's worker (``spec.make_worker()``; protocol in
-:mod:`bench.work`), so they give the same numbers.
+:mod:`bench.run.units`), so they give the same numbers.
 """
 
 from __future__ import annotations
@@ -49,11 +49,11 @@ def make_executor(
     loaded), which the local executor uses and whose weights every Ray worker must have; the
     local executor builds one when it is None. ``options`` go to the Ray executor (``workers``,
     ``cpus_per_worker``, ``gpus_per_worker``, ``threads``, ``max_retries``, ``start_wait``:
-    :class:`bench.ray_executor.RayExecutor`); the local one has none."""
+    :class:`bench.execution.ray_cluster.RayExecutor`); the local one has none."""
     if name == "local":
         return LocalExecutor(worker if worker is not None else spec.make_worker())
     if name == "ray":
-        from bench.ray_executor import RayExecutor
+        from bench.execution.ray_cluster import RayExecutor
 
         weights = None if worker is None else worker.weights()
         return RayExecutor(spec, address=ray_address, log=log, weights=weights, **options)

@@ -7,7 +7,7 @@ no shared filesystem. A :class:`Worker` loads the model and builds the methods o
 writes them (:func:`write_result`), so the run folder has one writer. Every executor runs
 the same units through the same code, so where they run does not change a number.
 
-Executors need only this protocol, which the discovery's work (:mod:`bench.discovery_work`)
+Executors need only this protocol, which the discovery's work (:mod:`bench.studies.discovery.units`)
 follows too: a spec (picklable) has ``make_worker()`` and ``schedule(units)``; a worker has
 ``run(unit)`` and ``weights()``; a unit has ``key`` and ``image_ids``.
 
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import metrics
-from bench.results import RANDOM_ORDER, RunStore, curve_key
+from bench.run.store import RANDOM_ORDER, RunStore, curve_key
 from metrics.per_image import curve_metrics, map_metrics
 
 
@@ -60,7 +60,7 @@ class WorkSpec:
 @dataclass
 class Unit:
     method: str
-    """A method's name, or :data:`bench.results.RANDOM_ORDER` for the random-order curves."""
+    """A method's name, or :data:`bench.run.store.RANDOM_ORDER` for the random-order curves."""
     image_ids: list[str]
     pixels: np.ndarray
     targets: np.ndarray

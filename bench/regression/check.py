@@ -11,7 +11,7 @@ of the check, and a verdict in the metric's declared direction
 
 When the reference holds a randomisation test (frozen from the run's ``sanity/``), the
 method's test runs too, with the reference's model, images, randomisation and seed, and its
-similarities after full randomisation (:data:`bench.sanity.SUMMARY_METRICS`, lower is
+similarities after full randomisation (:data:`bench.studies.sanity.study.SUMMARY_METRICS`, lower is
 better) are compared with each tested baseline's in the same way, in the same family.
 
 Output folder::
@@ -32,12 +32,13 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.core.provenance import package_versions
 from bench.datasets import resolve_data_dir
 from bench.datasets.imageset import read_csv
-from bench.references import MATCHED_BY_CHECK, Reference, ReferenceError, load_reference, shipped_reference_for
-from bench.results import RunStore
-from bench.runner import RunError, package_versions, run_benchmark
-from bench.sanity import SANITY_FOLDER, SUMMARY_METRICS, final_values, read_table
+from bench.regression.references import MATCHED_BY_CHECK, Reference, ReferenceError, load_reference, shipped_reference_for
+from bench.run.runner import RunError, run_benchmark
+from bench.run.store import RunStore
+from bench.studies.sanity.study import SANITY_FOLDER, SUMMARY_METRICS, final_values, read_table
 from common.errors import InputError, ParameterError
 from common.files import folder_lock, write_json, write_text
 from methods import build_method, method_name
@@ -79,7 +80,7 @@ class CheckError(InputError):
 def method_params(method: str, items: list[str] | None) -> dict:
     """``--param KEY=VALUE`` (or ``METHOD.KEY=VALUE``) settings of the checked method; the
     reference fixes every other setting."""
-    from bench.profiles import parse_value
+    from bench.run.profile import parse_value
 
     name, params = method_name(method), {}
     for item in items or []:
@@ -158,7 +159,7 @@ def run_check(
 ) -> dict:
     """Run the check and write OUT; returns check.json's content. Every argument is checked
     before the model loads. ``executor``, ``ray_address``, ``executor_options``: where the
-    method's units run (:func:`bench.runner.run_benchmark`)."""
+    method's units run (:func:`bench.run.runner.run_benchmark`)."""
     name = method_name(method)
     settings = method_params(method, params)
     built = build_method(method, settings)
@@ -193,7 +194,6 @@ def run_check(
                 log,
                 expect=expect,
                 random_baseline=False,
-                report=False,
                 executor=executor,
                 ray_address=ray_address,
                 executor_options=executor_options,
@@ -207,7 +207,7 @@ def run_check(
         result = assemble(name, method, built.params, ref, values, previous, against, tolerance_specs, sanity)
         write_json(out / CHECK_JSON, result)
         write_text(out / "check.md", markdown(result))
-        from bench.figures import check_figure
+        from bench.report.figures import check_figure
 
         check_figure(result["comparisons"], out / "figures" / "check.png")
     return result
@@ -218,7 +218,7 @@ def check_sanity(method: str, settings: dict, ref: Reference, out: Path, data_di
     seed; cascading), in ``out``; returns check.json's "sanity": the test's images and the
     method's per-image :data:`SANITY_COMPARED` values. Refused when the model, weights, images
     or randomisation groups differ from the reference's test."""
-    from bench.sanity import run_sanity
+    from bench.studies.sanity.study import run_sanity
 
     made_by = ref.sanity["fingerprint"]
     randomisation = made_by["randomisation"]

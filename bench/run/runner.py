@@ -1,58 +1,32 @@
 """A benchmark run: every method and metric on an image set, resumable, into a RUN_DIR.
 
 data -> model -> method -> relevance map -> metrics (curves, ABPC, PNG size, SSIM) ->
-records (bench.results) -> report (bench.report).
+records (bench.run.store) -> report (bench.report.run_report).
 """
 
 from __future__ import annotations
 
 import hashlib
-import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
 
 import metrics
+from bench.core.fingerprint import fingerprint_differences
+from bench.core.provenance import image_sha256, jsonable, package_versions
 from bench.datasets import ImageSet, load_image_set, resolve_data_dir
-from bench.executors import EXECUTORS, make_executor
-from bench.profiles import replacements, validate_profile, with_replacements
-from bench.results import RANDOM_ORDER, RunStore, curve_key
-from bench.work import Unit, UnitResult, Worker, WorkSpec, write_result
-from common.errors import InputError, UnknownNameError
+from bench.execution import EXECUTORS, make_executor
+from bench.run.profile import replacements, validate_profile, with_replacements
+from bench.run.store import RANDOM_ORDER, RunError, RunStore, curve_key, resume_fingerprint
+from bench.run.units import Unit, UnitResult, Worker, WorkSpec, write_result
+from common.errors import UnknownNameError
 from common.progress import progress
 from methods import ALIASES, ModelCosts, available, build_method
-from metrics.perturbation import DEFAULT_REPLACEMENT, REPLACEMENTS
+from metrics.perturbation import REPLACEMENTS
 from models import Classifier, get_model
-
-PACKAGES = [
-    "noise-mask-bench",
-    "tensorflow-cpu",
-    "tensorflow",
-    "tf-keras",
-    "numpy",
-    "pandas",
-    "scikit-image",
-    "innvestigate",
-    "quantus",
-]
-
-
-class RunError(InputError):
-    """The run cannot start or continue as asked; the message says what to do."""
-
-
-def package_versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for name in PACKAGES:
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            pass
-    return out
 
 
 def image_seed(seed: int, image_id: str) -> int:
@@ -79,48 +53,6 @@ def resolve_pixels_per_step(setting, size: tuple[int, int], steps: int) -> int:
     return int(setting)
 
 
-FINGERPRINT_KEYS = (
-    "model",
-    "weights_sha256",
-    "image_ids",
-    "image_sha256",
-    "seed",
-    "methods",
-    "method_params",
-    "metrics_settings",
-)
-
-
-def settings_fingerprint(run: dict) -> dict:
-    """What must match for a RUN_DIR to be resumed: everything that decides a record's content,
-    the images' pixels included (the same ids can hold other pixels)."""
-    return {k: run.get(k) for k in FINGERPRINT_KEYS}
-
-
-def image_sha256(images: ImageSet) -> dict[str, str]:
-    """image id -> sha256 of its pixels as loaded (resized to the model's input)."""
-    return {i: hashlib.sha256(np.ascontiguousarray(p).tobytes()).hexdigest() for i, p in zip(images.ids, images.pixels)}
-
-
-def fingerprint_differences(old: dict, new: dict, name: str = "") -> list[str]:
-    """What differs between two fingerprints, by setting name (``method_params.noise_mask.max_iterations``)."""
-    if old == new:
-        return []
-    if name == "image_sha256":  # ids only in one of them show under image_ids
-        changed = [i for i in new if i in old and old[i] != new[i]]
-        return [f"the pixels of image ids {_few(changed)}"] if changed else []
-    if isinstance(old, dict) and isinstance(new, dict):
-        keys = list(old) + [k for k in new if k not in old]
-        return [d for k in keys for d in fingerprint_differences(old.get(k), new.get(k), f"{name}.{k}".lstrip("."))]
-    return [f"{name} {_few(old)} (this run: {_few(new)})"]
-
-
-def _few(value, count: int = 5) -> str:
-    if isinstance(value, list):
-        return ", ".join(map(str, value[:count])) + (f" and {len(value) - count} more" if len(value) > count else "")
-    return repr(value)
-
-
 def run_benchmark(
     profile: dict,
     out_dir: str | Path,
@@ -129,7 +61,6 @@ def run_benchmark(
     log: Callable[[str], None] = print,
     expect: dict | None = None,
     random_baseline: bool = True,
-    report: bool = True,
     executor: str = "local",
     ray_address: str | None = None,
     executor_options: dict | None = None,
@@ -138,9 +69,11 @@ def run_benchmark(
 
     ``expect``: run.json values this run must have before it does any work (e.g. a stored
     reference's model weights, image content and targets); a difference is a :class:`RunError`
-    naming it, raised with nothing written. ``random_baseline`` and ``report``: whether to
-    compute the random-order curves and write the report (a ``bench check`` needs neither).
-    ``executor``: where the units are computed (:mod:`bench.executors`); the results are the same.
+    naming it, raised with nothing written. ``random_baseline``: whether to
+    compute the random-order curves (a ``bench check`` needs none). The run ends with the
+    consolidated ``metrics.csv`` and ``curves.csv``; the report is the report's job
+    (:func:`bench.report.run_report.build_report`).
+    ``executor``: where the units are computed (:mod:`bench.execution`); the results are the same.
     ``ray_address`` and ``executor_options`` (e.g. ``{"workers": 4}``) are passed to it.
     """
     validate_profile(profile)
@@ -193,7 +126,7 @@ def run_benchmark(
         "data_dir": str(folder),
         "embedded_data": is_embedded,
         "image_ids": images.ids,
-        "image_sha256": image_sha256(images),
+        "image_sha256": image_sha256(images.ids, images.pixels),
         "authors": images.authors,
         "licenses": images.licenses,
         "targets": targets.tolist(),
@@ -209,7 +142,7 @@ def run_benchmark(
         "timings_s": {},
     }
     if expect is not None:
-        differences = fingerprint_differences(expect, {k: _jsonable(run).get(k) for k in expect})
+        differences = fingerprint_differences(expect, {k: jsonable(run).get(k) for k in expect})
         if differences:
             raise RunError(f"this run would differ from what it must match: {'; '.join(differences)}")
     spec = WorkSpec(
@@ -222,10 +155,8 @@ def run_benchmark(
     store.root.mkdir(parents=True, exist_ok=True)
     with store.lock():
         _run_locked(
-            store, run, model, work, method_objects, log, random_baseline, report, spec, executor, ray_address, executor_options
+            store, run, model, work, method_objects, log, random_baseline, spec, executor, ray_address, executor_options
         )
-    if report:
-        log(f"report: {store.root / 'report.md'}")
     return store.root
 
 
@@ -301,7 +232,6 @@ def _run_locked(
     method_objects: dict,
     log,
     random_baseline: bool,
-    report: bool,
     spec: WorkSpec,
     executor: str,
     ray_address: str | None,
@@ -311,31 +241,24 @@ def _run_locked(
     method_names, metric_settings = run["methods"], run["metrics_settings"]
     steps, pps = metric_settings["steps"], metric_settings["pixels_per_step"]
     images = work.images
-    previous = store.read_run()
-    if previous is None and store.record_paths():
-        raise RunError(
-            f"{store.root} holds records but no run.json, so the settings they were made with are unknown and "
-            "they cannot be resumed; choose another --out"
-        )
+    previous = store.check(resume_fingerprint(jsonable(run)))
     chosen = replacements(metric_settings)
     if previous is not None:
-        check_resumable(store, previous, run)
+        store.verify(run["methods"], run["image_ids"])
         kept = replacements(previous["metrics_settings"])
         added = [r for r in chosen if r not in kept]
         chosen = [r for r in REPLACEMENTS if r in kept or r in chosen]  # never drop curves a run holds
         run["metrics_settings"] = metric_settings = with_replacements(metric_settings, chosen)
         run["timings_s"] = previous.get("timings_s", {})
         log(f"resuming the run in {store.root}" + (f"; adding the {', '.join(added)} curves" if added else ""))
-    leftovers = store.remove_temporary_files()
-    if leftovers:
-        log(f"removed {len(leftovers)} half-written temporary files left by an interrupted run")
+    store.remove_leftovers(log)
     log(f"model: {model.name} (weights: {model.weights})")
     log(f"data:  {run['data']}, {len(images)} images")
     log(f"methods: {', '.join(method_names)}; curves: {steps} steps of {pps} pixels, replacement {' and '.join(chosen)}")
     log(
         f"estimated time: {estimate_minutes(model, images, method_objects, steps, store, len(chosen)):.0f} min on this machine (rough)"
     )
-    store.write_run(_jsonable(run))
+    store.write_run(jsonable(run))
 
     timings = run["timings_s"]
     units = plan_units(store, work, method_objects, chosen, random_baseline)
@@ -354,7 +277,7 @@ def _run_locked(
         spent |= {f"curves/{replacement}": seconds for replacement, seconds in result.curve_seconds.items()}
         for key, seconds in spent.items():
             timings[key] = timings.get(key, 0.0) + seconds
-        store.write_run(_jsonable(run))
+        store.write_run(jsonable(run))
         done["units"] += 1
         done["images"] += len(unit.image_ids)
         bar.update(len(unit.image_ids))
@@ -373,39 +296,8 @@ def _run_locked(
     bar.close()
 
     run["status"] = "complete"
-    store.write_run(_jsonable(run))
-    if report:
-        from bench.report import build_report
-
-        build_report(store)  # consolidates metrics.csv and curves.csv from the records first
-    else:
-        store.write_tables(*store.tables(pps, int(np.prod(run["model_input_size"]))))
-
-
-def check_resumable(store: RunStore, previous: dict, run: dict) -> None:
-    """Refuse to resume a run made with other settings, other images or by an older version,
-    or one with a corrupt record or map; on refusal nothing has been written."""
-    if "image_sha256" not in previous:
-        raise RunError(
-            f"{store.root} was made by an older version of the suite, which did not record the seed and image content "
-            f"that a resumed run must share (run.json has no image_sha256); choose another --out (its report can "
-            f"still be rebuilt: python -m bench report {store.root})"
-        )
-    differences = fingerprint_differences(
-        resume_fingerprint(settings_fingerprint(previous)), resume_fingerprint(settings_fingerprint(_jsonable(run)))
-    )
-    if differences:
-        raise RunError(
-            f"{store.root} holds a run with different settings: {'; '.join(differences)}. Resume only with the same "
-            "settings and images, or choose another --out."
-        )
-    store.verify(run["methods"], run["image_ids"])
-
-
-def resume_fingerprint(fingerprint: dict) -> dict:
-    """The part of a fingerprint a resumed run must share: all but the replacements, which a
-    resumed run may add to (``--param metrics.replacement=...``)."""
-    return {**fingerprint, "metrics_settings": with_replacements(fingerprint["metrics_settings"] or {}, [DEFAULT_REPLACEMENT])}
+    store.write_run(jsonable(run))
+    store.write_tables(*store.tables(pps, int(np.prod(run["model_input_size"]))))
 
 
 def check_method_sections(profile: dict) -> None:
@@ -444,15 +336,3 @@ def estimate_minutes(
         todo = sum(not store.has(name, i) for i in images.ids)
         total += todo * method.estimate_seconds(costs)
     return total / 60
-
-
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    return obj

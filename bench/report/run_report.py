@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.claims import NOT_SUPPORTED_BELOW, SUPPORTED_AT, evaluate_claims
 from bench.datasets import load_image_set
-from bench.profiles import replacements
-from bench.results import RunFolderError, RunStore, per_method_values
-from bench.sanity import SANITY_FOLDER, report_section
+from bench.report.claims import NOT_SUPPORTED_BELOW, SUPPORTED_AT, evaluate_claims
+from bench.run.profile import replacements
+from bench.run.store import RunFolderError, RunStore, per_method_values
+from bench.studies.sanity.study import SANITY_FOLDER, report_section
 from common import thesis
 from common.files import write_text
 from metrics import summarise
@@ -140,8 +140,8 @@ def claims_table(rows: list[tuple[str, list]], first_column: str | None = None) 
 
 def rendering_section(store: RunStore, run: dict, methods: list[str], n_boot: int, seed: int) -> list[str]:
     """Tables 1-2 under every map rendering, their distance from the thesis, and claims 1-2
-    under the spec's rendering and the closest one (bench.rendering_search)."""
-    from bench import rendering_search as rs
+    under the spec's rendering and the closest one (bench.report.rendering_search)."""
+    from bench.report import rendering_search as rs
 
     lines = ["\n## Which rendering of the maps did the thesis measure?\n"]
     images = rs.load_run_images(run, run["image_ids"])
@@ -245,8 +245,8 @@ def _convergence_section(run: dict, metrics: pd.DataFrame, figure: Path) -> list
     iterations = metrics[(metrics["method"] == "noise_mask") & (metrics["metric"] == "iterations")]["value"]
     if params is None or iterations.empty:
         return []
-    from bench import figures
-    from bench.convergence import MEASURED_MODEL, load_summary, measured_point
+    from bench.report import figures
+    from bench.report.convergence import MEASURED_MODEL, load_summary, measured_point
 
     summary = load_summary()
     ceiling = summary["ceiling"]
@@ -271,7 +271,7 @@ def _convergence_section(run: dict, metrics: pd.DataFrame, figure: Path) -> list
     lines.append(
         f"Two converged faithful runs with different noise seeds differ by {ceiling['gap_abs_mean']:.1%} in objective "
         f"and agree to r {ceiling['r_mean']:.3f}: no setting can be expected to do better. Source: "
-        "`bench/reference/noise_mask_convergence.json`, `tools/noise_mask_reference/NOTES.md`."
+        "`bench/report/noise_mask_convergence.json`, `tools/noise_mask_reference/NOTES.md`."
     )
     figures.convergence_figure(summary, figure, (lo, point["gap_mean"], point["r_mean"]) if point else None)
     return lines
@@ -342,7 +342,7 @@ def build_report(store: RunStore) -> Path:
     grid = _maps_grid_inputs(store, run, methods)
     fig_dir = store.root / "figures"
 
-    from bench import figures
+    from bench.report import figures
 
     store.write_tables(metrics, curves)
     chosen = replacements(ms)

@@ -9,7 +9,7 @@ F_l = each layer's output on every image (beta0 per image and per layer), and wr
 * ``DIR/records/<model>/<position>-<layer>/``: ``masks.npy`` (N, H, W) and ``record.json``
   (per-image Noise Mask diagnostics), one record per (model, layer), written atomically;
   a rerun skips the records present; the records are computed as units
-  (:mod:`bench.discovery_work`) by the local or the Ray executor (``--executor ray``);
+  (:mod:`bench.studies.discovery.units`) by the local or the Ray executor (``--executor ray``);
 * ``DIR/discovery.csv``: one row per (model, layer, image) with :data:`CSV_COLUMNS`;
 * ``DIR/report.md``: settings, layers, a table per model, and the thesis's observations,
   each tested as defined in :data:`OBSERVATIONS`;
@@ -30,13 +30,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.core.provenance import image_sha256, jsonable, package_versions
+from bench.core.resumable import ResumableFolder
 from bench.datasets import credits_line
-from bench.discovery_work import DiscoveryResult, DiscoverySpec, DiscoveryUnit, DiscoveryWorker
-from bench.executors import make_executor
-from bench.results import resumable_manifest
-from bench.runner import _jsonable, image_sha256, package_versions
+from bench.execution import make_executor
+from bench.studies.discovery.units import DiscoveryResult, DiscoverySpec, DiscoveryUnit, DiscoveryWorker
 from common.errors import CorruptFileError, InputError, UnknownNameError
-from common.files import folder_lock, remove_temporary_files, write_json, write_npy, write_text
+from common.files import write_json, write_npy, write_text
 
 CSV_COLUMNS = [
     "model",
@@ -259,7 +259,7 @@ def parse_layers(values: list[str] | None, models: list[str]) -> dict[str, list[
 
 def noise_mask_params(params: list[str] | None, preset: str | None) -> dict:
     """``--param noise_mask.KEY=VALUE`` and ``--preset`` -> the Noise Mask parameters."""
-    from bench.profiles import apply_overrides
+    from bench.run.profile import apply_overrides
 
     sections = apply_overrides({"run": {}, "metrics": {}, "methods": {}}, params)
     other = sorted(set(sections["methods"]) - {"noise_mask"}) + (["metrics"] if sections["metrics"] else [])
@@ -301,7 +301,7 @@ def run_discovery(
 ) -> Path:
     """Run the discovery into ``out_dir`` (resuming what is there) and write its outputs.
     ``executor``, ``ray_address``, ``executor_options``: where the (model, layer) records are
-    computed (:func:`bench.executors.make_executor`); the driver writes them all."""
+    computed (:func:`bench.execution.make_executor`); the driver writes them all."""
     from bench.datasets import load_image_set, resolve_data_dir
     from methods import build_method
     from models import MODELS, get_model
@@ -364,7 +364,7 @@ def run_discovery(
         "layers": {n: info[n]["layers"] for n in model_names},
         "image_ids": ids,
         "image_sha256": _combined_sha(loaded),
-        "noise_mask": _jsonable(settings),
+        "noise_mask": jsonable(settings),
     }
     run = {
         "command": "discover",
@@ -374,29 +374,19 @@ def run_discovery(
         "authors": first_images.authors,
         "licenses": first_images.licenses,
         "labels": first_images.labels.tolist(),
-        "noise_mask": _jsonable(settings),
-        "models": _jsonable(info),
+        "noise_mask": jsonable(settings),
+        "models": jsonable(info),
         "fingerprint": fingerprint,
         "versions": package_versions(),
         "status": "running",
         "timings_s": {},
     }
-    out.mkdir(parents=True, exist_ok=True)
-    with folder_lock(out):
-        previous = resumable_manifest(
-            out,
-            "discovery.json",
-            _jsonable(fingerprint),
-            "a discovery",
-            "the same models, layers, images and Noise Mask settings",
-        )
+    folder = ResumableFolder(out, "discovery.json", "a discovery", "the same models, layers, images and Noise Mask settings")
+    with folder.lock():
+        previous = folder.resume(fingerprint, log)
         if previous is not None:
             run["timings_s"] = previous.get("timings_s", {})
-            log(f"resuming the discovery in {out}")
-        leftovers = remove_temporary_files(out)
-        if leftovers:
-            log(f"removed {len(leftovers)} half-written temporary files left by an interrupted run")
-        write_json(out / "discovery.json", _jsonable(run))
+        folder.write_manifest(run)
         started = time.perf_counter()
         units = []
         for name, (model, images) in loaded.items():
@@ -424,7 +414,7 @@ def run_discovery(
             write_npy(folder_out / "masks.npy", result.relevance)
             write_json(folder_out / "record.json", record)
             run["timings_s"][f"{unit.model}/{unit.position}-{unit.layer}"] = result.seconds
-            write_json(out / "discovery.json", _jsonable(run))
+            folder.write_manifest(run)
             loss = ", ".join(f"{v:.1f}" for v in result.diagnostics["loss_term_pct"])
             log(
                 f"  {unit.model} {unit.position} {unit.layer}: {len(unit.image_ids)} images in {result.seconds:.0f}s; loss term % {loss}"
@@ -440,7 +430,7 @@ def run_discovery(
                 runner.close()
         run["status"] = "complete"
         run["wall_s_this_call"] = time.perf_counter() - started
-        write_json(out / "discovery.json", _jsonable(run))
+        folder.write_manifest(run)
         table, masks, targets = collect(out, run)
         _write_csv(out / "discovery.csv", table)
         write_figures(out, run, table, masks, loaded)
@@ -479,7 +469,7 @@ def _combined_sha(loaded: dict) -> dict[str, str]:
     """image id -> sha256 of its pixels as each model loads them (one hash per id)."""
     import hashlib
 
-    per_model = [image_sha256(images) for _, images in loaded.values()]
+    per_model = [image_sha256(images.ids, images.pixels) for _, images in loaded.values()]
     return {i: hashlib.sha256("".join(h[i] for h in per_model).encode()).hexdigest() for i in per_model[0]}
 
 
@@ -528,7 +518,7 @@ def _write_csv(path: Path, table: pd.DataFrame) -> None:
 
 
 def write_figures(out: Path, run: dict, table: pd.DataFrame, masks: dict, loaded: dict) -> None:
-    from bench.figures import discovery_by_layer_figure, discovery_masks_figure
+    from bench.report.figures import discovery_by_layer_figure, discovery_masks_figure
 
     figures = out / "figures"
     for k, image_id in enumerate(run["image_ids"]):
@@ -548,7 +538,7 @@ def write_figures(out: Path, run: dict, table: pd.DataFrame, masks: dict, loaded
 
 
 def build_report(run: dict, table: pd.DataFrame, targets: dict) -> str:
-    from bench.imagenet import class_name
+    from bench.datasets.imagenet import class_name
 
     nm = run["noise_mask"]
     lines = [

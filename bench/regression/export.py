@@ -4,7 +4,7 @@
 (``metrics.csv``, as its report does), a reference folder (its ``metrics.csv``) or a
 ``bench check`` folder (the checked method's values in ``check.json``), and the
 randomisation test's summary of a sanity folder or of a run's ``sanity/``
-(:data:`bench.sanity.SUMMARY_METRICS`), and writes:
+(:data:`bench.studies.sanity.study.SUMMARY_METRICS`), and writes:
 
 * ``github-action-benchmark-bigger.json`` / ``github-action-benchmark-smaller.json``:
   github-action-benchmark's ``customBiggerIsBetter`` / ``customSmallerIsBetter`` input,
@@ -25,10 +25,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.check import CHECK_JSON
-from bench.references import REFERENCE_JSON, load_reference
-from bench.results import RunFolderError, RunStore, per_method_values, read_json_file
-from bench.sanity import SANITY_FOLDER, SUMMARY_METRICS
+from bench.core.jsonfiles import read_json_file
+from bench.regression.check import CHECK_JSON
+from bench.regression.references import REFERENCE_JSON, load_reference
+from bench.run.store import RunFolderError, RunStore, per_method_values
+from bench.studies.sanity.study import SANITY_FOLDER, SUMMARY_METRICS
 from common.files import write_text
 from metrics import PER_IMAGE_METRICS, summarise
 

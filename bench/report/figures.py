@@ -5,24 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
+import seaborn as sns
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-
-from bench.results import RANDOM_ORDER  # noqa: E402
-from common.files import atomic_path  # noqa: E402
-from metrics.perturbation import DEFAULT_REPLACEMENT  # noqa: E402
-
-
-def save_figure(fig, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
+from bench.core.plotting import plt, save_figure
+from bench.run.store import RANDOM_ORDER
+from metrics.perturbation import DEFAULT_REPLACEMENT
 
 
 def curves_figure(
@@ -118,7 +107,7 @@ def convergence_figure(
     """Objective gap and blurred r against the converged faithful reference vs passes per
     image, for the constant-lr settings measured, with the seed-to-seed ceiling; ``mark``
     = (passes, gap, r) of this run's setting."""
-    from bench.convergence import is_constant_lr
+    from bench.report.convergence import is_constant_lr
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for variant in summary["variants"]:

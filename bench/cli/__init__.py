@@ -73,8 +73,8 @@ def load_images(data_dir, size, limit):
 
 
 def _predict(args) -> int:
-    from bench.imagenet import class_name
-    from bench.predict import accuracy, predict
+    from bench.datasets.imagenet import class_name
+    from bench.run.predict import accuracy, predict
 
     model = load_model(args.model, args.weights)
     images, description = load_images(args.data_dir, model.input_size, args.limit)
@@ -97,20 +97,23 @@ def _predict(args) -> int:
 def _run(args) -> int:
     from datetime import datetime
 
-    from bench.profiles import apply_overrides, load_profile
-    from bench.runner import run_benchmark
+    from bench.run.profile import apply_overrides, load_profile
+    from bench.run.runner import run_benchmark
 
     executor = executor_settings(args)
     profile = load_profile(args.profile)
     overrides = {"model": args.model, "images": args.limit, "methods": args.methods.split(",") if args.methods else None}
     profile = apply_overrides(profile, args.param, **overrides)
     out = args.out or f"results/{profile['name']}-{datetime.now():%Y%m%d-%H%M%S}"
-    run_benchmark(profile, out, data_dir=args.data_dir, weights=args.weights, **executor)
+    from bench.report.run_report import write_report
+
+    run_dir = run_benchmark(profile, out, data_dir=args.data_dir, weights=args.weights, **executor)
+    print(f"report: {write_report(run_dir)}")
     return 0
 
 
 def _report(args) -> int:
-    from bench.report import write_report
+    from bench.report.run_report import write_report
 
     try:
         path = write_report(args.run_dir)
@@ -121,8 +124,8 @@ def _report(args) -> int:
 
 
 def _explain(args) -> int:
-    from bench.explain import explain_to_folder
-    from bench.profiles import apply_overrides, load_profile
+    from bench.run.explain import explain_to_folder
+    from bench.run.profile import apply_overrides, load_profile
 
     model = load_model(args.model, args.weights)
     images, description = load_images(args.data_dir, model.input_size, args.limit)
@@ -134,7 +137,7 @@ def _explain(args) -> int:
 
 
 def _export(args) -> int:
-    from bench.export import export_folder
+    from bench.regression.export import export_folder
 
     paths = export_folder(args.folder, args.out)
     print("dashboard files: " + ", ".join(str(p) for p in paths))
@@ -142,7 +145,7 @@ def _export(args) -> int:
 
 
 def _reference(args) -> int:
-    from bench.references import freeze_run
+    from bench.regression.references import freeze_run
 
     command = f"python -m bench reference {args.run_dir} --out {args.out}" + (f" --name {args.name}" if args.name else "")
     ref = freeze_run(args.run_dir, args.out, name=args.name, command=command)
@@ -162,7 +165,7 @@ def _reference(args) -> int:
 def _check(args) -> int:
     from datetime import datetime
 
-    from bench.check import run_check
+    from bench.regression.check import run_check
     from methods import method_name
 
     if os.getcwd() not in sys.path and "" not in sys.path:  # module:Class importable from the current path
@@ -186,7 +189,7 @@ def _check(args) -> int:
 
 
 def _discover(args) -> int:
-    from bench.discover import noise_mask_params, parse_layers, run_discovery
+    from bench.studies.discovery.study import noise_mask_params, parse_layers, run_discovery
 
     models = [m for value in args.model for m in value.split(",") if m]
     weights = {}
@@ -209,8 +212,8 @@ def _discover(args) -> int:
 
 
 def _sanity(args) -> int:
-    from bench.profiles import apply_overrides
-    from bench.sanity import run_sanity
+    from bench.run.profile import apply_overrides
+    from bench.studies.sanity.study import run_sanity
 
     sections = apply_overrides({"run": {}, "metrics": {}, "methods": {}}, args.param)
     if sections["metrics"]:
@@ -454,7 +457,7 @@ def _data_args(p):
 
 
 def _executor_args(p):
-    """Where ``run``, ``check`` and ``discover`` compute their units (bench/executors.py)."""
+    """Where ``run``, ``check`` and ``discover`` compute their units (bench/execution/__init__.py)."""
     p.add_argument(
         "--executor",
         choices=("local", "ray"),
@@ -498,7 +501,7 @@ def executor_settings(args) -> dict:
         if given:
             raise InputError(f"{' and '.join(given)} need{'s' * (len(given) == 1)} --executor ray")
         return {}
-    from bench.ray_executor import import_ray
+    from bench.execution.ray_cluster import import_ray
 
     import_ray()
     options = {"workers": args.ray_workers, "cpus_per_worker": args.ray_cpus_per_worker}

@@ -4,7 +4,7 @@ A :class:`DiscoveryUnit` is one (model, layer) record the discovery folder lacks
 with F_l = that layer's output on every image, the pixels carried with it. A
 :class:`DiscoveryWorker` loads the spec's models once and turns units into
 :class:`DiscoveryResult` objects; the driver alone writes them. It follows the executors'
-protocol (:mod:`bench.work`), so ``--executor ray`` spreads the records over a cluster and
+protocol (:mod:`bench.run.units`), so ``--executor ray`` spreads the records over a cluster and
 gives the same masks and diagnostics as a local discovery.
 """
 

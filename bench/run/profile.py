@@ -1,4 +1,4 @@
-"""Run profiles: versioned TOML files in bench/profiles/ (or any path), plus CLI overrides.
+"""Run profiles: versioned TOML files in bench/run/profiles/ (or any path), plus CLI overrides.
 
 A profile whose ``[run]`` says ``protocol = "thesis"`` takes the model, the image count,
 the methods and the curve steps from :mod:`common.thesis` (the ``paper`` profile), so it
@@ -18,7 +18,7 @@ from common import thesis
 from common.errors import InputError, ParameterError, UnknownNameError
 from metrics.perturbation import DEFAULT_REPLACEMENT, REPLACEMENTS
 
-PROFILE_DIR = files("bench") / "profiles"
+PROFILE_DIR = files("bench.run") / "profiles"
 
 
 def available_profiles() -> list[str]:
@@ -36,7 +36,7 @@ def load_profile(name_or_path: str) -> dict:
             raise UnknownNameError(
                 f"unknown profile {name_or_path!r}; available: {', '.join(available_profiles())} (or a path to a .toml file)"
             )
-        text, source = resource.read_text(), f"bench/profiles/{name_or_path}.toml"
+        text, source = resource.read_text(), f"bench/run/profiles/{name_or_path}.toml"
     try:
         profile = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:

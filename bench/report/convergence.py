@@ -1,6 +1,6 @@
 """How far a Noise Mask setting is from the faithful optimum, as measured once.
 
-``bench/reference/noise_mask_convergence.json`` (written by
+``bench/report/noise_mask_convergence.json`` (written by
 tools/noise_mask_reference/make_table.py --json) holds, for the faithful optimiser and the
 variants tried, the mean objective gap and blurred-mask r against faithful runs continued
 to convergence, per pass count, on EfficientNet-Lite0 and 16 shared images, and the
@@ -17,7 +17,7 @@ _PLAIN = {"init": 0.95, "adam_epsilon": 1e-8, "layer": None}  # what every measu
 
 
 def load_summary() -> dict:
-    return json.loads((files("bench") / "reference" / "noise_mask_convergence.json").read_text())
+    return json.loads((files("bench.report") / "noise_mask_convergence.json").read_text())
 
 
 def is_constant_lr(variant: dict) -> bool:
