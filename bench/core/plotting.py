@@ -1,18 +1,20 @@
-"""Matplotlib on the Agg backend (no display needed) and the one way a figure is saved:
-atomically, as PNG, so a killed process never leaves half a figure."""
+"""Matplotlib on the Agg backend (no display needed), the one way a figure is saved (atomically,
+as PNG, so a killed process never leaves half a figure), and the grid of images and their maps
+that ``bench explain`` and the run report both draw."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
 from common.files import atomic_path  # noqa: E402
 
-__all__ = ["plt", "save_figure"]
+__all__ = ["maps_grid", "plt", "save_figure"]
 
 
 def save_figure(fig, path: Path) -> None:
@@ -21,3 +23,30 @@ def save_figure(fig, path: Path) -> None:
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
+
+
+def maps_grid(images: np.ndarray, captions: list[str], maps: dict[str, np.ndarray], path: Path, signed: dict[str, bool]) -> None:
+    """Rows: images; columns: the image, then each method's relevance map: a signed method's
+    in red (positive) and blue (negative), as in the thesis's figures, an unsigned one in grey."""
+    methods = list(maps)
+    n = len(images)
+    fig, axes = plt.subplots(n, len(methods) + 1, figsize=(1.9 * (len(methods) + 1), 2.1 * n), squeeze=False)
+    for r in range(n):
+        axes[r, 0].imshow(images[r])
+        axes[r, 0].set_xlabel(captions[r], fontsize=5.5, wrap=True)
+        for c, method in enumerate(methods, start=1):
+            rel = maps[method][r]
+            if signed[method]:
+                lim = np.percentile(np.abs(rel), 99.5) or 1.0
+                axes[r, c].imshow(rel, cmap="bwr", vmin=-lim, vmax=lim)
+            else:
+                lim = np.percentile(np.abs(rel), 99.5) or 1.0
+                axes[r, c].imshow(np.abs(rel), cmap="gray", vmin=0, vmax=lim)
+            if r == 0:
+                axes[r, c].set_title(method, fontsize=9)
+        if r == 0:
+            axes[r, 0].set_title("image", fontsize=9)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    save_figure(fig, path)

@@ -94,8 +94,7 @@ class ResumableFolder:
         previous = self.read_manifest()
         if previous is None and self.has_records():
             raise self.refusal(
-                f"{self.root} holds records but no {self.manifest_path.name}, so their settings are unknown; "
-                "choose another --out"
+                f"{self.root} holds records but no {self.manifest_path.name}, so their settings are unknown; choose another --out"
             )
         if previous is not None:
             differences = fingerprint_differences(self.stored_fingerprint(previous), jsonable(fingerprint))

@@ -207,7 +207,7 @@ def run_check(
         result = assemble(name, method, built.params, ref, values, previous, against, tolerance_specs, sanity)
         write_json(out / CHECK_JSON, result)
         write_text(out / "check.md", markdown(result))
-        from bench.report.figures import check_figure
+        from bench.regression.figures import check_figure
 
         check_figure(result["comparisons"], out / "figures" / "check.png")
     return result

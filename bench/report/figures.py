@@ -42,33 +42,6 @@ def curves_figure(
     save_figure(fig, path)
 
 
-def maps_grid(images: np.ndarray, captions: list[str], maps: dict[str, np.ndarray], path: Path, signed: dict[str, bool]) -> None:
-    """Rows: images; columns: the image, then each method's relevance map: a signed method's
-    in red (positive) and blue (negative), as in the thesis's figures, an unsigned one in grey."""
-    methods = list(maps)
-    n = len(images)
-    fig, axes = plt.subplots(n, len(methods) + 1, figsize=(1.9 * (len(methods) + 1), 2.1 * n), squeeze=False)
-    for r in range(n):
-        axes[r, 0].imshow(images[r])
-        axes[r, 0].set_xlabel(captions[r], fontsize=5.5, wrap=True)
-        for c, method in enumerate(methods, start=1):
-            rel = maps[method][r]
-            if signed[method]:
-                lim = np.percentile(np.abs(rel), 99.5) or 1.0
-                axes[r, c].imshow(rel, cmap="bwr", vmin=-lim, vmax=lim)
-            else:
-                lim = np.percentile(np.abs(rel), 99.5) or 1.0
-                axes[r, c].imshow(np.abs(rel), cmap="gray", vmin=0, vmax=lim)
-            if r == 0:
-                axes[r, c].set_title(method, fontsize=9)
-        if r == 0:
-            axes[r, 0].set_title("image", fontsize=9)
-    for ax in axes.ravel():
-        ax.set_xticks([])
-        ax.set_yticks([])
-    save_figure(fig, path)
-
-
 def distributions_figure(metrics_df: pd.DataFrame, path: Path, methods: list[str]) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, (metric, label, scale) in zip(
@@ -137,45 +110,6 @@ def convergence_figure(
         axes[0].set_yscale("symlog", linthresh=1)
     fig.suptitle(title)
     fig.tight_layout()
-    save_figure(fig, path)
-
-
-VERDICT_COLOURS = {"better": "tab:green", "worse": "tab:red", "indistinguishable": "0.45"}
-
-
-def check_figure(comparisons: list[dict], path: Path) -> None:
-    """``bench check``: per metric, the mean difference (checked method minus each baseline)
-    with its 95% CI, coloured by verdict, and the line of no difference."""
-    metrics = list(dict.fromkeys(c["metric"] for c in comparisons))
-    cols = min(3, len(metrics))
-    rows = -(-len(metrics) // cols)
-    fig, axes = plt.subplots(
-        rows, cols, figsize=(4.2 * cols, 0.35 * len(comparisons) / len(metrics) * rows + 1.4 * rows), squeeze=False
-    )
-    for ax, metric in zip(axes.ravel(), metrics):
-        part = [c for c in comparisons if c["metric"] == metric]
-        for y, c in enumerate(part):
-            colour = VERDICT_COLOURS[c["verdict"]]
-            ax.errorbar(
-                c["mean_diff"],
-                y,
-                xerr=[[c["mean_diff"] - c["ci_low"]], [c["ci_high"] - c["mean_diff"]]],
-                fmt="o",
-                color=colour,
-                capsize=3,
-            )
-        ax.axvline(0, color="0.2", lw=0.8)
-        ax.set_yticks(range(len(part)), [c["baseline"] for c in part])
-        ax.invert_yaxis()
-        better = "right" if part[0]["higher_is_better"] else "left"
-        ax.set_title(f"{metric} (better: {better})", fontsize=9)
-        ax.tick_params(labelsize=8)
-    for ax in axes.ravel()[len(metrics) :]:
-        ax.axis("off")
-    handles = [plt.Line2D([], [], marker="o", ls="", color=c, label=v) for v, c in VERDICT_COLOURS.items()]
-    fig.legend(handles=handles, loc="lower center", ncol=3, frameon=False, bbox_to_anchor=(0.5, -0.02))
-    fig.suptitle("checked method minus baseline: mean over images, 95% bootstrap CI", fontsize=10)
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
     save_figure(fig, path)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.core.plotting import maps_grid
 from bench.datasets import load_image_set
 from bench.report.claims import NOT_SUPPORTED_BELOW, SUPPORTED_AT, evaluate_claims
 from bench.run.profile import replacements
@@ -353,7 +354,7 @@ def build_report(store: RunStore) -> Path:
     if traces:
         figures.trace_figure(traces, fig_dir / "noise_mask_trace.png")
     if grid:
-        figures.maps_grid(*grid, fig_dir / "maps.png", {m: method_signed(run, m) for m in methods})
+        maps_grid(*grid, fig_dir / "maps.png", {m: method_signed(run, m) for m in methods})
 
     done = metrics.groupby("method")["image_id"].nunique().to_dict()
     png = per_method_values(metrics, "png_bytes", 1 / 1024)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bench.core.plotting import maps_grid
 from bench.datasets import ImageSet
-from bench.report.figures import maps_grid
 from common.files import write_json, write_npy
 from common.progress import progress
 from methods import build_method

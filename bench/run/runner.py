@@ -154,9 +154,7 @@ def run_benchmark(
     work = RunWork(images, targets, seeds, evaluator.unperturbed_logits())
     store.root.mkdir(parents=True, exist_ok=True)
     with store.lock():
-        _run_locked(
-            store, run, model, work, method_objects, log, random_baseline, spec, executor, ray_address, executor_options
-        )
+        _run_locked(store, run, model, work, method_objects, log, random_baseline, spec, executor, ray_address, executor_options)
     return store.root
 
 
