@@ -80,7 +80,7 @@ def test_a_run_with_both_replacements(both_run, plain_run):
 
 def test_the_runs_road_curves_are_the_evaluators(both_run):
     """The stored ROAD curve of a map is what CurveEvaluator(replacement="road") gives for it."""
-    from bench.run.runner import image_seed
+    from bench.run.planning import image_seed
     from models import get_model
 
     store = RunStore(both_run)

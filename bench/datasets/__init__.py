@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from common.errors import DataFileMissing
+from common.errors import DataFileMissing, InputError
 
 from .embedded import embedded_image_set_dir
 from .imageset import CSV_NAME, ImageSet, load_image_set, missing_reason, resize_image
@@ -43,6 +43,24 @@ def resolve_data_dir(data_dir: str | Path | None = None) -> tuple[Path, str]:
     return embedded_image_set_dir(), "embedded default (scikit-image photos; no NIPS-2017 data fetched)"
 
 
+def load_images(
+    data_dir: str | Path | None, size: tuple[int, int], limit: int | None = None, ids: list[str] | None = None
+) -> tuple[ImageSet, Path, str]:
+    """The images a command works on, at the model's input ``size``: (images, folder, description).
+    The folder is :func:`resolve_data_dir`'s; an unknown id, a bad row or an empty set is an
+    :class:`InputError` naming it (the data layer's own KeyError/ValueError made the user's)."""
+    folder, description = resolve_data_dir(data_dir)
+    try:
+        images = load_image_set(folder, size=size, limit=limit, ids=ids)
+    except (FileNotFoundError, KeyError, ValueError) as err:
+        if isinstance(err, InputError):
+            raise
+        raise InputError(str(err.args[0]) if err.args else str(err)) from None
+    if len(images) == 0:
+        raise InputError(f"{folder} holds no images")
+    return images, folder, description
+
+
 __all__ = [
     "credits_line",
     "DEFAULT_DATA_DIR",
@@ -50,6 +68,7 @@ __all__ = [
     "ImageSet",
     "embedded_image_set_dir",
     "load_image_set",
+    "load_images",
     "resize_image",
     "resolve_data_dir",
     "shared_sample_dir",

@@ -9,6 +9,9 @@ run the units through the spec's worker (``spec.make_worker()``; protocol in
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from common.errors import InputError
 
 EXECUTORS = ("local", "ray")
 
@@ -35,6 +38,24 @@ class LocalExecutor:
 
     def close(self) -> None:
         pass
+
+
+@dataclass(frozen=True)
+class ExecutorChoice:
+    """Where a command computes its units: ``name`` (one of :data:`EXECUTORS`), the Ray cluster's
+    address and the Ray executor's options (:func:`make_executor`). Checked when made."""
+
+    name: str = "local"
+    ray_address: str | None = None
+    options: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.name not in EXECUTORS:
+            raise InputError(f"--executor must be one of {', '.join(EXECUTORS)}; got {self.name!r}")
+
+    def make(self, spec, worker=None, log: Callable[[str], None] = print):
+        """The executor for ``spec`` (see :func:`make_executor`)."""
+        return make_executor(self.name, spec, worker, self.ray_address, log=log, **self.options)
 
 
 def make_executor(

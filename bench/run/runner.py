@@ -1,13 +1,14 @@
 """A benchmark run: every method and metric on an image set, resumable, into a RUN_DIR.
 
 data -> model -> method -> relevance map -> metrics (curves, ABPC, PNG size, SSIM) ->
-records (bench.run.store) -> report (bench.report.run_report).
+records (:mod:`bench.run.store`); the report is built from the records afterwards
+(:mod:`bench.report`). The run is prepared whole (every setting checked, the model and images
+loaded) before anything is written; then, under the folder's lock, the units the store lacks
+(:mod:`bench.run.planning`) are computed on an executor (:mod:`bench.execution`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,40 +18,31 @@ import numpy as np
 import metrics
 from bench.core.fingerprint import fingerprint_differences
 from bench.core.provenance import image_sha256, jsonable, package_versions
-from bench.datasets import ImageSet, load_image_set, resolve_data_dir
-from bench.execution import EXECUTORS, make_executor
+from bench.datasets import ImageSet, load_images, resolve_data_dir
+from bench.execution import ExecutorChoice
+from bench.run.planning import RunWork, estimate_minutes, image_seed, plan_units, resolve_pixels_per_step, select_images
 from bench.run.profile import replacements, validate_profile, with_replacements
-from bench.run.store import RANDOM_ORDER, RunError, RunStore, curve_key, resume_fingerprint
+from bench.run.store import RANDOM_ORDER, RunError, RunStore, resume_fingerprint
 from bench.run.units import Unit, UnitResult, Worker, WorkSpec, write_result
 from common.errors import UnknownNameError
 from common.progress import progress
-from methods import ALIASES, ModelCosts, available, build_method
+from methods import ALIASES, available, build_method
 from metrics.perturbation import REPLACEMENTS
 from models import Classifier, get_model
 
-
-def image_seed(seed: int, image_id: str) -> int:
-    """Per-image seed from the run seed and the image id: the same colours for an image in
-    every method, every subset and every resumed run."""
-    return int.from_bytes(hashlib.sha256(f"{seed}:{image_id}".encode()).digest()[:4], "little")
+__all__ = ["PreparedRun", "RunError", "prepare_run", "run_benchmark"]
 
 
-def select_images(images: ImageSet, count: int | None, selection: str, seed: int) -> ImageSet:
-    if count is None or count >= len(images):
-        return images
-    if selection == "random":
-        index = np.sort(np.random.default_rng(seed).choice(len(images), size=count, replace=False))
-    elif selection == "first":
-        index = np.arange(count)
-    else:
-        raise RunError(f"profile [run] selection must be 'first' or 'random', got {selection!r}")
-    return images.subset(index)
+@dataclass
+class PreparedRun:
+    """A run ready to compute: run.json's content and what the driver loaded and computed once."""
 
-
-def resolve_pixels_per_step(setting, size: tuple[int, int], steps: int) -> int:
-    if setting == "auto":
-        return metrics.pixels_per_step_for(size, steps=steps)
-    return int(setting)
+    run: dict
+    model: Classifier
+    methods: dict
+    """method name -> built method."""
+    work: RunWork
+    spec: WorkSpec
 
 
 def run_benchmark(
@@ -69,23 +61,38 @@ def run_benchmark(
 
     ``expect``: run.json values this run must have before it does any work (e.g. a stored
     reference's model weights, image content and targets); a difference is a :class:`RunError`
-    naming it, raised with nothing written. ``random_baseline``: whether to
-    compute the random-order curves (a ``bench check`` needs none). The run ends with the
-    consolidated ``metrics.csv`` and ``curves.csv``; the report is the report's job
-    (:func:`bench.report.run_report.build_report`).
-    ``executor``: where the units are computed (:mod:`bench.execution`); the results are the same.
-    ``ray_address`` and ``executor_options`` (e.g. ``{"workers": 4}``) are passed to it.
+    naming it, raised with nothing written. ``random_baseline``: whether to compute the
+    random-order curves (a ``bench check`` needs none). The run ends with the consolidated
+    ``metrics.csv`` and ``curves.csv``; the report is the report's job
+    (:func:`bench.report.run_report.build_report`). ``executor``: where the units are computed
+    (:mod:`bench.execution`); the results are the same. ``ray_address`` and ``executor_options``
+    (e.g. ``{"workers": 4}``) are passed to it.
     """
+    choice = ExecutorChoice(executor, ray_address, dict(executor_options or {}))
+    prepared = prepare_run(profile, data_dir, weights)
+    if expect is not None:
+        differences = fingerprint_differences(expect, {k: jsonable(prepared.run).get(k) for k in expect})
+        if differences:
+            raise RunError(f"this run would differ from what it must match: {'; '.join(differences)}")
+    store = RunStore(out_dir)
+    with store.lock():
+        chosen = _start(store, prepared, log)
+        _compute(store, prepared, plan_units(store, prepared.work, prepared.methods, chosen, random_baseline), choice, log)
+        prepared.run["status"] = "complete"
+        store.write_run(jsonable(prepared.run))
+        settings = prepared.run["metrics_settings"]
+        store.write_tables(*store.tables(settings["pixels_per_step"], int(np.prod(prepared.run["model_input_size"]))))
+    return store.root
+
+
+def prepare_run(profile: dict, data_dir=None, weights=None) -> PreparedRun:
+    """Check every setting, build the methods, load the model and the images, and score the
+    unperturbed images once (their top-1 classes are the targets); nothing is written."""
     validate_profile(profile)
-    if executor not in EXECUTORS:
-        raise RunError(f"--executor must be one of {', '.join(EXECUTORS)}; got {executor!r}")
     settings = profile["run"]
     metric_settings = with_replacements(profile["metrics"], replacements(profile["metrics"]))
-    store = RunStore(out_dir)
-
     folder, data_description = resolve_data_dir(data_dir)
-    is_embedded = "embedded" in data_description
-    if settings.get("requires_nips") and is_embedded:
+    if settings.get("requires_nips") and "embedded" in data_description:
         raise RunError(
             f"profile {profile['name']!r} needs the NIPS-2017 development set, and none was found "
             "(data/nips17 or --data-dir). Fetch it with Kaggle credentials: python -m bench fetch "
@@ -93,27 +100,49 @@ def run_benchmark(
         )
     check_method_sections(profile)
     # every method is built (and its parameters checked) before the model loads
-    built = {spec: build_method(spec, profile["methods"].get(spec, {})) for spec in settings["methods"]}
-    method_objects = {m.name: m for m in built.values()}
-    method_names = list(method_objects)
+    built = {source: build_method(source, profile["methods"].get(source, {})) for source in settings["methods"]}
+    methods = {m.name: m for m in built.values()}
     model = get_model(settings["model"], weights=weights)
-    try:
-        image_set = load_image_set(folder, size=model.input_size, ids=settings.get("image_ids"))
-    except (FileNotFoundError, KeyError, ValueError) as err:
-        raise RunError(str(err.args[0]) if err.args else str(err)) from None
-    images = select_images(image_set, settings.get("images"), settings.get("selection", "first"), settings.get("seed", 0))
+    image_set, _, _ = load_images(folder, model.input_size, ids=settings.get("image_ids"))
+    seed = settings.get("seed", 0)
+    images = select_images(image_set, settings.get("images"), settings.get("selection", "first"), seed)
     steps = int(metric_settings["steps"])
-    pps = resolve_pixels_per_step(metric_settings["pixels_per_step"], model.input_size, steps)
-    metric_settings["pixels_per_step"] = pps
-    seeds = [image_seed(settings.get("seed", 0), i) for i in images.ids]
+    metric_settings["pixels_per_step"] = resolve_pixels_per_step(metric_settings["pixels_per_step"], model.input_size, steps)
+    seeds = [image_seed(seed, i) for i in images.ids]
     # targets=None: the evaluator scores the unperturbed images once and takes each top-1
     # class; every unit reuses those scores as its step 0.
     evaluator = metrics.CurveEvaluator(
-        model, images.pixels, None, pixels_per_step=pps, steps=steps, seed=seeds, batch_size=int(metric_settings["batch_size"])
+        model,
+        images.pixels,
+        None,
+        pixels_per_step=metric_settings["pixels_per_step"],
+        steps=steps,
+        seed=seeds,
+        batch_size=int(metric_settings["batch_size"]),
     )
-    targets = evaluator.targets
+    run = describe_run(profile, model, images, evaluator.targets, methods, metric_settings, (folder, data_description))
+    spec = WorkSpec(
+        model=settings["model"],
+        weights=None if weights is None else str(weights),
+        methods={m.name: (source, m.params) for source, m in built.items()},
+        metric_settings=metric_settings,
+    )
+    work = RunWork(images, evaluator.targets, seeds, evaluator.unperturbed_logits())
+    return PreparedRun(run, model, methods, work, spec)
 
-    run = {
+
+def describe_run(
+    profile: dict,
+    model: Classifier,
+    images: ImageSet,
+    targets: np.ndarray,
+    methods: dict,
+    metric_settings: dict,
+    data: tuple[Path, str],
+) -> dict:
+    """run.json's content at the start of a run: settings, provenance, images and targets."""
+    folder, description = data
+    return {
         "profile": profile["name"],
         "profile_source": profile["source"],
         "description": profile.get("description", ""),
@@ -122,158 +151,66 @@ def run_benchmark(
         "preprocessing": model.preprocessing,
         "weights": model.weights,
         "weights_sha256": model.weights_sha256,
-        "data": data_description,
+        "data": description,
         "data_dir": str(folder),
-        "embedded_data": is_embedded,
+        "embedded_data": "embedded" in description,
         "image_ids": images.ids,
         "image_sha256": image_sha256(images.ids, images.pixels),
         "authors": images.authors,
         "licenses": images.licenses,
         "targets": targets.tolist(),
         "labels": images.labels.tolist(),
-        "methods": method_names,
-        "method_params": {n: m.params for n, m in method_objects.items()},
-        "method_metadata": {n: m.metadata() for n, m in method_objects.items()},
+        "methods": list(methods),
+        "method_params": {n: m.params for n, m in methods.items()},
+        "method_metadata": {n: m.metadata() for n, m in methods.items()},
         "metrics_settings": metric_settings,
-        "seed": settings.get("seed", 0),
+        "seed": profile["run"].get("seed", 0),
         "input_space_zero_pixel": model.input_space_zeros()[0, 0].round(2).tolist(),
         "versions": package_versions(),
         "status": "running",
         "timings_s": {},
     }
-    if expect is not None:
-        differences = fingerprint_differences(expect, {k: jsonable(run).get(k) for k in expect})
-        if differences:
-            raise RunError(f"this run would differ from what it must match: {'; '.join(differences)}")
-    spec = WorkSpec(
-        model=settings["model"],
-        weights=None if weights is None else str(weights),
-        methods={m.name: (name, m.params) for name, m in built.items()},
-        metric_settings=metric_settings,
-    )
-    work = RunWork(images, targets, seeds, evaluator.unperturbed_logits())
-    store.root.mkdir(parents=True, exist_ok=True)
-    with store.lock():
-        _run_locked(store, run, model, work, method_objects, log, random_baseline, spec, executor, ray_address, executor_options)
-    return store.root
 
 
-@dataclass
-class RunWork:
-    """The images of a run and what the driver computed for them once."""
-
-    images: ImageSet
-    targets: np.ndarray
-    seeds: list[int]
-    base_logits: np.ndarray
-
-    def unit(self, method: str, index: list[int], replacements, relevance=None) -> Unit:
-        return Unit(
-            method=method,
-            image_ids=[self.images.ids[k] for k in index],
-            pixels=self.images.pixels[index],
-            targets=self.targets[index],
-            seeds=[self.seeds[k] for k in index],
-            base_logits=self.base_logits[index],
-            replacements=tuple(replacements),
-            relevance=relevance,
-        )
-
-
-def plan_units(store: RunStore, work: RunWork, method_objects: dict, chosen: list[str], random_baseline: bool) -> list[Unit]:
-    """The units the store lacks, in order: the random-order curves, then each method's images
-    in chunks of its ``batch_size``. An image whose record lacks only some replacements' curves
-    gets a unit that reuses its stored map."""
-    ids = work.images.ids
-    units = []
-
-    def missing(method: str, image_id: str) -> tuple[str, ...] | None:
-        if not store.has(method, image_id):
-            return None
-        keys = store.curve_keys(method, image_id)
-        order = "random" if method == RANDOM_ORDER else "morf"
-        return tuple(r for r in chosen if curve_key(r, order) not in keys)
-
-    def chunks(method: str, chunk: int, with_maps: bool) -> None:
-        groups: dict[tuple, list[int]] = {}
-        for k, image_id in enumerate(ids):
-            lacking = missing(method, image_id)
-            if lacking is None:
-                groups.setdefault(("new",), []).append(k)
-            elif lacking:
-                groups.setdefault(lacking, []).append(k)
-        for key, index in groups.items():
-            new = key == ("new",)
-            for lo in range(0, len(index), chunk):
-                part = index[lo : lo + chunk]
-                relevance = None
-                if with_maps and not new:
-                    relevance = np.stack([store.load_map(method, ids[k]) for k in part])
-                units.append(work.unit(method, part, chosen if new else key, relevance))
-
-    if random_baseline:
-        chunks(RANDOM_ORDER, RANDOM_CHUNK, with_maps=False)
-    for name, method in method_objects.items():
-        chunks(name, int(method.params.get("batch_size", 8)), with_maps=True)
-    return units
-
-
-RANDOM_CHUNK = 8
-"""Images per random-order unit."""
-
-
-def _run_locked(
-    store: RunStore,
-    run: dict,
-    model: Classifier,
-    work: RunWork,
-    method_objects: dict,
-    log,
-    random_baseline: bool,
-    spec: WorkSpec,
-    executor: str,
-    ray_address: str | None,
-    executor_options: dict | None = None,
-) -> None:
-    """The part of a run that reads and writes RUN_DIR, under its lock."""
-    method_names, metric_settings = run["methods"], run["metrics_settings"]
-    steps, pps = metric_settings["steps"], metric_settings["pixels_per_step"]
-    images = work.images
+def _start(store: RunStore, prepared: PreparedRun, log: Callable[[str], None]) -> list[str]:
+    """Under the lock: refuse a folder of other settings, take over a resumed run's replacements
+    and timings, clean leftovers, log the plan and write run.json. Returns the replacements."""
+    run, model, images = prepared.run, prepared.model, prepared.work.images
     previous = store.check(resume_fingerprint(jsonable(run)))
-    chosen = replacements(metric_settings)
+    chosen = replacements(run["metrics_settings"])
     if previous is not None:
         store.verify(run["methods"], run["image_ids"])
         kept = replacements(previous["metrics_settings"])
         added = [r for r in chosen if r not in kept]
         chosen = [r for r in REPLACEMENTS if r in kept or r in chosen]  # never drop curves a run holds
-        run["metrics_settings"] = metric_settings = with_replacements(metric_settings, chosen)
+        run["metrics_settings"] = with_replacements(run["metrics_settings"], chosen)
         run["timings_s"] = previous.get("timings_s", {})
         log(f"resuming the run in {store.root}" + (f"; adding the {', '.join(added)} curves" if added else ""))
     store.remove_leftovers(log)
+    steps, pps = run["metrics_settings"]["steps"], run["metrics_settings"]["pixels_per_step"]
     log(f"model: {model.name} (weights: {model.weights})")
     log(f"data:  {run['data']}, {len(images)} images")
-    log(f"methods: {', '.join(method_names)}; curves: {steps} steps of {pps} pixels, replacement {' and '.join(chosen)}")
-    log(
-        f"estimated time: {estimate_minutes(model, images, method_objects, steps, store, len(chosen)):.0f} min on this machine (rough)"
-    )
+    log(f"methods: {', '.join(run['methods'])}; curves: {steps} steps of {pps} pixels, replacement {' and '.join(chosen)}")
+    minutes = estimate_minutes(model, images, prepared.methods, steps, store, len(chosen))
+    log(f"estimated time: {minutes:.0f} min on this machine (rough)")
     store.write_run(jsonable(run))
+    return chosen
 
-    timings = run["timings_s"]
-    units = plan_units(store, work, method_objects, chosen, random_baseline)
+
+def _compute(store: RunStore, prepared: PreparedRun, units: list[Unit], choice: ExecutorChoice, log) -> None:
+    """Compute ``units`` on the chosen executor; each result is written (and run.json's timings
+    updated) by this process as it arrives."""
+    run, timings = prepared.run, prepared.run["timings_s"]
     total_images = sum(len(u.image_ids) for u in units)
-    if units:
-        log(f"{len(units)} units of work ({total_images} method-image pairs) on the {executor} executor")
+    if not units:
+        return
+    log(f"{len(units)} units of work ({total_images} method-image pairs) on the {choice.name} executor")
     bar = progress(total=total_images, desc="images")
     done = {"units": 0, "images": 0}
 
     def on_result(unit: Unit, result: UnitResult) -> None:
         write_result(store, result)
-        if unit.method == RANDOM_ORDER:
-            spent = {"random_curves": result.metrics_seconds}
-        else:
-            spent = {f"{unit.method}/explain": result.explain_seconds, f"{unit.method}/metrics": result.metrics_seconds}
-        spent |= {f"curves/{replacement}": seconds for replacement, seconds in result.curve_seconds.items()}
-        for key, seconds in spent.items():
+        for key, seconds in unit_timings(unit, result).items():
             timings[key] = timings.get(key, 0.0) + seconds
         store.write_run(jsonable(run))
         done["units"] += 1
@@ -284,18 +221,21 @@ def _run_locked(
             f"{result.explain_seconds:.1f}s explain, {result.metrics_seconds:.1f}s curves"
         )
 
-    if units:
-        worker = Worker(spec, model, method_objects)
-        runner = make_executor(executor, spec, worker, ray_address, log=log, **(executor_options or {}))
-        try:
-            runner.run(units, on_result)
-        finally:
-            runner.close()
-    bar.close()
+    executor = choice.make(prepared.spec, Worker(prepared.spec, prepared.model, prepared.methods), log=log)
+    try:
+        executor.run(units, on_result)
+    finally:
+        executor.close()
+        bar.close()
 
-    run["status"] = "complete"
-    store.write_run(jsonable(run))
-    store.write_tables(*store.tables(pps, int(np.prod(run["model_input_size"]))))
+
+def unit_timings(unit: Unit, result: UnitResult) -> dict[str, float]:
+    """The seconds a unit adds to run.json's ``timings_s``, by key."""
+    if unit.method == RANDOM_ORDER:
+        spent = {"random_curves": result.metrics_seconds}
+    else:
+        spent = {f"{unit.method}/explain": result.explain_seconds, f"{unit.method}/metrics": result.metrics_seconds}
+    return spent | {f"curves/{replacement}": seconds for replacement, seconds in result.curve_seconds.items()}
 
 
 def check_method_sections(profile: dict) -> None:
@@ -307,30 +247,3 @@ def check_method_sections(profile: dict) -> None:
             f"profile {profile['name']!r}: no method named {', '.join(map(repr, unknown))} (a [methods.NAME] section or "
             f"--param NAME.KEY=VALUE); methods: {', '.join(sorted(known))}; other sections: metrics"
         )
-
-
-def estimate_minutes(
-    model: Classifier, images: ImageSet, method_objects: dict, steps: int, store: RunStore, curve_sets: int = 1
-) -> float:
-    """Rough wall-time estimate from one timed forward batch and one gradient batch."""
-    import tensorflow as tf
-
-    x = images.pixels[: min(8, len(images))]
-    model.logits(x)  # warm-up
-    t0 = time.perf_counter()
-    model.logits(x)
-    forward = (time.perf_counter() - t0) / len(x)
-    xt = tf.constant(x, tf.float32)
-    t0 = time.perf_counter()
-    with tf.GradientTape() as tape:
-        tape.watch(xt)
-        out = model.forward(xt)
-    tape.gradient(out[:, 0], xt)
-    backward = (time.perf_counter() - t0) / len(x)
-    costs = ModelCosts(forward=forward, backward=backward, input_size=model.input_size)
-    n = len(images)
-    total = curve_sets * n * (2 * len(method_objects) + 1) * steps * forward  # ROAD's imputation not counted
-    for name, method in method_objects.items():
-        todo = sum(not store.has(name, i) for i in images.ids)
-        total += todo * method.estimate_seconds(costs)
-    return total / 60

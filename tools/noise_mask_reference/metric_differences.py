@@ -46,7 +46,7 @@ def main() -> int:
     import methods
     import metrics
     from bench.datasets import load_image_set
-    from bench.run.runner import image_seed
+    from bench.run.planning import image_seed
     from methods.noise_mask import PRESETS
     from models import get_model
 
