@@ -7,8 +7,8 @@ no shared filesystem. A :class:`Worker` loads the model and builds the methods o
 writes them (:func:`write_result`), so the run folder has one writer. Every executor runs
 the same units through the same code, so where they run does not change a number.
 
-Executors need only this protocol, which the discovery's work (:mod:`bench.studies.discovery.units`)
-follows too: a spec (picklable) has ``make_worker()`` and ``schedule(units)``; a worker has
+Executors need only the unit protocol (:mod:`bench.execution.protocol`), which the studies'
+work follows too: a spec (picklable) has ``make_worker()`` and ``schedule(units)``; a worker has
 ``run(unit)`` and ``weights()``; a unit has ``key`` and ``image_ids``.
 
 A unit may carry stored relevance maps (``relevance``): then only the curves of the
