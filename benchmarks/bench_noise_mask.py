@@ -223,7 +223,7 @@ def main(argv=None) -> int:
         )
     results["summary"] = summarise(results)
     plot = Path(args.plot) if args.plot else out.with_suffix(".png")
-    from bench.report.figures import convergence_figure
+    from bench.report.convergence import convergence_figure
 
     convergence_figure(
         results["summary"], plot, title=f"Noise Mask convergence on this machine: EfficientNet-Lite0, {len(pick)} images"

@@ -134,7 +134,7 @@ def test_bad_profile_and_param_are_named(capsys, tmp_path):
 def test_report_places_the_noise_mask_setting_on_the_measured_convergence(complete_run, tmp_path):
     import pandas as pd
 
-    from bench.report.run_report import _convergence_section
+    from bench.report.convergence import section as convergence_section
     from methods.noise_mask import FAST
 
     report = (complete_run / "report.md").read_text()
@@ -143,8 +143,8 @@ def test_report_places_the_noise_mask_setting_on_the_measured_convergence(comple
 
     run = {"model": "efficientnet_lite0", "method_params": {"noise_mask": {**NoiseMask.defaults, **FAST, "preset": "fast"}}}
     metrics = pd.DataFrame({"image_id": ["a", "b"], "method": "noise_mask", "metric": "iterations", "value": [3200.0, 3200.0]})
-    lines = "\n".join(_convergence_section(run, metrics, tmp_path / "c.png"))
+    lines = "\n".join(convergence_section(run, metrics, tmp_path / "c.png"))
     assert "preset `fast` (Adam lr 0.06), 3,200 steps per image" in lines
     assert "objective +22." in lines and "blurred-mask r 0.86" in lines and (tmp_path / "c.png").is_file()
     metrics["value"] = [500.0, 800.0]  # stopped by the rule at different steps: no single measured point
-    assert "was not measured" in "\n".join(_convergence_section(run, metrics, tmp_path / "d.png"))
+    assert "was not measured" in "\n".join(convergence_section(run, metrics, tmp_path / "d.png"))

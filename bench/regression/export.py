@@ -28,6 +28,7 @@ import pandas as pd
 from bench.core.jsonfiles import read_json_file
 from bench.regression.check import CHECK_JSON
 from bench.regression.references import REFERENCE_JSON, load_reference
+from bench.run.profile import bootstrap_samples
 from bench.run.store import RunFolderError, RunStore, per_method_values
 from bench.studies.sanity.study import SANITY_FOLDER, SUMMARY_METRICS
 from common.files import write_text
@@ -56,7 +57,7 @@ def folder_values(folder: str | Path) -> tuple[list[str], pd.DataFrame, int, int
         return (
             reference.methods,
             reference.metrics,
-            int(settings["metrics_settings"].get("bootstrap_samples", 2000)),
+            bootstrap_samples(settings["metrics_settings"]),
             int(settings["seed"]),
         )
     store = RunStore(folder)
@@ -71,7 +72,7 @@ def folder_values(folder: str | Path) -> tuple[list[str], pd.DataFrame, int, int
             f"{table_path} not found: the run has no results yet (rebuild with python -m bench report {store.root})"
         )
     table = pd.read_csv(table_path, dtype={"image_id": str})
-    return run["methods"], table, int(run["metrics_settings"].get("bootstrap_samples", 2000)), int(run.get("seed", 0))
+    return run["methods"], table, bootstrap_samples(run["metrics_settings"]), int(run.get("seed", 0))
 
 
 def sanity_summaries(folder: str | Path) -> list[dict]:

@@ -1,5 +1,5 @@
 """Report figures: mean perturbation curves (thesis Figs 7-8), map grids (Figs 5-6),
-and the distributions of PNG size and SSIM, Noise Mask's trace and convergence."""
+and the distributions of PNG size and SSIM, Noise Mask's trace."""
 
 from __future__ import annotations
 
@@ -68,48 +68,6 @@ def trace_figure(traces: dict[str, np.ndarray], path: Path) -> None:
     ax.set_xlabel("iteration")
     ax.set_ylabel("objective: mean(M) + β·MSE")
     ax.set_title(f"Noise Mask optimisation ({len(traces)} images)")
-    save_figure(fig, path)
-
-
-def convergence_figure(
-    summary: dict,
-    path: Path,
-    mark: tuple[int, float, float] | None = None,
-    title: str = "Noise Mask convergence (measured once: EfficientNet-Lite0, 16 NIPS-2017 images)",
-) -> None:
-    """Objective gap and blurred r against the converged faithful reference vs passes per
-    image, for the constant-lr settings measured, with the seed-to-seed ceiling; ``mark``
-    = (passes, gap, r) of this run's setting."""
-    from bench.report.convergence import is_constant_lr
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for variant in summary["variants"]:
-        if not is_constant_lr(variant):
-            continue
-        p = [pt["passes"] for pt in variant["points"]]
-        style = "o-" if len(p) > 1 else "s"
-        label = variant.get("label", f"Adam lr {variant['lr']:g}")
-        axes[0].plot(p, [100 * pt["gap_mean"] for pt in variant["points"]], style, label=label)
-        axes[1].plot(p, [pt["r_mean"] for pt in variant["points"]], style, label=label)
-    ceiling = summary.get("ceiling")
-    if ceiling:
-        axes[0].axhline(100 * ceiling["gap_abs_mean"], ls="--", c="grey", label="two converged seeds: mean |gap|")
-        axes[1].axhline(ceiling["r_mean"], ls="--", c="grey", label="two converged seeds: r")
-    if mark is not None:
-        axes[0].plot(mark[0], 100 * mark[1], "*", ms=16, c="black", label="this run's setting")
-        axes[1].plot(mark[0], mark[2], "*", ms=16, c="black", label="this run's setting")
-    for ax, label in zip(axes, ["objective gap to the converged reference (%)", "blurred r (σ 2 px) to the converged reference"]):
-        ax.set_xscale("log")
-        ax.set_xlabel("passes (optimisation steps) per image")
-        ax.set_ylabel(label)
-        ax.legend(fontsize=8)
-    gaps = [pt["gap_mean"] for v in summary["variants"] for pt in v["points"]]
-    if min(gaps, default=1) > 0:
-        axes[0].set_yscale("log")
-    else:  # a setting below the reference's objective
-        axes[0].set_yscale("symlog", linthresh=1)
-    fig.suptitle(title)
-    fig.tight_layout()
     save_figure(fig, path)
 
 

@@ -21,7 +21,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.core import markdown
 from bench.core.provenance import image_sha256
+from bench.report.claims import evaluate_claims
+from bench.report.sections import ReportInputs, claims_table
 from bench.run.store import RunStore
 from common import thesis
 from common.files import atomic_path
@@ -151,3 +154,89 @@ def load_run_images(run: dict, ids: list[str]) -> dict[str, np.ndarray] | None:
     if image_sha256(images.ids, images.pixels) != {i: run.get("image_sha256", {}).get(i) for i in images.ids}:
         return None
     return dict(zip(images.ids, images.pixels))
+
+
+def section(inputs: ReportInputs) -> list[str]:
+    """The report's section: Tables 1-2 under every map rendering, their distance from the
+    thesis, and claims 1-2 under the spec's rendering and the closest one."""
+    store, run, methods, n_boot, seed = inputs.store, inputs.run, inputs.done, inputs.n_boot, inputs.seed
+    lines = ["\n## Which rendering of the maps did the thesis measure?\n"]
+    images = load_run_images(run, run["image_ids"])
+    if images is None:
+        return lines + [f"- not computed: the run's images are no longer in {run['data_dir']} with the same pixels"]
+    is_mask = {m: run.get("method_metadata", {}).get(m, {}).get("attribution_space") == "mask" for m in methods}
+    values = rendering_values(store, images, is_mask, int(run["metrics_settings"]["png_compress_level"]))
+    table = means(values)
+    ranking = search(table)
+    spec = SPEC_RENDERING
+    if ranking.empty:
+        return lines + ["- not computed: the run lacks some of the thesis's six methods"]
+    best = ranking.iloc[0]
+    spec_distance = distance(table, spec, spec)
+    alike = (
+        "draws Noise Mask like the baselines"
+        if best["alike"]
+        else (
+            "draws Noise Mask differently from the baselines, as the thesis's figures do: if this is what the thesis "
+            "measured, its Tables 1-2 compare a rendered mask with rendered heatmaps, not the methods' relevance alike"
+        )
+    )
+    lines.append(
+        f"Every map of this run drawn under each rendering (`metrics.RENDERINGS`), its PNG size per pixel and SSIM "
+        f"against the thesis's Tables 1-2. Distance: {DISTANCE_TEXT} Under the spec's rendering (`{spec}`) the "
+        f"distance is {spec_distance:.2f}; the closest pairing draws the baselines as `{best['baseline_rendering']}` "
+        f"and Noise Mask as `{best['noise_mask_rendering']}` (distance {best['distance']:.2f}), which {alike}. "
+        "No rendering is tuned per method: every baseline is drawn alike.\n"
+    )
+    target = thesis_targets()
+    for column, title, digits, thesis_column in (
+        ("bits_per_pixel", "PNG size, bits per pixel", 2, "bpp"),
+        ("kib", "PNG size, KiB", 1, None),
+        ("ssim", "SSIM to the grayscale image", 3, "ssim"),
+    ):
+        wide = table[column].unstack("method")
+        cols = [m for m in methods if m in wide.columns]
+        with_distance = column == "ssim"
+        rows = []
+        if thesis_column:
+            rows.append(
+                ["thesis", *(f"{target.loc[m, thesis_column]:.{digits}f}" if m in target.index else "–" for m in cols)]
+                + [""] * with_distance
+            )
+        for rendering, row in wide.iterrows():
+            cells = ["–" if pd.isna(row[m]) else f"{row[m]:.{digits}f}" for m in cols]
+            if with_distance:
+                d = distance(table, rendering, rendering)
+                cells.append(f"{d:.2f}" if np.isfinite(d) else "–")
+            rows.append([markdown.code(rendering), *cells])
+        lines.append(f"### {title} under each rendering\n")
+        lines += markdown.table(["rendering", *cols] + ["distance (alike)"] * with_distance, rows)
+        lines.append("")
+    lines.append("### Closest pairings (baseline rendering, Noise Mask rendering)\n")
+    lines += markdown.table(
+        ["baselines drawn as", "Noise Mask drawn as", "alike", "distance"],
+        [
+            [
+                markdown.code(r.baseline_rendering),
+                markdown.code(r.noise_mask_rendering),
+                "yes" if r.alike else "no",
+                f"{r.distance:.2f}",
+            ]
+            for r in ranking.head(5).itertuples()
+        ],
+    )
+    lines.append("\n### Claims 1-2 under the spec's rendering and the closest pairing\n")
+    pairings = (
+        (f"`{spec}` (spec)", spec, spec),
+        (
+            f"`{best['baseline_rendering']}` / `{best['noise_mask_rendering']}` (closest)",
+            best["baseline_rendering"],
+            best["noise_mask_rendering"],
+        ),
+    )
+    rows = [
+        (label, evaluate_claims(as_metrics(values, b, n), None, methods, n_boot=n_boot, seed=seed)) for label, b, n in pairings
+    ]
+    lines += claims_table(rows, first_column="rendering (baselines / Noise Mask)")
+    lines.append("\nPer image and per rendering: `renderings.csv`.")
+    return lines

@@ -151,6 +151,20 @@ def with_replacements(metric_settings: dict, chosen: list[str]) -> dict:
     return out
 
 
+DEFAULT_BOOTSTRAP_SAMPLES = 2000
+"""Bootstrap resamples of the images for every CI and claim, when ``metrics.bootstrap_samples`` is unset."""
+
+
+def bootstrap_samples(metric_settings: dict) -> int:
+    """``metrics.bootstrap_samples`` of a run's (or a reference's) metric settings, or the default."""
+    return int(metric_settings.get("bootstrap_samples", DEFAULT_BOOTSTRAP_SAMPLES))
+
+
+def empty_profile() -> dict:
+    """A profile with no settings: the sections that commands without a profile fill from ``--param``."""
+    return {"run": {}, "metrics": {}, "methods": {}}
+
+
 def validate_profile(profile: dict) -> None:
     """Check every ``[run]`` and ``[metrics]`` setting before a run does any work, naming each bad
     one (a misspelt metrics key would otherwise be ignored; a bad value fail minutes in)."""

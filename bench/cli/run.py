@@ -1,0 +1,116 @@
+"""The benchmark commands: ``explain``, ``run``, ``report``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bench.cli._arguments import (
+    add_data_args,
+    add_executor_args,
+    add_model_args,
+    executor_settings,
+    load_images,
+    load_model,
+    message,
+)
+from common.errors import InputError
+
+
+def register(sub) -> None:
+    _explain_parser(sub)
+    _run_parser(sub)
+    _report_parser(sub)
+
+
+def _explain_parser(sub) -> None:
+    p = sub.add_parser(
+        "explain",
+        help="saliency maps of chosen methods, with a PNG grid per image",
+        description="Run saliency methods and write OUT/maps/<method>/<image_id>.npy (relevance, float32 HxW), "
+        "OUT/attributions/<method>/<image_id>.npy (raw output), OUT/params.json and OUT/grids/<image_id>.png.",
+    )
+    add_model_args(p)
+    add_data_args(p)
+    p.add_argument("--methods", required=True, help="comma-separated method names (see the README; plug-ins too)")
+    p.add_argument("--out", default="results/explain", help="output folder (default: results/explain)")
+    p.add_argument("--profile", help="take method parameters from this profile (e.g. quick)")
+    p.add_argument(
+        "--param",
+        action="append",
+        metavar="METHOD.KEY=VALUE",
+        help="override a method parameter, e.g. noise_mask.max_iterations=5000",
+    )
+    p.set_defaults(func=_explain)
+
+
+def _explain(args) -> int:
+    from bench.run.explain import explain_to_folder  # noqa: PLC0415 - heavy: matplotlib
+    from bench.run.profile import apply_overrides, load_profile  # noqa: PLC0415 - heavy: scipy, scikit-image
+
+    model = load_model(args.model, args.weights)
+    images, description = load_images(args.data_dir, model.input_size, args.limit)
+    base = load_profile(args.profile) if args.profile else {"run": {}, "metrics": {}, "methods": {}}
+    params = apply_overrides(base, args.param)["methods"]
+    out = explain_to_folder(model, images, args.methods.split(","), params, args.out)
+    print(f"{len(images)} images from {description}; maps, attributions, params.json and grids in {out}")
+    return 0
+
+
+def _run_parser(sub) -> None:
+    p = sub.add_parser(
+        "run",
+        help="run the benchmark (every method and metric) into a run folder",
+        description="Apply every method and metric of a profile to an image set and write RUN_DIR "
+        "(run.json, metrics.csv, curves.csv, maps/, report.md, figures/). Re-running with the same "
+        "--out resumes: finished (method, image) work is skipped.",
+    )
+    p.add_argument("--profile", default="quick", help="smoke, quick (default), paper, or a path to a .toml profile")
+    p.add_argument("--model", help="override the profile's model")
+    p.add_argument("--weights", help="local weights file (e.g. Inception V3 .h5)")
+    p.add_argument("--methods", help="comma-separated subset of methods")
+    add_data_args(p)
+    p.add_argument("--out", help="RUN_DIR (default: results/<profile>-<timestamp>)")
+    p.add_argument(
+        "--param",
+        action="append",
+        metavar="SECTION.KEY=VALUE",
+        help="override a setting, e.g. noise_mask.max_iterations=5000 or metrics.steps=800",
+    )
+    add_executor_args(p)
+    p.set_defaults(func=_run)
+
+
+def _run(args) -> int:
+    from bench.report.run_report import write_report  # noqa: PLC0415 - heavy: pandas, matplotlib
+    from bench.run.profile import apply_overrides, load_profile  # noqa: PLC0415 - heavy: scipy, scikit-image
+    from bench.run.runner import run_benchmark  # noqa: PLC0415 - heavy: pandas, scipy
+
+    executor = executor_settings(args)
+    profile = load_profile(args.profile)
+    overrides = {"model": args.model, "images": args.limit, "methods": args.methods.split(",") if args.methods else None}
+    profile = apply_overrides(profile, args.param, **overrides)
+    out = args.out or f"results/{profile['name']}-{datetime.now():%Y%m%d-%H%M%S}"
+    run_dir = run_benchmark(profile, out, data_dir=args.data_dir, weights=args.weights, **executor)
+    print(f"report: {write_report(run_dir)}")
+    return 0
+
+
+def _report_parser(sub) -> None:
+    p = sub.add_parser(
+        "report",
+        help="rebuild report.md and figures from a run folder",
+        description="Rebuild metrics.csv, curves.csv, report.md and figures/ from the stored per-image records alone.",
+    )
+    p.add_argument("run_dir", help="the RUN_DIR of a run")
+    p.set_defaults(func=_report)
+
+
+def _report(args) -> int:
+    from bench.report.run_report import write_report  # noqa: PLC0415 - heavy: pandas, matplotlib
+
+    try:
+        path = write_report(args.run_dir)
+    except FileNotFoundError as err:
+        raise InputError(message(err)) from None
+    print(f"report rebuilt from stored results: {path}")
+    return 0

@@ -1,0 +1,303 @@
+"""The sections of a run's report.md, each a function of the stored tables (:class:`ReportInputs`)
+that returns its Markdown lines; :mod:`bench.report.run_report` puts them in order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench.core import markdown
+from bench.report.claims import NOT_SUPPORTED_BELOW, SUPPORTED_AT, ClaimVerdict, evaluate_claims
+from bench.run.store import RunStore, per_method_values
+from common import thesis
+from metrics import summarise
+from metrics.per_image import curve_metric_name
+from metrics.perturbation import DEFAULT_REPLACEMENT, REPLACEMENT_TEXT
+
+
+@dataclass
+class ReportInputs:
+    """What every section reads: the run, its consolidated tables and the statistics' settings."""
+
+    store: RunStore
+    run: dict
+    metrics: pd.DataFrame
+    curves: pd.DataFrame
+    methods: list[str]
+    """The run's methods in the thesis's order (then the others)."""
+    done: list[str]
+    """Those with at least one finished image."""
+    replacements: list[str]
+    n_boot: int
+    seed: int
+
+    @property
+    def fig_dir(self) -> Path:
+        return self.store.root / "figures"
+
+    def cell(self, values: np.ndarray | None, digits: int) -> str:
+        return _cell(values, digits, self.seed, self.n_boot)
+
+
+def _cell(values: np.ndarray | None, digits: int, seed: int, n_boot: int) -> str:
+    if values is None or len(values) == 0:
+        return "n/a"
+    s = summarise(values, n_boot=n_boot, seed=seed)
+    return f"{s.mean:.{digits}f} ± {s.std:.{digits}f} [{s.ci_low:.{digits}f}, {s.ci_high:.{digits}f}]"
+
+
+def _table(title: str, methods: list[str], thesis_row: list[str], rows: list[tuple[str, list[str]]], note: str) -> str:
+    body = markdown.table(["", *methods], [["thesis", *thesis_row], *([label, *cells] for label, cells in rows)])
+    return f"### {title}\n\n" + "\n".join(body) + f"\n\n{note}\n"
+
+
+def curves_figure_name(order: str, replacement: str) -> str:
+    return f"{order}.png" if replacement == DEFAULT_REPLACEMENT else f"{order}_{replacement}.png"
+
+
+def claims_table(rows: list[tuple[str, list[ClaimVerdict]]], first_column: str | None = None) -> list[str]:
+    """The claims' verdicts as a markdown table; ``rows``: (first-column label, verdicts), the
+    label shown only when ``first_column`` names that column."""
+    header = [first_column] * bool(first_column) + ["claim", "verdict", "holds in resamples", "per image", "evidence"]
+    return markdown.table(
+        header,
+        [
+            [label] * bool(first_column) + [v.claim, f"**{v.verdict}**", f"{v.fraction:.0%}", f"{v.win_rate:.0%}", v.evidence]
+            for label, verdicts in rows
+            for v in verdicts
+        ],
+    )
+
+
+def departures(run: dict) -> list[str]:
+    """Everything in this run that differs from the thesis's protocol."""
+    out = []
+    ms = run["metrics_settings"]
+    size = thesis.INPUT_SIZE
+    if run["model"] != thesis.MODEL:
+        out.append(
+            f"model is {run['model']} (input {run['model_input_size'][0]}x{run['model_input_size'][1]}), not Inception V3 at {size}x{size}"
+        )
+    if run.get("embedded_data"):
+        out.append("images are the embedded scikit-image photos, not the NIPS-2017 development set")
+    if len(run["image_ids"]) != thesis.IMAGES:
+        out.append(f"{len(run['image_ids'])} images, not {thesis.IMAGES}")
+    if ms["steps"] != thesis.CURVE_STEPS or ms["pixels_per_step"] != thesis.PIXELS_PER_STEP:
+        frac = ms["steps"] * ms["pixels_per_step"] / np.prod(run["model_input_size"])
+        out.append(
+            f"perturbation curves use {ms['steps']} steps of {ms['pixels_per_step']} pixels ({frac:.1%} of the image), "
+            f"not {thesis.CURVE_STEPS} steps of {thesis.PIXELS_PER_STEP}"
+        )
+    nm = run["method_params"].get("noise_mask")
+    if nm:
+        changed = {k: nm.get(k) for k, v in thesis.NOISE_MASK.items() if nm.get(k) != v}
+        if changed:
+            preset = f"preset `{nm['preset']}`; " if "preset" in nm else ""
+            out.append(
+                "Noise Mask is not the faithful setting: "
+                + ", ".join(f"{k}={v}" for k, v in changed.items())
+                + f" ({preset}thesis: Adam lr {thesis.NOISE_MASK['learning_rate']}, 5,000-15,000 iterations, logits)"
+            )
+    occ = run["method_params"].get("perturbation")
+    if occ:
+        out.append(
+            f"occlusion uses {occ['patch_size']}x{occ['patch_size']} patches, stride {occ['stride']} (the thesis does not state its patch; 15x15 every 4 pixels is DeepExplain's Inception example)"
+        )
+    return out
+
+
+def header(inputs: ReportInputs) -> list[str]:
+    """The title, the run's setting in one list, and its departures from the thesis."""
+    run, ms = inputs.run, inputs.run["metrics_settings"]
+    done = inputs.metrics.groupby("method")["image_id"].nunique().to_dict()
+    size = run["model_input_size"]
+    lines = [
+        f"# Noise Mask benchmark report: profile `{run['profile']}`\n",
+        f"- **model**: {run['model']} ({size[0]}x{size[1]}, preprocessing `{run['preprocessing']}`), weights {run['weights']} "
+        f"(sha256 {str(run['weights_sha256'])[:16]}…)",
+        f"- **data**: {run['data']}; **{len(run['image_ids'])} images**; status: {run['status']}",
+        f"- **methods**: {', '.join(inputs.methods)}; images done per method: "
+        + ", ".join(f"{m} {done.get(m, 0)}" for m in inputs.methods),
+        f"- **curves**: {ms['steps']} steps of {ms['pixels_per_step']} pixels, "
+        + "; separately, ".join(REPLACEMENT_TEXT[r] for r in inputs.replacements)
+        + "; target = each image's top-1 class",
+        f"- **baselines**: IG and DeepLIFT use zeros in the model's input space, i.e. the pixel value "
+        f"{run['input_space_zero_pixel']} (a mid-grey image); occlusion patches are that value too",
+        "- **versions**: " + ", ".join(f"{k} {v}" for k, v in run["versions"].items()),
+    ]
+    dep = departures(run)
+    lines.append("\n## Departures from the thesis's protocol\n")
+    lines += [f"- {d}" for d in dep] if dep else ["- none: this is the thesis's protocol"]
+    return lines
+
+
+def _thesis_row(key: str, digits: int, methods: list[str]) -> list[str]:
+    cells = []
+    for m in methods:
+        v = thesis.TABLES[key].get(m)
+        cells.append("–" if v is None else (f"{v[0]:.{digits}f} ± {v[1]:.{digits}f}" if isinstance(v, tuple) else f"{v}"))
+    return cells
+
+
+def thesis_tables(inputs: ReportInputs) -> list[str]:
+    """Tables 1-3 of the thesis beside this run's values (mean ± std [95% CI] over images)."""
+    metrics, methods, ms = inputs.metrics, inputs.methods, inputs.run["metrics_settings"]
+
+    def row(values: dict, digits: int) -> list[str]:
+        return [inputs.cell(values.get(m), digits) for m in methods]
+
+    area_sum = per_method_values(metrics, "abpc_sum_logit")
+    lines = ["\nCells: mean ± standard deviation [95% bootstrap CI of the mean] over images.\n", "## Tables\n"]
+    lines.append(
+        _table(
+            "Table 1: PNG size of the grayscale maps (KiB)",
+            methods,
+            _thesis_row("png_kb", 1, methods),
+            [("this run", row(per_method_values(metrics, "png_bytes", 1 / 1024), 1))],
+            f"8-bit grayscale PNG, zlib level {ms['png_compress_level']}; KiB = 1,024 bytes (the thesis says KB). Smaller: "
+            "less high-frequency noise.",
+        )
+    )
+    lines.append(
+        _table(
+            "Table 2: SSIM between the grayscale map and the grayscale image",
+            methods,
+            _thesis_row("ssim", 3, methods),
+            [("this run", row(per_method_values(metrics, "ssim"), 3))],
+            "scikit-image structural_similarity, data_range 255, default 7x7 window.",
+        )
+    )
+    lines.append(
+        _table(
+            "Table 3: ABPC (area between the LeRF and MoRF curves)",
+            methods,
+            _thesis_row("abpc", 1, methods),
+            [
+                ("sum over steps, logit", row(area_sum, 1)),
+                ("sum × 800/steps, logit", row({m: v * 800 / ms["steps"] for m, v in area_sum.items()}, 1)),
+                ("mean over steps, logit", row(per_method_values(metrics, "abpc_mean_logit"), 3)),
+                ("sum over steps, probability %", row(per_method_values(metrics, "abpc_sum_prob_pct"), 1)),
+            ],
+            "The thesis does not state its unit (logit or probability %); its values suggest a sum over 800 steps. The "
+            "'sum × 800/steps' row puts runs with fewer steps on that scale.",
+        )
+    )
+    return lines
+
+
+def claims(inputs: ReportInputs) -> list[str]:
+    """The thesis's claims on this run, with how often they hold in resamples of the images."""
+    lines = ["## The thesis's claims on this run\n"]
+    lines.append(
+        f"A claim is **supported** when it holds in at least {SUPPORTED_AT:.0%} of {inputs.n_boot} bootstrap resamples of "
+        f"the images (the same resample for every method), **not supported** below {NOT_SUPPORTED_BELOW:.0%}, else "
+        "**undecided**: the verdict a reader should expect on another sample of as many such images. 'Per image': "
+        "the share of images on which the claim holds for that image alone. PNG size and SSIM here use the spec's "
+        "rendering; the next section shows them under the others.\n"
+    )
+    verdicts = evaluate_claims(inputs.metrics, inputs.curves, inputs.done, n_boot=inputs.n_boot, seed=inputs.seed)
+    return lines + claims_table([("", verdicts)])
+
+
+def noise_mask_diagnostics(inputs: ReportInputs) -> list[str]:
+    """Noise Mask's per-image preservation, loss term, iterations and time: mean, min, max."""
+    metrics = inputs.metrics
+    nm = metrics[
+        (metrics["method"] == "noise_mask")
+        & metrics["metric"].isin(["preservation", "loss_term_pct", "iterations", "converged", "method_seconds"])
+    ]
+    if nm.empty:
+        return []
+    table = nm.pivot_table(index="metric", values="value", aggfunc=["mean", "min", "max"])
+    rows = [[metric, f"{r.iloc[0]:.4g}", f"{r.iloc[1]:.4g}", f"{r.iloc[2]:.4g}"] for metric, r in table.iterrows()]
+    return ["\n## Noise Mask per-image diagnostics\n", *markdown.table(["", "mean", "min", "max"], rows)]
+
+
+def figure_list(inputs: ReportInputs, grid: bool, traces: bool, convergence: bool) -> list[str]:
+    """Links to the figures drawn for this report."""
+    lines = ["\n## Figures\n"]
+    for replacement in inputs.replacements:
+        under = "" if replacement == DEFAULT_REPLACEMENT else f", {replacement.upper()} imputation"
+        for order, label, figure in (("morf", "MoRF", "Fig. 7"), ("lerf", "LeRF", "Fig. 8")):
+            name = curves_figure_name(order, replacement)
+            lines.append(f"- {label} curves (thesis {figure}{under}): ![{label}](figures/{name})")
+    if grid:
+        lines.append(
+            "- Maps (thesis Figs. 5-6; signed methods red = positive, blue = negative; image credits under each image): "
+            "![maps](figures/maps.png)"
+        )
+    lines.append("- PNG size and SSIM per image: ![distributions](figures/distributions.png)")
+    if traces:
+        lines.append("- Noise Mask objective per iteration (one line per image): ![trace](figures/noise_mask_trace.png)")
+    if convergence:
+        lines.append(
+            "- Noise Mask convergence against the faithful optimum (measured once): "
+            "![convergence](figures/noise_mask_convergence.png)"
+        )
+    return lines
+
+
+def timings(inputs: ReportInputs) -> list[str]:
+    """Seconds spent per method and curve replacement, as run.json summed them."""
+    spent = inputs.run.get("timings_s", {})
+    if not spent:
+        return []
+    return ["\n## Timings (seconds, this machine)\n", *(f"- {k}: {v:.1f}" for k, v in spent.items())]
+
+
+def replacement_section(inputs: ReportInputs) -> list[str]:
+    """Table 3 and the curve claims (3-5) under each replacement of the run, side by side, and
+    what the ROAD curves cost against the random-colour ones."""
+    run, metrics, methods, chosen = inputs.run, inputs.metrics, inputs.done, inputs.replacements
+    steps = run["metrics_settings"]["steps"]
+    lines = [
+        "\n## Do the curve verdicts survive ROAD's imputation?\n",
+        "Random colours make an out-of-distribution image: a curve can fall because the image looks broken, and the "
+        "shape of the replaced pixels can show the ranking. ROAD (Rong et al., ICML 2022) imputes each removed pixel "
+        "from its neighbours (weights 1/6 direct, 1/12 diagonal, plus noise; `metrics/road.py`). The same maps, "
+        "rankings and images under both replacements:\n",
+    ]
+    rows = []
+    for replacement in chosen:
+        area_sum = per_method_values(metrics, curve_metric_name("abpc_sum_logit", replacement))
+        area_pct = per_method_values(metrics, curve_metric_name("abpc_sum_prob_pct", replacement))
+        rows += [
+            (f"{replacement}: sum over steps, logit", [inputs.cell(area_sum.get(m), 1) for m in methods]),
+            (
+                f"{replacement}: sum × 800/steps, logit",
+                [inputs.cell(None if m not in area_sum else area_sum[m] * 800 / steps, 1) for m in methods],
+            ),
+            (
+                f"{replacement}: sum over steps, probability %",
+                [inputs.cell(area_pct.get(m), 1) for m in methods],
+            ),
+        ]
+    lines.append(
+        _table(
+            "Table 3 under each replacement: ABPC",
+            methods,
+            [("–" if thesis.TABLES["abpc"].get(m) is None else f"{thesis.TABLES['abpc'][m]}") for m in methods],
+            rows,
+            "The thesis measured with random colours only.",
+        )
+    )
+    lines.append("### The curve claims under each replacement\n")
+    verdicts = [
+        (r, evaluate_claims(metrics, inputs.curves, methods, n_boot=inputs.n_boot, seed=inputs.seed, replacement=r))
+        for r in chosen
+    ]
+    lines += claims_table(verdicts, first_column="replacement")
+    timings = run.get("timings_s", {})
+    cost = {r: timings.get(f"curves/{r}") for r in chosen}
+    if DEFAULT_REPLACEMENT in cost and all(cost.values()):
+        lines.append(
+            "\nCost of the curves on this machine: "
+            + ", ".join(f"{r} {v:.0f} s" for r, v in cost.items())
+            + "; ROAD / random colours = "
+            + ", ".join(f"{v / cost[DEFAULT_REPLACEMENT]:.1f}x" for r, v in cost.items() if r != DEFAULT_REPLACEMENT)
+            + " (all methods and the random order)."
+        )
+    return lines
