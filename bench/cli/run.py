@@ -45,11 +45,11 @@ def _explain_parser(sub) -> None:
 
 def _explain(args) -> int:
     from bench.run.explain import explain_to_folder  # noqa: PLC0415 - heavy: matplotlib
-    from bench.run.profile import apply_overrides, load_profile  # noqa: PLC0415 - heavy: scipy, scikit-image
+    from bench.run.profile import apply_overrides, empty_profile, load_profile  # noqa: PLC0415 - heavy: scipy, scikit-image
 
     model = load_model(args.model, args.weights)
     images, description = load_images(args.data_dir, model.input_size, args.limit)
-    base = load_profile(args.profile) if args.profile else {"run": {}, "metrics": {}, "methods": {}}
+    base = load_profile(args.profile) if args.profile else empty_profile()
     params = apply_overrides(base, args.param)["methods"]
     out = explain_to_folder(model, images, args.methods.split(","), params, args.out)
     print(f"{len(images)} images from {description}; maps, attributions, params.json and grids in {out}")
@@ -82,7 +82,7 @@ def _run_parser(sub) -> None:
 
 def _run(args) -> int:
     from bench.report.run_report import write_report  # noqa: PLC0415 - heavy: pandas, matplotlib
-    from bench.run.profile import apply_overrides, load_profile  # noqa: PLC0415 - heavy: scipy, scikit-image
+    from bench.run.profile import apply_overrides, empty_profile, load_profile  # noqa: PLC0415 - heavy: scipy, scikit-image
     from bench.run.runner import run_benchmark  # noqa: PLC0415 - heavy: pandas, scipy
 
     executor = executor_settings(args)

@@ -113,10 +113,10 @@ def _sanity_parser(sub) -> None:
 
 
 def _sanity(args) -> int:
-    from bench.run.profile import apply_overrides  # noqa: PLC0415 - heavy: scipy, scikit-image
+    from bench.run.profile import apply_overrides, empty_profile  # noqa: PLC0415 - heavy: scipy, scikit-image
     from bench.studies.sanity.study import run_sanity  # noqa: PLC0415 - heavy: pandas, matplotlib
 
-    sections = apply_overrides({"run": {}, "metrics": {}, "methods": {}}, args.param)
+    sections = apply_overrides(empty_profile(), args.param)
     if sections["metrics"]:
         raise InputError("--param metrics.KEY: sanity computes no metrics settings; use METHOD.KEY=VALUE")
     run_sanity(

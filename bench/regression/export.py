@@ -43,7 +43,7 @@ def folder_values(folder: str | Path) -> tuple[list[str], pd.DataFrame, int, int
     """(methods, long metrics table, bootstrap samples, seed) of a run, reference or check folder."""
     folder = Path(folder)
     if (folder / CHECK_JSON).is_file():
-        check = json.loads((folder / CHECK_JSON).read_text())
+        check = read_json_file(folder / CHECK_JSON)
         rows = [
             (image_id, check["method"], metric, value)
             for metric, values in check["values"].items()

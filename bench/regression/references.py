@@ -20,7 +20,6 @@ reference.json and in ``bench/regression/shipped/README.md``).
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -230,10 +229,7 @@ def load_reference(name_or_path: str | Path) -> Reference:
                 f"({', '.join(SHIPPED)}); make one with python -m bench reference RUN_DIR --out DIR"
             )
         path = Path(str(SHIPPED_DIR / str(name_or_path)))
-    try:
-        info = json.loads((path / REFERENCE_JSON).read_text())
-    except (OSError, ValueError) as err:
-        raise CorruptFileError(f"{path / REFERENCE_JSON} is unreadable ({err})") from None
+    info = read_json_file(path / REFERENCE_JSON)
     if not isinstance(info, dict) or info.get("format") != FORMAT or "fingerprint" not in info:
         raise CorruptFileError(f"{path / REFERENCE_JSON} is not a reference of format {FORMAT} made by this suite")
     return Reference(path, info)
