@@ -63,7 +63,7 @@ class WorkerLost(RuntimeError):
 
 def import_ray():
     try:
-        import ray
+        import ray  # noqa: PLC0415 - Ray is an optional extra
     except ImportError as err:
         raise RayExecutorError(
             f"--executor ray needs Ray, which cannot be imported here ({type(err).__name__}: {err}); install it with "
@@ -79,7 +79,7 @@ class UnitActor:
     def __init__(self, spec, threads: int | None = None):
         self.started = time.perf_counter()
         if threads:
-            import tensorflow as tf
+            import tensorflow as tf  # noqa: PLC0415 - heavy; only when threads are set
 
             tf.config.threading.set_intra_op_parallelism_threads(threads)
             tf.config.threading.set_inter_op_parallelism_threads(threads)
@@ -87,7 +87,7 @@ class UnitActor:
         self.ready_seconds = time.perf_counter() - self.started
 
     def where(self) -> dict:
-        import ray
+        import ray  # noqa: PLC0415 - Ray is an optional extra
 
         return {
             "node_id": ray.get_runtime_context().get_node_id(),
@@ -185,121 +185,28 @@ class RayExecutor:
 
     # ------------------------------------------------------------------ the run
     def run(self, units: Iterable, on_result: Callable) -> None:
-        ray = self.ray
-        from ray.exceptions import ActorUnavailableError, RayActorError, RayTaskError
-
-        pending = deque(self.spec.schedule(list(units)))
-        idle: deque = deque()
-        running: dict = {}  # object ref -> (unit, actor)
-        probing = {actor.where.remote(): actor for actor in self.actors}  # ready when its model is loaded
-        later: list = []  # (when, actor): a restarting actor, asked again then
-        starting = set(self.actors)  # not yet ready for the first time
-        start_by = time.monotonic() + self.start_wait
-        attempts: Counter = Counter()
-        failure: BaseException | None = None
-        last_death = ""
-        while pending or running:
-            now = time.monotonic()
-            for item in [item for item in later if item[0] <= now]:
-                later.remove(item)
-                probing[item[1].where.remote()] = item[1]
-            if starting and now >= start_by:
-                self.log(
-                    f"ray: {len(starting)} of {len(self.actors)} workers not ready after {self.start_wait:g}s; "
-                    "starting on the others (the late ones join when ready)"
-                )
-                starting.clear()
-            while idle and pending and failure is None and not starting:
-                actor, unit = idle.popleft(), pending.popleft()
-                running[actor.run.remote(unit)] = (unit, actor)
-            if failure is not None and not running:
+        dispatch = _Dispatch(self, self.spec.schedule(list(units)), on_result)
+        while dispatch.pending or dispatch.running:
+            if not dispatch.step():
                 break
-            if not running and not probing and not later:
-                failure = WorkerLost(f"no Ray worker is left to compute the {len(pending)} remaining units; {last_death}")
-                break
-            if not running and not probing:
-                time.sleep(max(0.0, min(when for when, _ in later) - now))
-                continue
-            waits = [1.0] * bool(later) + [start_by - now] * bool(starting)
-            ready, _ = ray.wait(list(running) + list(probing), num_returns=1, timeout=max(0.0, min(waits)) if waits else None)
-            if not ready:
-                continue
-            ref = ready[0]
-            if ref in probing:
-                actor = probing.pop(ref)
-                try:
-                    place = ray.get(ref)
-                except ActorUnavailableError:  # restarting: ask again in a second
-                    later.append((time.monotonic() + 1.0, actor))
-                    continue
-                except RayActorError as err:  # dead for good (restarts used up, or its model cannot load)
-                    self.actors.remove(actor)
-                    starting.discard(actor)
-                    last_death = f"the last worker lost: {err}"
-                    self.log(
-                        f"ray: a worker could not be (re)started and is dropped; {len(self.actors)} left: {_first_lines(err)}"
-                    )
-                    continue
-                other = other_weights(self.weights or {}, place["weights"])
-                if other:
-                    model, (sha, description) = other, place["weights"][other]
-                    self.close()
-                    raise RayExecutorError(
-                        f"the Ray worker on {place['host']} loaded other weights for {model} than this process: "
-                        f"{description} (sha256 {sha}) instead of {self.weights[model][1]} (sha256 "
-                        f"{self.weights[model][0]}); give every node the same weights (--weights PATH at the same path on "
-                        "each, or the BENCH_*_WEIGHTS variable, or the same Keras cache)"
-                    )
-                previous = self.places.get(actor)
-                self.places[actor] = place
-                if previous is None or previous["pid"] != place["pid"]:
-                    self.log(
-                        f"ray: worker {'restarted' if previous else 'ready'} on {place['host']} (node {place['node_id'][:12]}, "
-                        f"pid {place['pid']}), model loaded in {place['load_seconds']:.1f}s"
-                    )
-                starting.discard(actor)
-                idle.append(actor)
-                continue
-            unit, actor = running.pop(ref)
-            place = self.places.get(actor, {})
-            try:
-                result = ray.get(ref)
-            except RayTaskError as err:  # the method (or the suite) raised: a bug, not retried
-                if failure is None:
-                    failure = UnitFailed(
-                        f"the unit {unit.key} failed on the Ray worker {place.get('host')} (pid {place.get('pid')}); "
-                        f"its traceback:\n{err}"
-                    )
-                    self.log(f"ray: the unit {unit.key} failed; finishing the {len(running)} units in flight, then stopping")
-                idle.append(actor)
-                continue
-            except RayActorError as err:  # the worker process died: Ray restarts it, the driver resends the unit
-                attempts[unit.key] += 1
-                last_death = f"the worker computing {unit.key} died: {_first_lines(err)}"
-                if attempts[unit.key] > self.max_retries:
-                    count = attempts[unit.key]
-                    failure = failure or WorkerLost(
-                        f"the worker computing the unit {unit.key} died {count} time{'s' * (count != 1)} (retries allowed: "
-                        f"{self.max_retries}); the run stops. Last: {err}"
-                    )
-                else:
-                    note = (
-                        f"ray: the worker computing {unit.key} (pid {place.get('pid')} on {place.get('host')}) died; "
-                        f"sending the unit again (retry {attempts[unit.key]} of {self.max_retries})"
-                    )
-                    self.retries.append(note)
-                    self.log(note)
-                    pending.appendleft(unit)
-                probing[actor.where.remote()] = actor  # back in the pool once restarted
-                continue
-            self.units_by_node[place.get("node_id")] += 1
-            on_result(unit, result)
-            idle.append(actor)
-        if failure is not None:
-            raise failure
+        if dispatch.failure is not None:
+            raise dispatch.failure
         if self.units_by_node:
             counts = ", ".join(f"node {node[:12]}: {n}" for node, n in self.units_by_node.items() if node)
             self.log(f"ray: units per node: {counts}" + (f"; {len(self.retries)} units resent" if self.retries else ""))
+
+    def check_weights(self, place: dict) -> None:
+        """Stop the run when a worker loaded other weights than the driver (:func:`other_weights`)."""
+        other = other_weights(self.weights or {}, place["weights"])
+        if other:
+            sha, description = place["weights"][other]
+            self.close()
+            raise RayExecutorError(
+                f"the Ray worker on {place['host']} loaded other weights for {other} than this process: "
+                f"{description} (sha256 {sha}) instead of {self.weights[other][1]} (sha256 "
+                f"{self.weights[other][0]}); give every node the same weights (--weights PATH at the same path on "
+                "each, or the BENCH_*_WEIGHTS variable, or the same Keras cache)"
+            )
 
     def close(self) -> None:
         ray = self.ray
@@ -326,3 +233,130 @@ def other_weights(driver: dict, worker: dict) -> str | None:
 
 def _first_lines(err: BaseException, count: int = 2) -> str:
     return " ".join(str(err).strip().splitlines()[:count])
+
+
+class _Dispatch:
+    """One :meth:`RayExecutor.run`: the units not yet sent, the actors idle, computing, probed
+    (asked where they run: the answer comes once the model is loaded) or to be probed again
+    later (restarting), and the first failure. Each :meth:`step` waits for one answer."""
+
+    def __init__(self, executor: RayExecutor, units: list, on_result: Callable):
+        self.executor, self.ray, self.on_result = executor, executor.ray, on_result
+        self.pending: deque = deque(units)
+        self.idle: deque = deque()
+        self.running: dict = {}  # object ref -> (unit, actor)
+        self.probing = {actor.where.remote(): actor for actor in executor.actors}  # ready when its model is loaded
+        self.later: list = []  # (when, actor): a restarting actor, asked again then
+        self.starting = set(executor.actors)  # not yet ready for the first time
+        self.start_by = time.monotonic() + executor.start_wait
+        self.attempts: Counter = Counter()
+        self.failure: BaseException | None = None
+        self.last_death = ""
+
+    def step(self) -> bool:
+        """Send what can be sent, wait for one answer and handle it; False when the run must stop."""
+        now = time.monotonic()
+        for item in [item for item in self.later if item[0] <= now]:
+            self.later.remove(item)
+            self.probing[item[1].where.remote()] = item[1]
+        if self.starting and now >= self.start_by:
+            self.executor.log(
+                f"ray: {len(self.starting)} of {len(self.executor.actors)} workers not ready after "
+                f"{self.executor.start_wait:g}s; starting on the others (the late ones join when ready)"
+            )
+            self.starting.clear()
+        while self.idle and self.pending and self.failure is None and not self.starting:
+            actor, unit = self.idle.popleft(), self.pending.popleft()
+            self.running[actor.run.remote(unit)] = (unit, actor)
+        if self.failure is not None and not self.running:
+            return False
+        if not self.running and not self.probing and not self.later:
+            self.failure = WorkerLost(
+                f"no Ray worker is left to compute the {len(self.pending)} remaining units; {self.last_death}"
+            )
+            return False
+        if not self.running and not self.probing:
+            time.sleep(max(0.0, min(when for when, _ in self.later) - now))
+            return True
+        waits = [1.0] * bool(self.later) + [self.start_by - now] * bool(self.starting)
+        refs = list(self.running) + list(self.probing)
+        ready, _ = self.ray.wait(refs, num_returns=1, timeout=max(0.0, min(waits)) if waits else None)
+        if ready:
+            (self._probed if ready[0] in self.probing else self._computed)(ready[0])
+        return True
+
+    def _probed(self, ref) -> None:
+        """An actor answered where it runs (ready), or turned out restarting or dead."""
+        from ray.exceptions import ActorUnavailableError, RayActorError  # noqa: PLC0415 - Ray is an optional extra
+
+        executor, actor = self.executor, self.probing.pop(ref)
+        try:
+            place = self.ray.get(ref)
+        except ActorUnavailableError:  # restarting: ask again in a second
+            self.later.append((time.monotonic() + 1.0, actor))
+            return
+        except RayActorError as err:  # dead for good (restarts used up, or its model cannot load)
+            executor.actors.remove(actor)
+            self.starting.discard(actor)
+            self.last_death = f"the last worker lost: {err}"
+            executor.log(
+                f"ray: a worker could not be (re)started and is dropped; {len(executor.actors)} left: {_first_lines(err)}"
+            )
+            return
+        executor.check_weights(place)
+        previous = executor.places.get(actor)
+        executor.places[actor] = place
+        if previous is None or previous["pid"] != place["pid"]:
+            executor.log(
+                f"ray: worker {'restarted' if previous else 'ready'} on {place['host']} (node {place['node_id'][:12]}, "
+                f"pid {place['pid']}), model loaded in {place['load_seconds']:.1f}s"
+            )
+        self.starting.discard(actor)
+        self.idle.append(actor)
+
+    def _computed(self, ref) -> None:
+        """A unit's answer: its result (handed to on_result), the method's exception (the run
+        stops after the units in flight) or its worker's death (the unit is sent again)."""
+        from ray.exceptions import RayActorError, RayTaskError  # noqa: PLC0415 - Ray is an optional extra
+
+        executor = self.executor
+        unit, actor = self.running.pop(ref)
+        place = executor.places.get(actor, {})
+        try:
+            result = self.ray.get(ref)
+        except RayTaskError as err:  # the method (or the suite) raised: a bug, not retried
+            if self.failure is None:
+                self.failure = UnitFailed(
+                    f"the unit {unit.key} failed on the Ray worker {place.get('host')} (pid {place.get('pid')}); "
+                    f"its traceback:\n{err}"
+                )
+                executor.log(f"ray: the unit {unit.key} failed; finishing the {len(self.running)} units in flight, then stopping")
+            self.idle.append(actor)
+            return
+        except RayActorError as err:  # the worker process died: Ray restarts it, the driver resends the unit
+            self._resend(unit, place, err)
+            self.probing[actor.where.remote()] = actor  # back in the pool once restarted
+            return
+        executor.units_by_node[place.get("node_id")] += 1
+        self.on_result(unit, result)
+        self.idle.append(actor)
+
+    def _resend(self, unit, place: dict, err: BaseException) -> None:
+        """Queue a unit whose worker died again, unless it has used up its retries."""
+        executor = self.executor
+        self.attempts[unit.key] += 1
+        self.last_death = f"the worker computing {unit.key} died: {_first_lines(err)}"
+        count = self.attempts[unit.key]
+        if count > executor.max_retries:
+            self.failure = self.failure or WorkerLost(
+                f"the worker computing the unit {unit.key} died {count} time{'s' * (count != 1)} (retries allowed: "
+                f"{executor.max_retries}); the run stops. Last: {err}"
+            )
+            return
+        note = (
+            f"ray: the worker computing {unit.key} (pid {place.get('pid')} on {place.get('host')}) died; "
+            f"sending the unit again (retry {count} of {executor.max_retries})"
+        )
+        executor.retries.append(note)
+        executor.log(note)
+        self.pending.appendleft(unit)

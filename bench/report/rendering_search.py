@@ -159,20 +159,18 @@ def load_run_images(run: dict, ids: list[str]) -> dict[str, np.ndarray] | None:
 def section(inputs: ReportInputs) -> list[str]:
     """The report's section: Tables 1-2 under every map rendering, their distance from the
     thesis, and claims 1-2 under the spec's rendering and the closest one."""
-    store, run, methods, n_boot, seed = inputs.store, inputs.run, inputs.done, inputs.n_boot, inputs.seed
+    run, methods = inputs.run, inputs.done
     lines = ["\n## Which rendering of the maps did the thesis measure?\n"]
     images = load_run_images(run, run["image_ids"])
     if images is None:
         return lines + [f"- not computed: the run's images are no longer in {run['data_dir']} with the same pixels"]
     is_mask = {m: run.get("method_metadata", {}).get(m, {}).get("attribution_space") == "mask" for m in methods}
-    values = rendering_values(store, images, is_mask, int(run["metrics_settings"]["png_compress_level"]))
+    values = rendering_values(inputs.store, images, is_mask, int(run["metrics_settings"]["png_compress_level"]))
     table = means(values)
     ranking = search(table)
-    spec = SPEC_RENDERING
     if ranking.empty:
         return lines + ["- not computed: the run lacks some of the thesis's six methods"]
     best = ranking.iloc[0]
-    spec_distance = distance(table, spec, spec)
     alike = (
         "draws Noise Mask like the baselines"
         if best["alike"]
@@ -183,12 +181,36 @@ def section(inputs: ReportInputs) -> list[str]:
     )
     lines.append(
         f"Every map of this run drawn under each rendering (`metrics.RENDERINGS`), its PNG size per pixel and SSIM "
-        f"against the thesis's Tables 1-2. Distance: {DISTANCE_TEXT} Under the spec's rendering (`{spec}`) the "
-        f"distance is {spec_distance:.2f}; the closest pairing draws the baselines as `{best['baseline_rendering']}` "
-        f"and Noise Mask as `{best['noise_mask_rendering']}` (distance {best['distance']:.2f}), which {alike}. "
-        "No rendering is tuned per method: every baseline is drawn alike.\n"
+        f"against the thesis's Tables 1-2. Distance: {DISTANCE_TEXT} Under the spec's rendering (`{SPEC_RENDERING}`) the "
+        f"distance is {distance(table, SPEC_RENDERING, SPEC_RENDERING):.2f}; the closest pairing draws the baselines as "
+        f"`{best['baseline_rendering']}` and Noise Mask as `{best['noise_mask_rendering']}` (distance "
+        f"{best['distance']:.2f}), which {alike}. No rendering is tuned per method: every baseline is drawn alike.\n"
     )
+    lines += _tables_per_rendering(table, methods)
+    lines += _closest_pairings(ranking)
+    lines.append("\n### Claims 1-2 under the spec's rendering and the closest pairing\n")
+    pairings = (
+        (f"`{SPEC_RENDERING}` (spec)", SPEC_RENDERING, SPEC_RENDERING),
+        (
+            f"`{best['baseline_rendering']}` / `{best['noise_mask_rendering']}` (closest)",
+            best["baseline_rendering"],
+            best["noise_mask_rendering"],
+        ),
+    )
+    rows = [
+        (label, evaluate_claims(as_metrics(values, b, n), None, methods, n_boot=inputs.n_boot, seed=inputs.seed))
+        for label, b, n in pairings
+    ]
+    lines += claims_table(rows, first_column="rendering (baselines / Noise Mask)")
+    lines.append("\nPer image and per rendering: `renderings.csv`.")
+    return lines
+
+
+def _tables_per_rendering(table: pd.DataFrame, methods: list[str]) -> list[str]:
+    """PNG size (bits per pixel, KiB) and SSIM of every method under every rendering, the
+    thesis's values first; SSIM's table also gives each rendering's distance from the thesis."""
     target = thesis_targets()
+    lines = []
     for column, title, digits, thesis_column in (
         ("bits_per_pixel", "PNG size, bits per pixel", 2, "bpp"),
         ("kib", "PNG size, KiB", 1, None),
@@ -212,31 +234,20 @@ def section(inputs: ReportInputs) -> list[str]:
         lines.append(f"### {title} under each rendering\n")
         lines += markdown.table(["rendering", *cols] + ["distance (alike)"] * with_distance, rows)
         lines.append("")
-    lines.append("### Closest pairings (baseline rendering, Noise Mask rendering)\n")
-    lines += markdown.table(
-        ["baselines drawn as", "Noise Mask drawn as", "alike", "distance"],
-        [
-            [
-                markdown.code(r.baseline_rendering),
-                markdown.code(r.noise_mask_rendering),
-                "yes" if r.alike else "no",
-                f"{r.distance:.2f}",
-            ]
-            for r in ranking.head(5).itertuples()
-        ],
-    )
-    lines.append("\n### Claims 1-2 under the spec's rendering and the closest pairing\n")
-    pairings = (
-        (f"`{spec}` (spec)", spec, spec),
-        (
-            f"`{best['baseline_rendering']}` / `{best['noise_mask_rendering']}` (closest)",
-            best["baseline_rendering"],
-            best["noise_mask_rendering"],
-        ),
-    )
-    rows = [
-        (label, evaluate_claims(as_metrics(values, b, n), None, methods, n_boot=n_boot, seed=seed)) for label, b, n in pairings
-    ]
-    lines += claims_table(rows, first_column="rendering (baselines / Noise Mask)")
-    lines.append("\nPer image and per rendering: `renderings.csv`.")
     return lines
+
+
+def _closest_pairings(ranking: pd.DataFrame, count: int = 5) -> list[str]:
+    rows = [
+        [
+            markdown.code(r.baseline_rendering),
+            markdown.code(r.noise_mask_rendering),
+            "yes" if r.alike else "no",
+            f"{r.distance:.2f}",
+        ]
+        for r in ranking.head(count).itertuples()
+    ]
+    return [
+        "### Closest pairings (baseline rendering, Noise Mask rendering)\n",
+        *markdown.table(["baselines drawn as", "Noise Mask drawn as", "alike", "distance"], rows),
+    ]
