@@ -12,17 +12,17 @@ import pytest
 
 from bench.cli import main
 from bench.datasets import embedded_image_set_dir
-from bench.studies.discovery.study import (
+from bench.studies.discovery import (
     CSV_COLUMNS,
     OBSERVATIONS,
     loss_falls,
     noise_mask_params,
     parse_layers,
     resnet_keeps_more_loss,
-    spread,
     spread_gathers,
 )
 from common.errors import InputError
+from metrics.mask_spread import spread
 from models import MODELS, WeightsUnavailable, get_model
 from models.keras_api import keras
 from models.keras_applications import APPLICATIONS

@@ -196,7 +196,7 @@ def test_without_a_start_wait_the_first_ready_worker_starts_alone(connected, loc
 def test_discover_on_two_nodes_equals_the_local_discovery(connected, tmp_path):
     """bench discover's (model, layer) records spread over both nodes: every mask, target and
     diagnostic and discovery.csv equal the local discovery's."""
-    from bench.studies.discovery.study import run_discovery
+    from bench.studies.discovery import run_discovery
 
     def discover(out: Path, logs: list[str], **executor) -> Path:
         return run_discovery(

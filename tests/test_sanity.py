@@ -17,17 +17,20 @@ import pytest
 import tensorflow as tf
 
 from bench.cli import main
-from bench.studies.sanity.study import (
+from bench.studies.sanity import (
     CSV_COLUMNS,
-    prepare,
+    CSV_NAMES,
+    SanitySettings,
+    prepare_sanity,
     randomisation_table,
+    read_table,
     report_section,
     run_randomisation,
-    similarities,
-    spearman,
-    ssim,
+    run_sanity,
 )
+from bench.studies.sanity.units import original_units, randomised_units
 from methods import Attribution, SaliencyMethod, build_method
+from metrics.similarity import prepare, similarities, spearman, ssim
 from models import get_model
 from models.keras_api import keras
 from models.randomisation import ParameterRandomiser, layer_groups, weighted_layers
@@ -496,3 +499,80 @@ def test_a_bad_limit_is_refused_by_the_parser(tmp_path, capsys):
         main(["sanity", "--model", "tiny", "--methods", "sensitivity", "--limit", "0", "--out", str(tmp_path / "o")])
     assert exc.value.code == 2
     assert "--limit" in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
+# ---------------------------------------------------------------------------- the passes as units
+
+BEFORE_UNITS = [
+    # (method, image, step, layer, spearman, ssim) of the cascading test on tiny (the first two
+    # embedded images, shuffle, seed 0) as it was computed before its passes became units
+    ("sensitivity", "astronaut", 1, "logits", 0.2495565521958372, 0.2542722988886206),
+    ("sensitivity", "chelsea", 1, "logits", 0.23270877664330164, 0.1949057951821848),
+    ("sensitivity", "astronaut", 2, "conv2", 0.22616533152135035, 0.22807908692607942),
+    ("sensitivity", "chelsea", 2, "conv2", 0.20454965667691866, 0.1689449422399926),
+    ("sensitivity", "astronaut", 3, "conv1", 0.019101515002503396, -0.002136594750815551),
+    ("sensitivity", "chelsea", 3, "conv1", 0.03365117167942207, 0.062251134531898976),
+    ("deeplift", "astronaut", 1, "logits", 0.36925238940347616, 0.2891184532739871),
+    ("deeplift", "chelsea", 1, "logits", 0.35220876770259635, 0.2678634614033415),
+    ("deeplift", "astronaut", 2, "conv2", 0.35736575531077885, 0.33322886835450316),
+    ("deeplift", "chelsea", 2, "conv2", 0.26509664902367497, 0.3015151387914056),
+    ("deeplift", "astronaut", 3, "conv1", 0.29697618643158563, 0.23078401266258297),
+    ("deeplift", "chelsea", 3, "conv1", 0.18044763875974534, 0.22681186071853376),
+]
+
+
+def _two_methods(out, **kwargs):
+    return run_sanity("tiny", ["sensitivity", "deeplift"], out, limit=2, mode="both", **kwargs)
+
+
+def _tables(out) -> dict[str, pd.DataFrame]:
+    return {mode: read_table(out, mode) for mode in ("cascading", "independent")}
+
+
+def test_the_local_executor_gives_what_the_test_gave_before_and_resumes(tmp_path):
+    out = _two_methods(tmp_path / "s", executor="local", log=lambda s: None)
+    tables = _tables(out)
+    later = tables["cascading"][tables["cascading"]["step"] > 0]
+    assert list(later[["method", "image_id", "step", "layer"]].itertuples(index=False, name=None)) == [
+        r[:4] for r in BEFORE_UNITS
+    ]
+    np.testing.assert_allclose(later[["spearman", "ssim"]].to_numpy(), [r[4:] for r in BEFORE_UNITS], rtol=0, atol=1e-6)
+
+    # a worker given the units in any order (as a Ray worker may get them) computes the same
+    prepared = prepare_sanity(SanitySettings("tiny", ["sensitivity", "deeplift"], limit=2, mode="both"))
+    worker = prepared.spec.make_worker()
+    ids, pixels = list(prepared.images.ids), prepared.images.pixels
+    originals = {
+        u.method: worker.run(u).relevance for u in original_units(["sensitivity", "deeplift"], ids, pixels, prepared.targets)
+    }
+    groups = prepared.worker.randomiser.groups
+    for unit in reversed(randomised_units(originals, groups, ("cascading", "independent"), ids, pixels, prepared.targets)):
+        result = worker.run(unit)
+        table = tables[unit.mode]
+        part = table[(table["method"] == unit.method) & (table["step"] == unit.step)]
+        np.testing.assert_array_equal(part["spearman"].to_numpy(), result.spearman, err_msg=unit.key)
+        np.testing.assert_array_equal(part["ssim"].to_numpy(), result.ssim, err_msg=unit.key)
+
+    # a rerun computes only the missing passes, a step 0 among them, and gives the same tables
+    before = {name: (out / name).read_bytes() for name in CSV_NAMES.values()}
+    (out / "records" / "cascading" / "deeplift" / "step02.json").unlink()
+    (out / "records" / "original" / "sensitivity" / "step00.json").unlink()
+    logs = []
+    _two_methods(out, log=logs.append)
+    assert any("; 2 passes to run on the local executor" in line for line in logs), logs
+    assert {name: (out / name).read_bytes() for name in CSV_NAMES.values()} == before
+
+
+@pytest.mark.slow  # about 55 s: Ray and two workers that each load TensorFlow
+def test_the_ray_executor_gives_the_local_tables(tmp_path):
+    ray = pytest.importorskip("ray", reason="ray (the ray extra) is not importable")
+    local = _two_methods(tmp_path / "local", log=lambda s: None)
+    logs = []
+    started = ray.is_initialized()
+    out = _two_methods(tmp_path / "ray", executor="ray", executor_options={"workers": 2}, log=logs.append)
+    assert ray.is_initialized() == started  # the executor shut down the Ray it started
+    assert any("passes to run on the ray executor" in line for line in logs), logs
+    for name in CSV_NAMES.values():
+        assert (out / name).read_bytes() == (local / name).read_bytes(), name
+    for path in sorted((local / "maps").rglob("*.npy")):
+        assert np.array_equal(np.load(out / path.relative_to(local)), np.load(path)), path

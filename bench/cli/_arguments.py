@@ -38,8 +38,8 @@ def source_constants(module: str, *names: str) -> tuple:
     values = {
         target.id: ast.literal_eval(node.value)
         for node in tree.body
-        if isinstance(node, ast.Assign)
-        for target in node.targets
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None
+        for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
         if isinstance(target, ast.Name) and target.id in names
     }
     missing = [name for name in names if name not in values]

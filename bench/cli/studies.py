@@ -44,7 +44,7 @@ def _discover_parser(sub) -> None:
 
 
 def _discover(args) -> int:
-    from bench.studies.discovery.study import noise_mask_params, parse_layers, run_discovery  # noqa: PLC0415 - heavy: pandas
+    from bench.studies.discovery import noise_mask_params, parse_layers, run_discovery  # noqa: PLC0415 - heavy: pandas
 
     models = [m for value in args.model for m in value.split(",") if m]
     weights = {}
@@ -114,7 +114,7 @@ def _sanity_parser(sub) -> None:
 
 def _sanity(args) -> int:
     from bench.run.profile import apply_overrides, empty_profile  # noqa: PLC0415 - heavy: scipy, scikit-image
-    from bench.studies.sanity.study import run_sanity  # noqa: PLC0415 - heavy: pandas, matplotlib
+    from bench.studies.sanity import run_sanity  # noqa: PLC0415 - heavy: pandas, matplotlib
 
     sections = apply_overrides(empty_profile(), args.param)
     if sections["metrics"]:

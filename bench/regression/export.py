@@ -4,7 +4,7 @@
 (``metrics.csv``, as its report does), a reference folder (its ``metrics.csv``) or a
 ``bench check`` folder (the checked method's values in ``check.json``), and the
 randomisation test's summary of a sanity folder or of a run's ``sanity/``
-(:data:`bench.studies.sanity.study.SUMMARY_METRICS`), and writes:
+(:data:`bench.studies.sanity.SUMMARY_METRICS`), and writes:
 
 * ``github-action-benchmark-bigger.json`` / ``github-action-benchmark-smaller.json``:
   github-action-benchmark's ``customBiggerIsBetter`` / ``customSmallerIsBetter`` input,
@@ -30,7 +30,7 @@ from bench.regression.check import CHECK_JSON
 from bench.regression.references import REFERENCE_JSON, load_reference
 from bench.run.profile import bootstrap_samples
 from bench.run.store import RunFolderError, RunStore, per_method_values
-from bench.studies.sanity.study import SANITY_FOLDER, SUMMARY_METRICS
+from bench.studies.sanity import SANITY_FOLDER, SUMMARY_METRICS
 from common.files import write_text
 from metrics import PER_IMAGE_METRICS, summarise
 

@@ -10,7 +10,7 @@ Layout of a reference folder::
     curves.npz       "<method>.<order>_<logit|prob>": (images, steps + 1), rows in the
                      order of the fingerprint's image_ids; the random-order baseline too
     sanity.csv       only when the run held a finished randomisation test (RUN_DIR/sanity):
-                     its cascading table (bench.studies.sanity.study.CSV_COLUMNS); reference.json's
+                     its cascading table (bench.studies.sanity.CSV_COLUMNS); reference.json's
                      "sanity" holds its fingerprint, methods and summary, and bench check
                      then runs the test on the checked method and compares it too
 
@@ -33,7 +33,7 @@ import pandas as pd
 from bench.core.fingerprint import fingerprint_sha256
 from bench.core.jsonfiles import read_json_file
 from bench.run.store import RANDOM_ORDER, RunFolderError, RunStore
-from bench.studies.sanity.study import SANITY_FOLDER, final_values, read_table
+from bench.studies.sanity import SANITY_FOLDER, final_values, read_table
 from common.errors import CorruptFileError, InputError, UnknownNameError
 from common.files import replace_dir, write_json
 
@@ -134,7 +134,7 @@ class Reference:
 
     def sanity_values(self, method: str, metric: str) -> np.ndarray:
         """Per image of the test (its fingerprint's order): ``method``'s ``metric``
-        (:data:`bench.studies.sanity.study.SUMMARY_METRICS`) after full randomisation."""
+        (:data:`bench.studies.sanity.SUMMARY_METRICS`) after full randomisation."""
         return final_values(self.sanity_table, method, metric, self.sanity["fingerprint"]["image_ids"])
 
 

@@ -18,7 +18,7 @@ from bench.report import convergence, figures, rendering_search, sections
 from bench.report.sections import ReportInputs, curves_figure_name
 from bench.run.profile import bootstrap_samples, replacements
 from bench.run.store import RunFolderError, RunStore
-from bench.studies.sanity.study import SANITY_FOLDER, report_section
+from bench.studies.sanity import SANITY_FOLDER, report_section
 from common import thesis
 from common.files import write_text
 from methods import get_method

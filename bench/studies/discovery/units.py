@@ -15,6 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from methods import build_method
+from models import get_model
+
 
 @dataclass(frozen=True)
 class DiscoverySpec:
@@ -60,8 +63,6 @@ class DiscoveryWorker:
     """Computes discovery units with the spec's models loaded once (``loaded``: the driver's own)."""
 
     def __init__(self, spec: DiscoverySpec, loaded: dict | None = None):
-        from models import get_model
-
         self.spec = spec
         self.models = loaded if loaded is not None else {n: get_model(n, weights=w) for n, w in spec.models.items()}
 
@@ -69,8 +70,6 @@ class DiscoveryWorker:
         return {name: (model.weights_sha256, model.weights) for name, model in self.models.items()}
 
     def run(self, unit: DiscoveryUnit) -> DiscoveryResult:
-        from methods import build_method
-
         method = build_method("noise_mask", {**self.spec.noise_mask, "layer": unit.layer_param})
         t0 = time.perf_counter()
         explanation = method.explain(self.models[unit.model], unit.pixels)
