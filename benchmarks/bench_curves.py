@@ -17,6 +17,7 @@ Usage: ``python benchmarks/bench_curves.py --out results/bench_curves.json [--st
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -26,14 +27,15 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.datasets import shared_sample_dir
+import metrics
+import models as bm
+from bench.datasets import load_image_set, shared_sample_dir
+from metrics.perturbation import CurveEvaluator
 
 DATA = shared_sample_dir(Path(__file__).resolve().parents[1])
 
 
 def pick_model(name: str):
-    import models as bm
-
     if name in bm.MODELS:
         return bm.get_model(name), None
     note = f"model {name!r} is not registered in models (have: {', '.join(bm.MODELS)}); falling back to 'tiny'"
@@ -43,8 +45,6 @@ def pick_model(name: str):
 
 def pick_images(model, n: int, data: Path):
     if (data / "images.csv").is_file():
-        from bench.datasets import load_image_set
-
         return load_image_set(data, size=model.input_size, limit=n).pixels, str(data)
     print(f"NOTE: {data} not found; using random uint8 images")
     h, w = model.input_size
@@ -83,8 +83,6 @@ def best_of(fns, repeats: int) -> list[float]:
 
 def load_quantus_support():
     """The Quantus adapter the tests use (tests/quantus_support.py), loaded from its file."""
-    import importlib.util
-
     path = Path(__file__).resolve().parents[1] / "tests" / "quantus_support.py"
     spec = importlib.util.spec_from_file_location("quantus_support", path)
     module = importlib.util.module_from_spec(spec)
@@ -103,9 +101,6 @@ def main(argv=None) -> dict:
     ap.add_argument("--no-quantus", action="store_true")
     ap.add_argument("--data", type=Path, default=DATA)
     args = ap.parse_args(argv)
-
-    import metrics
-    from metrics.perturbation import CurveEvaluator
 
     model, note = pick_model(args.model)
     h, w = model.input_size
@@ -173,7 +168,7 @@ def main(argv=None) -> dict:
         )
         if not args.no_quantus:
             try:
-                import quantus  # noqa: F401
+                import quantus  # noqa: F401, PLC0415 - optional (the test extra); its comparison is skipped without it
             except ImportError as err:
                 run["quantus"] = f"not importable: {err}"
                 print("  quantus not importable:", err)

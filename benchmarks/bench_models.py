@@ -30,8 +30,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+import tensorflow as tf
 
-from bench.datasets import shared_sample_dir
+from bench.datasets import load_image_set, shared_sample_dir
+from common.files import write_text
+from models import efficientnet_lite as lite
+from models import from_keras, get_model, scale_preprocess
+from models.keras_api import keras
 
 DATA = shared_sample_dir(Path(__file__).resolve().parents[1])
 
@@ -48,8 +53,6 @@ def best_time(fn, repeats: int) -> float:
 
 def images_for(size: tuple[int, int], n: int, data: Path):
     if (data / "images.csv").is_file():
-        from bench.datasets import load_image_set
-
         pixels = load_image_set(data, size=size, limit=n).pixels
         if len(pixels) == n:
             return pixels, str(data)
@@ -57,8 +60,6 @@ def images_for(size: tuple[int, int], n: int, data: Path):
 
 
 def measure(model, pixels: np.ndarray, repeats: int) -> dict:
-    import tensorflow as tf
-
     x = tf.constant(pixels, tf.float32)
     forward = tf.function(lambda x: model.forward(x))
     targets = tf.constant(forward(x).numpy().argmax(axis=1), tf.int32)
@@ -87,8 +88,6 @@ def measure(model, pixels: np.ndarray, repeats: int) -> dict:
 
 def loading_times() -> dict:
     """Build efficientnet_lite0 with an empty cache, then twice more with the cache filled."""
-    from models import efficientnet_lite as lite
-
     checkpoint = lite.locate_weights("efficientnet_lite0")
     old = os.environ.get("BENCH_CACHE_DIR")
     with tempfile.TemporaryDirectory() as tmp:
@@ -130,11 +129,6 @@ def main(argv=None) -> dict:
     ap.add_argument("--out", type=Path, help="also write the JSON here")
     args = ap.parse_args(argv)
 
-    import tensorflow as tf
-
-    from models import from_keras, get_model, scale_preprocess
-    from models.keras_api import keras
-
     lite0 = get_model("efficientnet_lite0")
     pixels, source = images_for(lite0.input_size, args.batch_size, args.data)
     mobilenet = from_keras(
@@ -164,8 +158,6 @@ def main(argv=None) -> dict:
     text = json.dumps(summary, indent=2)
     print(text)
     if args.out:
-        from common.files import write_text
-
         write_text(args.out, text + "\n")
     return summary
 

@@ -30,13 +30,18 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from bench.datasets import shared_sample_dir
+import methods
+from bench.datasets import load_image_set, shared_sample_dir
+from bench.report.convergence import convergence_figure
+from common.files import atomic_path, write_json
+from methods.noise_mask import PRESETS, NoiseMask, evaluate_mask
+from metrics import blurred_r
+from models import get_model
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = shared_sample_dir(Path(__file__).resolve().parents[1])
@@ -46,11 +51,6 @@ RUN_SEED = 2  # the reference seeds are 0 and 1: a shared noise path would infla
 
 def make_reference(path: Path, data: str, n_images: int, max_steps: int) -> None:
     """Faithful NoiseMask, seeds 0 and 1, each image until the convergence rule holds."""
-    import methods
-    from bench.datasets import load_image_set
-    from common.files import atomic_path
-    from models import get_model
-
     sample = load_image_set(data, size=224, limit=n_images)
     model = get_model("efficientnet_lite0")
     runs = [
@@ -131,8 +131,6 @@ def main(argv=None) -> int:
     ap.add_argument("--settings", nargs="+", default=["faithful", "fast"])
     ap.add_argument("--data", default=str(DATA))
     args = ap.parse_args(argv)
-    sys.path.insert(0, str(REPO))
-    from common.files import write_json
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -148,12 +146,6 @@ def main(argv=None) -> int:
         print(msg)
         write_json(out, {"skipped": msg})
         return 0
-
-    import methods
-    from bench.datasets import load_image_set
-    from methods.noise_mask import PRESETS, NoiseMask, evaluate_mask
-    from metrics import blurred_r
-    from models import get_model
 
     ref = np.load(ref_path)
     ref_ids = [str(i) for i in ref["ids"]]
@@ -223,8 +215,6 @@ def main(argv=None) -> int:
         )
     results["summary"] = summarise(results)
     plot = Path(args.plot) if args.plot else out.with_suffix(".png")
-    from bench.report.convergence import convergence_figure
-
     convergence_figure(
         results["summary"], plot, title=f"Noise Mask convergence on this machine: EfficientNet-Lite0, {len(pick)} images"
     )

@@ -21,7 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.datasets import shared_sample_dir
+import metrics
+from bench.datasets import load_image_set, shared_sample_dir
+from methods import build_method
+from models import get_model
 
 DATA = shared_sample_dir(Path(__file__).resolve().parents[1])
 SETTINGS = "16x16,16x8,24x8,15x4"
@@ -35,11 +38,6 @@ def main() -> None:
     parser.add_argument("--settings", default=SETTINGS)
     parser.add_argument("--figure")
     args = parser.parse_args()
-
-    import metrics
-    from bench.datasets import load_image_set
-    from methods import build_method
-    from models import get_model
 
     model = get_model("efficientnet_lite0")
     images = load_image_set(DATA, size=model.input_size, limit=args.images)
@@ -95,10 +93,10 @@ def main() -> None:
 
 
 def figure(images, maps: dict[str, np.ndarray], path: Path) -> None:
-    import matplotlib
+    import matplotlib  # noqa: PLC0415 - only for --figure; the Agg backend is chosen before pyplot loads
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # noqa: PLC0415 - as above
 
     n = len(images)
     fig, axes = plt.subplots(len(maps) + 1, n, figsize=(2.2 * n, 2.2 * (len(maps) + 1)), squeeze=False)

@@ -38,17 +38,26 @@ depend on their values), scaled to the paper profile's settings, and the wall ti
 from __future__ import annotations
 
 import argparse
+import heapq
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's packages first
+
+from bench.datasets import load_image_set, resolve_data_dir
+from bench.run.profile import load_profile
+from bench.run.units import Unit, Worker, WorkSpec
+from methods import build_method
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 
 def _load() -> list[float]:
@@ -71,7 +80,6 @@ def _run(argv: list[str], log: Path) -> tuple[float, int, list[float], list[floa
 
 def compare(a: Path, b: Path) -> dict:
     """How the results of two run folders compare: tables and every record's arrays."""
-    import pandas as pd
 
     def metrics(path: Path) -> bytes:
         frame = pd.read_csv(path / "metrics.csv", dtype=str, keep_default_na=False)
@@ -113,7 +121,7 @@ def timing(run_dir: Path) -> dict:
 
 def start_cluster(args):
     """A ``ray.cluster_utils.Cluster`` of NODES raylets with CPUS_PER_NODE CPUs each, on this machine."""
-    from ray.cluster_utils import Cluster
+    from ray.cluster_utils import Cluster  # noqa: PLC0415 - Ray is optional (the ray extra)
 
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": args.cpus_per_node})
     for _ in range(args.nodes - 1):
@@ -131,7 +139,7 @@ def run_locally(argv: list[str], log: Path) -> dict:
 
 def run_on_cluster(args, argv: list[str], log: Path) -> dict:
     """``python -m bench ARGV --executor ray`` on a fresh simulated cluster, timed: an output's "ray" entry."""
-    import ray
+    import ray  # noqa: PLC0415 - Ray is optional (the ray extra)
 
     cluster = start_cluster(args)
     try:
@@ -191,9 +199,7 @@ def _actor_processes(raylets: set[int]) -> list[tuple[int, str]]:
 def main_faults(args) -> dict:
     """A worker killed mid-unit, then a driver killed mid-run and the command rerun, on the simulated
     cluster; each result compared with RUNS/local (the methods run here, on the same images)."""
-    import signal
-
-    import ray
+    import ray  # noqa: PLC0415 - Ray is optional (the ray extra)
 
     runs = Path(args.runs)
     common = ["run", "--profile", args.profile, "--limit", str(args.limit), "--methods", args.methods]
@@ -270,8 +276,6 @@ def main_discover(args) -> dict:
     """``bench discover`` on the first LIMIT images, local then on the simulated cluster, timed
     and compared: every mask (np.array_equal), every record.json but for its wall times, and
     discovery.csv byte for byte."""
-    from bench.datasets import load_image_set, resolve_data_dir
-
     runs = Path(args.runs)
     runs.mkdir(parents=True, exist_ok=True)
     ids = load_image_set(resolve_data_dir(args.data_dir)[0], size=(32, 32), limit=args.limit).ids
@@ -307,8 +311,6 @@ def main_discover(args) -> dict:
 
 def compare_subset(reference: Path, run: Path, methods: list[str]) -> dict:
     """``run``'s tables and records against the same methods' in ``reference`` (a run of more methods)."""
-    import pandas as pd
-
     keep = {"random-order", *methods}
     mine = pd.read_csv(run / "metrics.csv", dtype=str, keep_default_na=False)
     theirs = pd.read_csv(reference / "metrics.csv", dtype=str, keep_default_na=False)
@@ -361,7 +363,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.what != "project":
         try:
-            import ray  # noqa: F401
+            import ray  # noqa: F401, PLC0415 - Ray is optional (the ray extra): checked before it is needed
         except ImportError:
             print("bench_ray: skipped, Ray is not installed (pip install 'noise-mask-bench[ray]')")
             return 0
@@ -393,8 +395,6 @@ def _timed(fn, *args, **kwargs) -> tuple[float, object]:
 def makespan(costs: list[float], workers: int) -> float:
     """Wall time of units with these costs on ``workers`` identical workers, each taking the next
     unit when it is free, the longest first (the Ray executor's order)."""
-    import heapq
-
     free = [0.0] * workers
     for cost in sorted(costs, reverse=True):
         heapq.heappush(free, heapq.heappop(free) + cost)
@@ -405,11 +405,9 @@ def measure_costs(args, built: dict, steps: int, pps: int) -> dict:
     """Seconds per image of each paper-profile method and of its curves on Inception V3 (299x299),
     measured here on reduced settings and scaled to the profile's: "paper" at the profile's batch
     sizes, "fine" at noise_mask.batch_size=1 and perturbation.batch_size=8."""
-    from bench.run.units import Unit, Worker, WorkSpec
-    from methods import build_method
-    from methods.occlusion import patch_starts
-    from models import from_keras, scale_preprocess
-    from models.keras_api import keras
+    from methods.occlusion import patch_starts  # noqa: PLC0415 - loads TensorFlow, which only this mode needs
+    from models import from_keras, scale_preprocess  # noqa: PLC0415 - as above
+    from models.keras_api import keras  # noqa: PLC0415 - as above
 
     load_before = _load()
     keras.utils.set_random_seed(0)
@@ -505,9 +503,6 @@ def measure_costs(args, built: dict, steps: int, pps: int) -> dict:
 def project(args) -> dict:
     """The paper profile's units and their projected wall time on 1, 10 and 50 workers, from costs
     measured now (:func:`measure_costs`) or read from an earlier output (``--measured``)."""
-    from bench.run.profile import load_profile
-    from methods import build_method
-
     paper = load_profile("paper")
     steps, pps = int(paper["metrics"]["steps"]), int(paper["metrics"]["pixels_per_step"])
     images_total = int(paper["run"]["images"])

@@ -29,7 +29,11 @@ from pathlib import Path
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-from bench.datasets import shared_sample_dir
+import metrics
+from bench.datasets import load_image_set, shared_sample_dir
+from metrics.relevance_maps import pixel_ranking
+from metrics.road import ImputationCurve, _solve_nd, _solve_spsolve, noisy_linear_imputation
+from models import get_model
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = shared_sample_dir(ROOT)
@@ -48,7 +52,7 @@ def removed_set(kind: str, fraction: float, rng: np.random.Generator) -> np.ndar
     n = SIZE * SIZE
     order = rng.permutation(n) if kind == "random" else np.argsort(-smooth_map(rng).ravel(), kind="stable")
     removed = np.zeros(n, bool)
-    removed[order[: int(round(fraction * n))]] = True
+    removed[order[: round(fraction * n)]] = True
     return removed.reshape(SIZE, SIZE)
 
 
@@ -63,8 +67,6 @@ def seconds(fn, repeats: int, *args, **kwargs) -> tuple[float, object]:
 
 
 def load_images(count: int) -> tuple[list[str], np.ndarray]:
-    from bench.datasets import load_image_set
-
     images = load_image_set(DATA, size=SIZE, limit=count)
     return list(images.ids), images.pixels
 
@@ -78,8 +80,6 @@ def solution(solve, image: np.ndarray, removed: np.ndarray) -> np.ndarray:
 
 
 def solve_table(image: np.ndarray, repeats: int) -> list[dict]:
-    from metrics.road import _solve_nd, _solve_spsolve, noisy_linear_imputation
-
     noisy_linear_imputation(image, removed_set("random", 0.5, np.random.default_rng(0)), np.random.default_rng(0))  # grid cache
     rows = []
     for kind in ("random", "blob"):
@@ -105,11 +105,6 @@ def solve_table(image: np.ndarray, repeats: int) -> list[dict]:
 
 
 def curve_costs(images: np.ndarray, repeats: int) -> dict:
-    import metrics
-    from metrics.relevance_maps import pixel_ranking
-    from metrics.road import ImputationCurve
-    from models import get_model
-
     model = get_model("efficientnet_lite0")
     if tuple(np.broadcast_to(model.input_size, 2)) != (SIZE, SIZE):
         raise SystemExit(f"efficientnet_lite0 takes {model.input_size}px images; this benchmark assumes {SIZE}")

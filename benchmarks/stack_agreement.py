@@ -23,7 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.datasets import shared_sample_dir
+import methods
+import metrics
+from bench.datasets import load_image_set, shared_sample_dir
+from models import get_model
 
 DATA = shared_sample_dir(Path(__file__).resolve().parents[1])
 METHODS = {
@@ -48,11 +51,6 @@ def _versions() -> dict:
 
 
 def dump(images: int, out: Path, data: Path) -> None:
-    import methods
-    import metrics
-    from bench.datasets import load_image_set
-    from models import get_model
-
     model = get_model("efficientnet_lite0")
     image_set = load_image_set(data, size=model.input_size, limit=images)
     pixels = image_set.pixels

@@ -14,9 +14,14 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 
 from common.errors import FolderBusyError
 
@@ -26,7 +31,7 @@ LOCK_NAME = ".lock"
 
 
 @contextmanager
-def atomic_path(target: str | os.PathLike, suffix: str = ""):
+def atomic_path(target: str | os.PathLike[str], suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on success it replaces ``target``, with the
     mode an ordinary ``open()`` would give a new file (mkstemp's files are 0600)."""
     target = Path(target)
@@ -54,7 +59,7 @@ def current_umask() -> int:
         return mask
 
 
-def remove_temporary_files(folder: str | os.PathLike) -> list[Path]:
+def remove_temporary_files(folder: str | os.PathLike[str]) -> list[Path]:
     """Delete the temporary files a killed writer left anywhere under ``folder``; call it only
     while no one else writes there (under :func:`folder_lock`)."""
     leftovers = [p for p in Path(folder).rglob(TEMPORARY_GLOB) if p.is_file()]
@@ -64,7 +69,7 @@ def remove_temporary_files(folder: str | os.PathLike) -> list[Path]:
 
 
 @contextmanager
-def folder_lock(folder: str | os.PathLike):
+def folder_lock(folder: str | os.PathLike[str]) -> Iterator[None]:
     """Hold the exclusive lock of the existing ``folder`` (flock on ``folder/.lock``) while the
     block runs. The OS drops it when the process ends, however it ends, so a killed holder
     never blocks the next one. The holder writes who it is into the file, and a second caller
@@ -89,7 +94,7 @@ def folder_lock(folder: str | os.PathLike):
         os.close(fd)  # releases the lock
 
 
-def _holder() -> dict:
+def _holder() -> dict[str, Any]:
     argv = list(sys.argv)
     if argv and argv[0].endswith(os.path.join("bench", "__main__.py")):
         argv[:1] = ["python", "-m", "bench"]
@@ -113,18 +118,16 @@ def _lock_holder(fd: int, attempts: int = 10) -> str:
     return "a process that has not written its details"
 
 
-def write_text(target: str | os.PathLike, text: str) -> None:
+def write_text(target: str | os.PathLike[str], text: str) -> None:
     with atomic_path(target) as tmp:
         tmp.write_text(text)
 
 
-def write_json(target: str | os.PathLike, obj) -> None:
+def write_json(target: str | os.PathLike[str], obj: Any) -> None:
     write_text(target, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
 
 
-def write_npy(target: str | os.PathLike, array) -> None:
-    import numpy as np
-
+def write_npy(target: str | os.PathLike[str], array: npt.ArrayLike) -> None:
     with atomic_path(target) as tmp, open(tmp, "wb") as fh:
         np.save(fh, array)
 
@@ -159,7 +162,7 @@ def cache_dir() -> Path:
     return path
 
 
-def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(chunk), b""):

@@ -6,10 +6,16 @@ the iNNvestigate worker alike), and the completeness check of DeepLIFT and IG.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import tensorflow as tf
+
+from models.interface import Classifier
+from models.keras_api import TF_VERSION
 
 IG_RULES = ("right", "left", "midpoint", "trapezoid")
 """Riemann rules for Integrated Gradients; DeepExplain (the thesis) used "right"."""
@@ -25,16 +31,12 @@ INNVESTIGATE_EXTRA = (
 def check_backend(backend: str) -> str:
     """A backend that can run here: 'native', or 'innvestigate' where it is installed."""
     if backend == "innvestigate":
-        import importlib.util
-
-        from models.keras_api import TF_VERSION
-
         if importlib.util.find_spec("innvestigate") is None or TF_VERSION >= (2, 15):
             raise ValueError(INNVESTIGATE_EXTRA)
     return backend
 
 
-def to_input_space(model, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
+def to_input_space(model: Classifier, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
     """uint8/float pixel images -> the model's input space (float32)."""
     out = [
         model.preprocess(tf.constant(images[i : i + batch_size], tf.float32)).numpy() for i in range(0, len(images), batch_size)
@@ -42,14 +44,18 @@ def to_input_space(model, images: np.ndarray, batch_size: int = 64) -> np.ndarra
     return np.concatenate(out).astype(np.float32) if out else np.zeros((0, *images.shape[1:]), np.float32)
 
 
-def check_baseline(baseline):
+Baseline = str | float | npt.ArrayLike
+"""A ``baseline`` parameter: ``"zeros"``, a number or an array in the model's input space."""
+
+
+def check_baseline(baseline: Baseline) -> Baseline:
     """A valid ``baseline`` parameter: ``"zeros"``, a number, or an array."""
     if isinstance(baseline, str) and baseline != "zeros":
         raise ValueError(f"baseline must be 'zeros', a number or an array in the model's input space; got {baseline!r}")
     return baseline
 
 
-def resolve_baseline(baseline, shape: tuple[int, ...]) -> np.ndarray:
+def resolve_baseline(baseline: Baseline, shape: tuple[int, ...]) -> np.ndarray:
     """The reference input in the model's input space: ``"zeros"`` (the spec), a number
     (a constant image) or an array broadcastable to ``shape`` (H, W, C)."""
     if isinstance(check_baseline(baseline), str):
@@ -108,7 +114,8 @@ def integrate_path(
         grads = np.asarray(gradient(points, targets[idx]))
         w = np.array([weights[k] for _, k in chunk])[:, None, None, None]
         np.add.at(total, idx, grads.astype(np.float64) * w)
-    return (total * (x.astype(np.float64) - x0)).astype(np.float32)
+    attributions: np.ndarray = (total * (x.astype(np.float64) - x0)).astype(np.float32)
+    return attributions
 
 
 def completeness(attributions: np.ndarray, f_x: np.ndarray, f_x0: np.ndarray) -> dict[str, np.ndarray]:
@@ -124,9 +131,9 @@ def completeness(attributions: np.ndarray, f_x: np.ndarray, f_x0: np.ndarray) ->
     }
 
 
-def target_logits(model, x: np.ndarray, targets: np.ndarray, batch_size: int = 32) -> np.ndarray:
+def target_logits(model: Any, x: np.ndarray, targets: np.ndarray, batch_size: int = 32) -> np.ndarray:
     """Target-class logits of input-space ``x`` under a Keras model (from preprocessed input)."""
-    out = []
+    out: list[np.ndarray] = []
     for i in range(0, len(x), batch_size):
         logits = model(tf.constant(x[i : i + batch_size]), training=False).numpy()
         out.append(logits[np.arange(len(logits)), np.asarray(targets)[i : i + batch_size]])

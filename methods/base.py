@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
+import numpy.typing as npt
 
 from common.errors import ParameterError
 from models.interface import Classifier
@@ -43,9 +44,9 @@ class Param:
     """
 
     default: Any
-    kind: type | None | object = _NO_DEFAULT
+    kind: type | object | None = _NO_DEFAULT
     doc: str = ""
-    choices: tuple | None = None
+    choices: tuple[Any, ...] | None = None
     low: float | None = None
     high: float | None = None
     positive: bool = False
@@ -53,7 +54,8 @@ class Param:
     check: Callable[[Any], Any] | None = None
     """Extra validation: returns the (possibly converted) value or raises ValueError."""
 
-    def resolved_kind(self):
+    def resolved_kind(self) -> type | object | None:
+        """``kind``, or the kind of the default when ``kind`` was omitted."""
         if self.kind is not _NO_DEFAULT:
             return self.kind
         default = self.default
@@ -68,9 +70,22 @@ class Param:
         return None
 
     def validate(self, method: str, name: str, value: Any) -> Any:
+        """``value`` checked and converted to the kind (a :class:`ParameterError` naming
+        ``method.name`` when it does not fit)."""
         where = f"{method}.{name}"
         if value is None and (self.optional or self.default is None):
             return None
+        value = self._convert(where, value)
+        self._check_range(where, value)
+        if self.check is not None:
+            try:
+                value = self.check(value)
+            except (TypeError, ValueError) as err:
+                raise ParameterError(f"{where}: {err}") from None
+        return value
+
+    def _convert(self, where: str, value: Any) -> Any:
+        """``value`` as the parameter's kind, or a ParameterError."""
         kind = self.resolved_kind()
         if kind is bool:
             if not isinstance(value, (bool, np.bool_)):
@@ -91,6 +106,10 @@ class Param:
         elif kind is str:
             if not isinstance(value, str):
                 raise ParameterError(f"{where} must be a string; got {value!r}")
+        return value
+
+    def _check_range(self, where: str, value: Any) -> None:
+        """``choices``, ``positive``, ``low`` and ``high``."""
         if self.choices is not None and value not in self.choices:
             raise ParameterError(f"{where} must be one of {', '.join(map(repr, self.choices))}; got {value!r}")
         if self.positive and not value > 0:
@@ -99,12 +118,6 @@ class Param:
             raise ParameterError(f"{where} must be >= {self.low}; got {value!r}")
         if self.high is not None and not value <= self.high:
             raise ParameterError(f"{where} must be <= {self.high}; got {value!r}")
-        if self.check is not None:
-            try:
-                value = self.check(value)
-            except (TypeError, ValueError) as err:
-                raise ParameterError(f"{where}: {err}") from None
-        return value
 
 
 def batch_size_param(default: int) -> Param:
@@ -123,7 +136,7 @@ class Attribution:
     """Per-image scalars, each of shape (N,) (e.g. Noise Mask's preservation); runs store them."""
     series: dict[str, np.ndarray] = field(default_factory=dict)
     """Per-image arrays, each (N, T), NaN-padded at the end (e.g. Noise Mask's objective trace)."""
-    info: dict = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
     """Anything else about the call (JSON-able), e.g. the backend used."""
 
 
@@ -134,12 +147,12 @@ class Explanation:
     """float32 (N, H, W): one relevance value per pixel, as the spec's section 3 defines."""
     attributions: np.ndarray
     """The method's raw output (e.g. (N, H, W, 3) for gradient methods, the mask for noise_mask)."""
-    params: dict
+    params: dict[str, Any]
     targets: np.ndarray
     seconds: float = 0.0
     diagnostics: dict[str, np.ndarray] = field(default_factory=dict)
     series: dict[str, np.ndarray] = field(default_factory=dict)
-    info: dict = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -156,7 +169,9 @@ class SaliencyMethod:
     dict, whose kinds are then inferred from the default values), the metadata below,
     and implement :meth:`attribute`."""
 
-    name: ClassVar[str]
+    name: str
+    """Set on the class; :func:`methods.registry.build_method` sets it on an instance built
+    under an alias (``perturbation``), which keeps that name in the results."""
     parameters: ClassVar[dict[str, Param]] = {}
     defaults: ClassVar[dict[str, Any]] = {}
     """Every parameter's default; derived from ``parameters``."""
@@ -167,7 +182,7 @@ class SaliencyMethod:
     (N, H, W, C)), ``"pixel"`` (one value per pixel, (N, H, W)) or ``"mask"`` (a mask in
     [0, 1] per pixel)."""
 
-    def __init_subclass__(cls, **kwargs):
+    def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "parameters" not in cls.__dict__ and "defaults" in cls.__dict__:
             cls.parameters = {k: Param(v) for k, v in cls.defaults.items()}
@@ -183,7 +198,7 @@ class SaliencyMethod:
         self.params = {k: self.parameters[k].validate(self.name, k, v) for k, v in given.items()}
 
     @classmethod
-    def metadata(cls) -> dict:
+    def metadata(cls) -> dict[str, Any]:
         """The method's self-description, as run.json records it."""
         return {"signed": cls.signed, "attribution_space": cls.attribution_space}
 
@@ -194,7 +209,7 @@ class SaliencyMethod:
         """Rough seconds per image, from the model's measured pass costs (run estimates)."""
         return 2 * costs.backward
 
-    def explain(self, model: Classifier, images: np.ndarray, targets=None) -> Explanation:
+    def explain(self, model: Classifier, images: np.ndarray, targets: npt.ArrayLike | None = None) -> Explanation:
         images = model.check_images(images)
         if targets is None:
             targets = model.top1(images)

@@ -10,13 +10,16 @@ process instead (see :mod:`methods.innvestigate_backend` for how its rule differ
 from __future__ import annotations
 
 import warnings
+from typing import Any, ClassVar
 
 import numpy as np
 
+from models.interface import Classifier
 from models.keras_api import keras
 
 from .attribution_helpers import BACKENDS, check_backend, to_input_space
 from .base import Attribution, Param, SaliencyMethod, batch_size_param
+from .innvestigate_backend import analyze
 from .modified_gradient import get_engine
 
 
@@ -24,21 +27,19 @@ class EpsilonLRP(SaliencyMethod):
     name = "elrp"
     signed = True
     attribution_space = "input"
-    parameters = {
+    parameters: ClassVar[dict[str, Param]] = {
         "epsilon": Param(1e-4, float, "stabiliser of the epsilon rule", positive=True),
         "batch_size": batch_size_param(16),
         "backend": Param("native", str, "'native' or 'innvestigate' (a worker process)", choices=BACKENDS, check=check_backend),
     }
 
-    def attribute(self, model, images, targets):
+    def attribute(self, model: Classifier, images: np.ndarray, targets: np.ndarray) -> Attribution:
         p = self.params
         epsilon, batch_size = p["epsilon"], p["batch_size"]
         x = to_input_space(model, images)
-        info: dict = {"backend": p["backend"]}
-        diagnostics: dict = {}
+        info: dict[str, Any] = {"backend": p["backend"]}
+        diagnostics: dict[str, np.ndarray] = {}
         if p["backend"] == "innvestigate":
-            from .innvestigate_backend import analyze
-
             if any(isinstance(layer, keras.layers.BatchNormalization) for layer in model.keras_model.submodules):
                 warnings.warn(
                     "iNNvestigate's lrp.epsilon applies the epsilon rule at every BatchNormalization and "

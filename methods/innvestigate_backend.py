@@ -49,7 +49,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -63,14 +65,14 @@ class InnvestigateBackendError(RuntimeError):
 
 
 def analyze(
-    keras_model,
-    job: dict,
+    keras_model: Any,
+    job: dict[str, Any],
     x: np.ndarray,
     targets: np.ndarray,
     batch_size: int = 16,
     fast_build: bool = True,
     timeout: float | None = None,
-) -> tuple[np.ndarray, dict]:
+) -> tuple[np.ndarray, dict[str, Any]]:
     """Run one iNNvestigate analysis in a worker process; returns (analysis, info).
 
     ``job``: ``{"analyzer": "gradient"}``, ``{"analyzer": "lrp.epsilon", "epsilon": e}``,
@@ -91,10 +93,11 @@ def analyze(
         d = Path(tmp)
         (d / "model.json").write_text(config)
         np.savez(d / "weights.npz", *keras_model.get_weights())
-        arrays = {"x": np.asarray(x, np.float32), "targets": np.asarray(targets, np.int64).reshape(-1)}
+        arrays: dict[str, np.ndarray] = {"x": np.asarray(x, np.float32), "targets": np.asarray(targets, np.int64).reshape(-1)}
         if "reference" in job:
             arrays["reference"] = np.asarray(job.pop("reference"), np.float32)
-        np.savez(d / "inputs.npz", **arrays)
+        # numpy's stub types **kwds as if a key could be `allow_pickle`; these keys are array names
+        np.savez(d / "inputs.npz", **arrays)  # type: ignore[arg-type]
         (d / "job.json").write_text(json.dumps({**job, "batch_size": int(batch_size), "fast_build": bool(fast_build)}))
         root = str(Path(__file__).resolve().parents[1])  # so that the worker finds this package
         path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
@@ -124,12 +127,10 @@ def analyze(
 
 def _patch_model_checks() -> None:
     """Replace AnalyzerBase._do_model_checks by the intended version (see module doc)."""
-    import warnings
+    import innvestigate.analyzer.base as base  # noqa: PLC0415 - optional (TF < 2.15 only), worker process only
+    import innvestigate.backend.graph as igraph  # noqa: PLC0415 - as above
 
-    import innvestigate.analyzer.base as base
-    import innvestigate.backend.graph as igraph
-
-    def _do_model_checks(self) -> None:
+    def _do_model_checks(self: Any) -> None:
         if not self._disable_model_checks and len(self._model_checks) > 0:
             checked = igraph.model_contains(self._model, [c["check"] for c in self._model_checks])
             for layers, check in zip(checked, self._model_checks):
@@ -144,18 +145,18 @@ def _patch_model_checks() -> None:
 
 
 def _worker(folder: Path) -> None:
-    import tensorflow as tf
+    import tensorflow as tf  # noqa: PLC0415 - the worker sets TensorFlow and Keras up in this order
 
     tf.compat.v1.disable_eager_execution()
     job = json.loads((folder / "job.json").read_text())
-    info: dict = {"analyzer": job["analyzer"], "fast_build": job["fast_build"]}
+    info: dict[str, Any] = {"analyzer": job["analyzer"], "fast_build": job["fast_build"]}
     if job["fast_build"]:
-        import keras.src.engine.base_layer_utils as blu
+        import keras.src.engine.base_layer_utils as blu  # noqa: PLC0415 - before iNNvestigate builds (module docstring)
 
         if not hasattr(blu, "_UNSAFE_GRAPH_OP_LAYER_CREATION"):
             raise RuntimeError("this Keras has no _UNSAFE_GRAPH_OP_LAYER_CREATION flag; use fast_build=False")
         blu._UNSAFE_GRAPH_OP_LAYER_CREATION = True
-    import innvestigate
+    import innvestigate  # noqa: PLC0415 - optional (TF < 2.15 only), imported after the flag above is set
 
     _patch_model_checks()
     model = tf.keras.models.model_from_json((folder / "model.json").read_text())
@@ -188,7 +189,7 @@ def _worker(folder: Path) -> None:
 
     start = time.perf_counter()
     if name == "gradient_path":
-        from methods.attribution_helpers import integrate_path
+        from methods.attribution_helpers import integrate_path  # noqa: PLC0415 - loads Keras, after the setup above
 
         x0 = np.zeros_like(x[0]) if reference is None else reference
         analysis = integrate_path(

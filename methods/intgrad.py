@@ -15,6 +15,12 @@ over the rule's points otherwise.
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
+import numpy as np
+
+from models.interface import Classifier
+
 from .attribution_helpers import (
     BACKENDS,
     IG_RULES,
@@ -27,7 +33,8 @@ from .attribution_helpers import (
     target_logits,
     to_input_space,
 )
-from .base import Attribution, Param, SaliencyMethod, batch_size_param
+from .base import Attribution, ModelCosts, Param, SaliencyMethod, batch_size_param
+from .innvestigate_backend import analyze
 from .modified_gradient import get_engine
 
 
@@ -35,7 +42,7 @@ class IntegratedGradients(SaliencyMethod):
     name = "intgrad"
     signed = True
     attribution_space = "input"
-    parameters = {
+    parameters: ClassVar[dict[str, Param]] = {
         "steps": Param(100, int, "points on the path from the baseline to the image", low=1),
         "baseline": Param(
             "zeros", None, "reference input: 'zeros' (model input space), a number or an array", check=check_baseline
@@ -45,19 +52,17 @@ class IntegratedGradients(SaliencyMethod):
         "backend": Param("native", str, "'native' or 'innvestigate' (a worker process)", choices=BACKENDS, check=check_backend),
     }
 
-    def estimate_seconds(self, costs):
-        return self.params["steps"] * costs.backward
+    def estimate_seconds(self, costs: ModelCosts) -> float:
+        return float(self.params["steps"] * costs.backward)
 
-    def attribute(self, model, images, targets):
+    def attribute(self, model: Classifier, images: np.ndarray, targets: np.ndarray) -> Attribution:
         p = self.params
         steps, rule, batch_size = p["steps"], p["rule"], p["batch_size"]
         alphas, weights = ig_alphas(steps, rule)
         x = to_input_space(model, images)
         x0 = resolve_baseline(p["baseline"], x.shape[1:])
-        info: dict = {"backend": p["backend"]}
+        info: dict[str, Any] = {"backend": p["backend"]}
         if p["backend"] == "innvestigate":
-            from .innvestigate_backend import analyze
-
             if rule == "left":
                 job = {"analyzer": "integrated_gradients", "steps": steps, "reference": x0}
             else:

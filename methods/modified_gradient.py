@@ -37,8 +37,10 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import tensorflow as tf
 
 from models.keras_api import keras
@@ -131,6 +133,10 @@ PASS_THROUGH = (
 """Layers kept (shared) in the modified model: linear in their input at inference, or max pooling."""
 
 
+Activation = Callable[[Any], Any]
+"""An elementwise function of a tensor (TensorFlow is untyped here: tensors are Any)."""
+
+
 class UnsupportedLayerError(ValueError):
     """A layer whose nonlinearity the modified-gradient rules cannot handle."""
 
@@ -138,38 +144,37 @@ class UnsupportedLayerError(ValueError):
 # ------------------------------------------------------------------------ gradient rules
 
 
-def _elementwise_derivative(fn: Callable, z: tf.Tensor) -> tf.Tensor:
+def _elementwise_derivative(fn: Activation, z: tf.Tensor) -> tf.Tensor:
     with tf.GradientTape() as tape:
         tape.watch(z)
         y = fn(z)
     return tape.gradient(y, z)
 
 
-def elrp_activation(fn: Callable, epsilon: float) -> Callable:
+def elrp_activation(fn: Activation, epsilon: float) -> Activation:
     """``fn`` whose gradient is ``f(z) / (z + eps * s(z))`` (DeepExplain's eps-LRP)."""
 
-    @tf.custom_gradient
-    def forward(z):
+    def forward(z: tf.Tensor) -> tuple[tf.Tensor, Activation]:
         y = fn(z)
 
-        def grad(dy):
+        def grad(dy: tf.Tensor) -> tf.Tensor:
             sign = tf.where(z >= 0, tf.ones_like(z), -tf.ones_like(z))
             return dy * y / (z + epsilon * sign)
 
         return y, grad
 
-    return forward
+    modified: Activation = tf.custom_gradient(forward)
+    return modified
 
 
-def rescale_activation(fn: Callable, threshold: float) -> Callable:
+def rescale_activation(fn: Activation, threshold: float) -> Activation:
     """``fn`` on a batch ``[x; x0]`` whose gradient for the ``x`` half is DeepLIFT's
     Rescale multiplier against the ``x0`` half (the reference half gets zero gradient)."""
 
-    @tf.custom_gradient
-    def forward(z):
+    def forward(z: tf.Tensor) -> tuple[tf.Tensor, Activation]:
         y = fn(z)
 
-        def grad(dy):
+        def grad(dy: tf.Tensor) -> tf.Tensor:
             n = tf.shape(z)[0] // 2
             zx, zr, yx, yr = z[:n], z[n:], y[:n], y[n:]
             dz = zx - zr
@@ -181,10 +186,11 @@ def rescale_activation(fn: Callable, threshold: float) -> Callable:
 
         return y, grad
 
-    return forward
+    modified: Activation = tf.custom_gradient(forward)
+    return modified
 
 
-def _modified(fn: Callable, rule: str, epsilon: float, threshold: float) -> Callable:
+def _modified(fn: Activation, rule: str, epsilon: float, threshold: float) -> Activation:
     if rule == "elrp":
         return elrp_activation(fn, epsilon)
     if rule == "rescale":
@@ -192,50 +198,51 @@ def _modified(fn: Callable, rule: str, epsilon: float, threshold: float) -> Call
     raise ValueError(f"rule must be one of {RULES[1:]} for a modified activation; got {rule!r}")
 
 
-class ModifiedActivation(keras.layers.Layer):
+class ModifiedActivation(keras.layers.Layer):  # type: ignore[misc]  # Keras is untyped: its Layer is Any
     """Forward: ``fn``. Backward: the ``rule``'s modified gradient."""
 
-    def __init__(self, fn: Callable, rule: str, epsilon: float, threshold: float, source: str = "", **kwargs):
+    def __init__(self, fn: Activation, rule: str, epsilon: float, threshold: float, source: str = "", **kwargs: Any):
         super().__init__(**kwargs)
         self.fn, self.rule, self.epsilon, self.threshold, self.source = fn, rule, epsilon, threshold, source
 
-    def call(self, inputs):
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
         return _modified(self.fn, self.rule, self.epsilon, self.threshold)(inputs)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Any) -> Any:
         return input_shape
 
 
-class SplitFusedActivation(keras.layers.Layer):
+class SplitFusedActivation(keras.layers.Layer):  # type: ignore[misc]  # Keras is untyped: its Layer is Any
     """A layer with a fused activation, as its linear part (weights copied when the clone is
     built) + a :class:`ModifiedActivation`."""
 
-    def __init__(self, source: keras.layers.Layer, rule: str, epsilon: float, threshold: float, **kwargs):
+    def __init__(self, source: keras.layers.Layer, rule: str, epsilon: float, threshold: float, **kwargs: Any):
         super().__init__(**kwargs)
         config = {**source.get_config(), "activation": "linear", "name": f"{source.name}_linear"}
         self.linear = type(source).from_config(config)
         self.act = ModifiedActivation(source.activation, rule, epsilon, threshold, source=source.name, name=f"{source.name}_act")
         self._source_weights = tuple(source.get_weights())  # a copy, not a tracked sub-layer
 
-    def build(self, input_shape):
+    def build(self, input_shape: Any) -> None:
         self.linear.build(input_shape)
         self.linear.set_weights(list(self._source_weights))
         super().build(input_shape)
 
-    def call(self, inputs):
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
         return self.act(self.linear(inputs))
 
 
 # ------------------------------------------------------------------------ model conversion
 
 
-def _activation_name(fn) -> str:
+def _activation_name(fn: object) -> str:
     if isinstance(fn, str):
         return fn
-    return getattr(fn, "__name__", type(fn).__name__)
+    name: str = getattr(fn, "__name__", type(fn).__name__)
+    return name
 
 
-def _describe(layer) -> str:
+def _describe(layer: keras.layers.Layer) -> str:
     return f"layer {layer.name!r} ({type(layer).__name__})"
 
 
@@ -244,10 +251,10 @@ def convert_model(model: keras.Model, rule: str, epsilon: float = 1e-4, threshol
     if rule not in ("elrp", "rescale"):
         raise ValueError(f"convert_model rule must be 'elrp' or 'rescale'; got {rule!r}")
 
-    def act(fn, layer):
+    def act(fn: Activation, layer: keras.layers.Layer) -> ModifiedActivation:
         return ModifiedActivation(fn, rule, epsilon, threshold, source=layer.name, name=f"{layer.name}_{rule}")
 
-    def clone_layer(layer):
+    def clone_layer(layer: keras.layers.Layer) -> keras.layers.Layer:
         if isinstance(layer, keras.Model):
             return convert_model(layer, rule, epsilon, threshold)
         if isinstance(layer, ACTIVATION_LAYERS):
@@ -307,14 +314,14 @@ class GradientEngine:
         else:
             self._fn = tf.function(self._gradient, input_signature=[x_spec, t_spec])
 
-    def _gradient(self, x, targets):
+    def _gradient(self, x: tf.Tensor, targets: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         with tf.GradientTape() as tape:
             tape.watch(x)
             logits = self.model(x, training=False)
             selected = tf.gather(logits, targets, axis=1, batch_dims=1)
         return tape.gradient(selected, x), selected
 
-    def _paired_gradient(self, x, x0, targets):
+    def _paired_gradient(self, x: tf.Tensor, x0: tf.Tensor, targets: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         n = tf.shape(x)[0]
         both = tf.concat([x, x0], axis=0)
         with tf.GradientTape() as tape:
@@ -324,43 +331,58 @@ class GradientEngine:
         reference = tf.gather(logits[n:], targets, axis=1, batch_dims=1)
         return tape.gradient(selected, both)[:n], selected, reference
 
-    def gradients(
-        self, x: np.ndarray, targets: np.ndarray, x0: np.ndarray | None = None, batch_size: int = 16
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """(gradients like ``x``, target logits f(x)) for input-space ``x``.
-
-        For ``rule="rescale"`` ``x0`` (same shape as ``x``) is required and the target
-        logits of the references come back as a third array.
-        """
-        x = np.asarray(x, np.float32)
-        targets = np.asarray(targets, np.int32).reshape(-1)
-        if len(targets) != len(x):
-            raise ValueError(f"{len(targets)} targets for {len(x)} inputs")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1; got {batch_size}")
-        paired = self.rule == "rescale"
-        if paired:
-            if x0 is None:
-                raise ValueError("rule 'rescale' needs the references x0")
-            x0 = np.broadcast_to(np.asarray(x0, np.float32), x.shape)
-        grads, logits, refs = [], [], []
-        for i in range(0, len(x), batch_size):
+    def gradients(self, x: npt.ArrayLike, targets: npt.ArrayLike, batch_size: int = 16) -> tuple[np.ndarray, np.ndarray]:
+        """(gradients like ``x``, target logits f(x)) for input-space ``x``, for the rules
+        ``gradient`` and ``elrp`` (``rescale`` compares with references: :meth:`paired_gradients`)."""
+        if self.rule == "rescale":
+            raise ValueError("rule 'rescale' needs the references x0: use paired_gradients(x, x0, targets)")
+        xs, ts = self._check(x, targets, batch_size)
+        grads, logits = [], []
+        for i in range(0, len(xs), batch_size):
             sl = slice(i, i + batch_size)
-            if paired:
-                g, f, r = self._fn(tf.constant(x[sl]), tf.constant(np.ascontiguousarray(x0[sl])), tf.constant(targets[sl]))
-                refs.append(r.numpy())
-            else:
-                g, f = self._fn(tf.constant(x[sl]), tf.constant(targets[sl]))
+            g, f = self._fn(tf.constant(xs[sl]), tf.constant(ts[sl]))
             grads.append(g.numpy())
             logits.append(f.numpy())
-        out = (np.concatenate(grads), np.concatenate(logits))
-        return (*out, np.concatenate(refs)) if paired else out
+        return np.concatenate(grads), np.concatenate(logits)
+
+    def paired_gradients(
+        self, x: npt.ArrayLike, x0: npt.ArrayLike, targets: npt.ArrayLike, batch_size: int = 16
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(modified gradients like ``x``, target logits f(x), target logits f(x0)) for the rule
+        ``rescale``; ``x0`` (the references) broadcasts to ``x``'s shape."""
+        if self.rule != "rescale":
+            raise ValueError(f"paired_gradients is for the rule 'rescale'; this engine's rule is {self.rule!r}: use gradients()")
+        xs, ts = self._check(x, targets, batch_size)
+        refs_in = np.broadcast_to(np.asarray(x0, np.float32), xs.shape)
+        grads, logits, refs = [], [], []
+        for i in range(0, len(xs), batch_size):
+            sl = slice(i, i + batch_size)
+            g, f, r = self._fn(tf.constant(xs[sl]), tf.constant(np.ascontiguousarray(refs_in[sl])), tf.constant(ts[sl]))
+            grads.append(g.numpy())
+            logits.append(f.numpy())
+            refs.append(r.numpy())
+        return np.concatenate(grads), np.concatenate(logits), np.concatenate(refs)
+
+    @staticmethod
+    def _check(x: npt.ArrayLike, targets: npt.ArrayLike, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+        """(float32 inputs, int32 targets, one per input), or a ValueError."""
+        xs = np.asarray(x, np.float32)
+        ts = np.asarray(targets, np.int32).reshape(-1)
+        if len(ts) != len(xs):
+            raise ValueError(f"{len(ts)} targets for {len(xs)} inputs")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1; got {batch_size}")
+        return xs, ts
 
 
-_ENGINES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_ENGINES: weakref.WeakKeyDictionary[object, dict[tuple[str, float | None, float | None], GradientEngine]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
-def get_engine(model, rule: str = "gradient", epsilon: float = 1e-4, threshold: float = RESCALE_THRESHOLD) -> GradientEngine:
+def get_engine(
+    model: object, rule: str = "gradient", epsilon: float = 1e-4, threshold: float = RESCALE_THRESHOLD
+) -> GradientEngine:
     """A cached :class:`GradientEngine` for a ``ModelWrapper`` (or a bare Keras model):
     the clone and its compiled function are reused while ``model`` lives.
 

@@ -34,6 +34,8 @@ from __future__ import annotations
 import time
 import weakref
 import zlib
+from collections.abc import Callable
+from typing import Any, ClassVar, NoReturn
 
 import numpy as np
 import tensorflow as tf
@@ -44,9 +46,9 @@ from common.progress import progress
 from models.interface import Classifier
 from models.keras_api import keras
 
-from .base import Attribution, Param, SaliencyMethod, batch_size_param
+from .base import Attribution, ModelCosts, Param, SaliencyMethod, batch_size_param
 
-PRESETS = {
+PRESETS: dict[str, dict[str, Any]] = {
     # the thesis's settings (paper profile): run to convergence, <= 15,000 steps
     "faithful": {},
     # 4x the learning rate, a fixed 3,200 steps (window = max_iterations: no early stop,
@@ -59,12 +61,15 @@ PRESETS = {
 bench/report/noise_mask_convergence.json."""
 FAST = PRESETS["fast"]
 
+Feature = Callable[[tf.Tensor], tf.Tensor]
+"""F_l: pixels (a tensor) -> the compared layer's output."""
+
 
 class NoiseMask(SaliencyMethod):
     name = "noise_mask"
     signed = False
     attribution_space = "mask"
-    parameters = {
+    parameters: ClassVar[dict[str, Param]] = {
         "preset": Param("faithful", str, "a name in PRESETS: its values replace these defaults", choices=tuple(PRESETS)),
         "layer": Param(None, str, "layer whose output F_l is compared (None: the logits)", optional=True),
         "learning_rate": Param(thesis.NOISE_MASK["learning_rate"], float, "Adam learning rate", positive=True),
@@ -85,18 +90,19 @@ class NoiseMask(SaliencyMethod):
         "seed": Param(0, int, "noise seed"),
     }
 
-    def __init__(self, **params):
+    def __init__(self, **params: Any):
         preset = params.get("preset", "faithful")
         if preset not in PRESETS:
             raise ParameterError(f"noise_mask.preset: unknown preset {preset!r}; available: {', '.join(PRESETS)}")
         super().__init__(**{**PRESETS[preset], **params})
 
-    def estimate_seconds(self, costs):
-        return self.params["max_iterations"] * costs.backward
+    def estimate_seconds(self, costs: ModelCosts) -> float:
+        return float(self.params["max_iterations"] * costs.backward)
 
-    def attribute(self, model: Classifier, images: np.ndarray, targets: np.ndarray):
+    def attribute(self, model: Classifier, images: np.ndarray, targets: np.ndarray) -> Attribution:
         p = self.params
-        masks, infos = [], []
+        masks: list[np.ndarray] = []
+        infos: list[dict[str, np.ndarray]] = []
         for start in range(0, len(images), p["batch_size"]):
             batch = images[start : start + p["batch_size"]]
             mask, info = self._optimise(model, batch)
@@ -113,7 +119,7 @@ class NoiseMask(SaliencyMethod):
 
     # ------------------------------------------------------------------ core
 
-    def _optimise(self, model: Classifier, images: np.ndarray):
+    def _optimise(self, model: Classifier, images: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         p = self.params
         n, h, w, _ = images.shape
         layer = p["layer"]
@@ -131,8 +137,7 @@ class NoiseMask(SaliencyMethod):
         optimizer = keras.optimizers.Adam(learning_rate=p["learning_rate"], epsilon=p["adam_epsilon"])
         reduce_axes = list(range(1, len(f_x.shape)))
 
-        @tf.function
-        def step(iteration):
+        def one_step(iteration: tf.Tensor) -> tf.Tensor:
             u = noise.draw(_STEP, iteration)
             with tf.GradientTape() as tape:
                 m = tf.sigmoid(v)
@@ -144,6 +149,8 @@ class NoiseMask(SaliencyMethod):
                 total = tf.reduce_sum(objective)
             optimizer.apply_gradients([(tape.gradient(total, v), v)])
             return objective
+
+        step = tf.function(one_step)
 
         window, max_iter = int(p["window"]), int(p["max_iterations"])
         trace = np.full((n, max_iter), np.nan, np.float32)
@@ -182,24 +189,29 @@ class NoiseMask(SaliencyMethod):
         }
         return mask.astype(np.float32), info
 
-    def _beta(self, feature, x_t, f_x, noise) -> np.ndarray:
+    def _beta(self, feature: Feature, x_t: tf.Tensor, f_x: tf.Tensor, noise: NoiseSource) -> np.ndarray:
         """beta0 = 1 / (mean over draws of the MSE between F(noise) and F(X)), per image."""
-        draws = []
+        draws: list[np.ndarray] = []
         for d in range(int(self.params["beta_draws"])):
             f_u = feature(noise.draw(_BETA, d))
             draws.append(tf.reduce_mean(tf.square(f_u - f_x), axis=list(range(1, len(f_x.shape)))).numpy())
-        return (1.0 / np.mean(draws, axis=0)).astype(np.float32)
+        beta: np.ndarray = (1.0 / np.mean(draws, axis=0)).astype(np.float32)
+        return beta
 
 
-def _fixed_draw_terms(feature, x_t, f_x, mask, beta, noise, draws: int):
+def _fixed_draw_terms(
+    feature: Feature, x_t: tf.Tensor, f_x: tf.Tensor, mask: np.ndarray, beta: np.ndarray, noise: NoiseSource, draws: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Preservation mean(M) and loss term beta*MSE averaged over the fixed evaluation draws."""
     m = tf.constant(mask[..., None], tf.float32)
-    losses = []
+    losses: list[np.ndarray] = []
     for d in range(draws):
         u = noise.draw(_EVAL, d)
         f_hat = feature(u + (x_t - u) * m)
         losses.append(tf.reduce_mean(tf.square(f_x - f_hat), axis=list(range(1, len(f_x.shape)))).numpy())
-    return mask.mean(axis=(1, 2)).astype(np.float32), (beta * np.mean(losses, axis=0)).astype(np.float32)
+    preservation: np.ndarray = mask.mean(axis=(1, 2)).astype(np.float32)
+    loss_term: np.ndarray = (beta * np.mean(losses, axis=0)).astype(np.float32)
+    return preservation, loss_term
 
 
 def evaluate_mask(
@@ -214,7 +226,7 @@ def evaluate_mask(
     """(preservation, loss term) of any masks (N, H, W) on the fixed noise draws that
     ``NoiseMask(seed=seed)`` reports its final objective on, so that masks from elsewhere
     (e.g. converged reference runs) are scored on exactly the same objective."""
-    feature = lambda pix: model.forward(pix, layer)  # noqa: E731
+    feature: Feature = lambda pix: model.forward(pix, layer)
     x_t = tf.constant(images.astype(np.float32))
     return _fixed_draw_terms(
         feature, x_t, feature(x_t), np.asarray(mask, np.float32), np.asarray(beta, np.float32), NoiseSource(images, seed), draws
@@ -223,19 +235,26 @@ def evaluate_mask(
 
 _STEP, _BETA, _EVAL = 0, 1, 2  # independent noise streams
 
-_FEATURE_FNS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_FEATURE_FNS: weakref.WeakKeyDictionary[Classifier, dict[str | None, Feature]] = weakref.WeakKeyDictionary()
 
 
-def _feature_fn(model: Classifier, layer: str | None):
+def _feature_fn(model: Classifier, layer: str | None) -> Feature:
     """The compiled F_l of ``model``, built once per (model, layer)."""
     per_model = _FEATURE_FNS.setdefault(model, {})
     if layer not in per_model:
         owner = weakref.ref(model)  # a strong reference would keep the cache entry alive forever
-        per_model[layer] = tf.function(lambda pix: owner().forward(pix, layer))
+
+        def forward(pix: tf.Tensor) -> tf.Tensor:
+            live = owner()
+            if live is None:  # the entry goes with the model, so this is never called then
+                raise ReferenceError("the model of this compiled feature function no longer exists")
+            return live.forward(pix, layer)
+
+        per_model[layer] = tf.function(forward)
     return per_model[layer]
 
 
-def _raise(message: str):
+def _raise(message: str) -> NoReturn:
     raise ValueError(message)
 
 
@@ -247,7 +266,7 @@ class NoiseSource:
         self.keys = [zlib.crc32(img.tobytes()) for img in images]
         self.seed = seed
 
-    def draw(self, stream: int, index) -> tf.Tensor:
+    def draw(self, stream: int, index: int | tf.Tensor) -> tf.Tensor:
         index = tf.cast(index, tf.int64)
         return tf.stack(
             [

@@ -14,13 +14,15 @@ Relevance is signed: a patch whose removal raises the target logit has a negativ
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
+from typing import ClassVar
 
 import numpy as np
 import tensorflow as tf
 
 from models.interface import Classifier
 
-from .base import Attribution, Param, SaliencyMethod, batch_size_param
+from .base import Attribution, ModelCosts, Param, SaliencyMethod, batch_size_param
 
 
 def patch_starts(length: int, patch: int, stride: int) -> list[int]:
@@ -37,7 +39,7 @@ class Occlusion(SaliencyMethod):
     name = "occlusion"
     signed = True
     attribution_space = "pixel"
-    parameters = {
+    parameters: ClassVar[dict[str, Param]] = {
         "patch_size": Param(15, int, "side of the square patch, pixels", low=1),
         "stride": Param(4, int, "step between patches, pixels", low=1),
         "patch_value": Param(0.0, float, "patch value in the model's input space"),
@@ -48,10 +50,10 @@ class Occlusion(SaliencyMethod):
         size, stride = self.params["patch_size"], self.params["stride"]
         return [(r, c) for r in patch_starts(h, size, stride) for c in patch_starts(w, size, stride)]
 
-    def estimate_seconds(self, costs):
+    def estimate_seconds(self, costs: ModelCosts) -> float:
         return len(self.positions(*costs.input_size)) * costs.forward
 
-    def attribute(self, model: Classifier, images: np.ndarray, targets: np.ndarray):
+    def attribute(self, model: Classifier, images: np.ndarray, targets: np.ndarray) -> Attribution:
         p = self.params
         size, batch_size = p["patch_size"], p["batch_size"]
         n, h, w, _ = images.shape
@@ -65,15 +67,15 @@ class Occlusion(SaliencyMethod):
             x = model.preprocess(tf.constant(images[i : i + 1], tf.float32))  # (1, h, w, 3) input space
             t = tf.constant([targets[i]], tf.int64)
             base = float(target_logit(x, t)[0])
-            drops = []
+            batches: list[np.ndarray] = []
             for start in range(0, len(offsets), batch_size):
                 r0 = offsets[start : start + batch_size, 0][:, None, None]
                 c0 = offsets[start : start + batch_size, 1][:, None, None]
                 inside = (rows >= r0) & (rows < r0 + size) & (cols >= c0) & (cols < c0 + size)  # (b, h, w)
                 occluded = tf.where(tf.constant(inside[..., None]), tf.cast(p["patch_value"], tf.float32), x)
                 tb = tf.fill([len(inside)], t[0])
-                drops.append(base - target_logit(occluded, tb).numpy())
-            drops = np.concatenate(drops)
+                batches.append(base - target_logit(occluded, tb).numpy())
+            drops = np.concatenate(batches)
             total = np.zeros((h, w), np.float64)
             count = np.zeros((h, w), np.float64)
             for (r, c), drop in zip(positions, drops):
@@ -83,18 +85,20 @@ class Occlusion(SaliencyMethod):
         return Attribution(relevance, relevance, info={"patches_per_image": len(positions)})
 
 
-_TARGET_LOGIT_FNS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+TargetLogit = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
+"""(inputs, targets) -> the target classes' logits."""
+
+_TARGET_LOGIT_FNS: weakref.WeakKeyDictionary[Classifier, TargetLogit] = weakref.WeakKeyDictionary()
 
 
-def _target_logit_fn(model: Classifier):
+def _target_logit_fn(model: Classifier) -> TargetLogit:
     """The compiled target-logit function of ``model``, built once per model."""
     if model not in _TARGET_LOGIT_FNS:
         keras_model = model.keras_model
 
-        @tf.function(reduce_retracing=True)
-        def target_logit(x_input, targets):
+        def target_logit(x_input: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
             logits = keras_model(x_input, training=False)
             return tf.gather(logits, targets, axis=1, batch_dims=1)
 
-        _TARGET_LOGIT_FNS[model] = target_logit
+        _TARGET_LOGIT_FNS[model] = tf.function(target_logit, reduce_retracing=True)
     return _TARGET_LOGIT_FNS[model]

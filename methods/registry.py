@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import importlib
 import re
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
 
 from common.errors import UnknownNameError
 
@@ -37,11 +38,12 @@ profiles use that name; a run records the name it was given)."""
 
 
 def _load(ref: str) -> type[SaliencyMethod]:
-    module, cls = ref.split(":")
-    return getattr(importlib.import_module(module), cls)
+    module, name = ref.split(":")
+    cls: type[SaliencyMethod] = getattr(importlib.import_module(module), name)
+    return cls
 
 
-def _plugins() -> dict[str, object]:
+def _plugins() -> dict[str, EntryPoint]:
     return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
 
 
@@ -95,7 +97,7 @@ def method_name(name: str) -> str:
     return get_method(name).name if ":" in name else name
 
 
-def build_method(name: str, params: dict | None = None) -> SaliencyMethod:
+def build_method(name: str, params: dict[str, Any] | None = None) -> SaliencyMethod:
     """The method ``name`` built with ``params`` (validated now), named as asked: an alias
     keeps its name in the results (``perturbation`` stays ``perturbation``); ``module:Class``
     takes its class's ``name``."""

@@ -7,10 +7,15 @@ float32. Relevance (spec section 3): max over channels of its absolute value (De
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import numpy as np
+
+from models.interface import Classifier
 
 from .attribution_helpers import BACKENDS, check_backend, to_input_space
 from .base import Attribution, Param, SaliencyMethod, batch_size_param
+from .innvestigate_backend import analyze
 from .modified_gradient import get_engine
 
 
@@ -18,19 +23,17 @@ class Sensitivity(SaliencyMethod):
     name = "sensitivity"
     signed = False
     attribution_space = "input"
-    parameters = {
+    parameters: ClassVar[dict[str, Param]] = {
         "batch_size": batch_size_param(16),
         "backend": Param("native", str, "'native' or 'innvestigate' (a worker process)", choices=BACKENDS, check=check_backend),
     }
 
-    def attribute(self, model, images, targets):
+    def attribute(self, model: Classifier, images: np.ndarray, targets: np.ndarray) -> Attribution:
         p = self.params
         x = to_input_space(model, images)
-        info: dict = {"backend": p["backend"]}
-        diagnostics: dict = {}
+        info: dict[str, Any] = {"backend": p["backend"]}
+        diagnostics: dict[str, np.ndarray] = {}
         if p["backend"] == "innvestigate":
-            from .innvestigate_backend import analyze
-
             grads, info["innvestigate"] = analyze(model.keras_model, {"analyzer": "gradient"}, x, targets, p["batch_size"])
         else:
             grads, logits = get_engine(model, "gradient").gradients(x, targets, batch_size=p["batch_size"])

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 
 @dataclass(frozen=True)
@@ -28,13 +29,13 @@ class ABPC:
     steps: int
 
 
-def _values(curve) -> np.ndarray:
+def _values(curve: npt.ArrayLike) -> np.ndarray:
     if hasattr(curve, "logits") and hasattr(curve, "probs"):
         raise TypeError("pass Curves.logits or Curves.probs (ABPC needs to know the unit), not a Curves object")
     return np.asarray(curve, dtype=np.float64)
 
 
-def abpc(lerf, morf, check_step0: bool = True) -> ABPC:
+def abpc(lerf: npt.ArrayLike, morf: npt.ArrayLike, check_step0: bool = True) -> ABPC:
     """ABPC per image from curves of shape (N, T+1) or (T+1,), step 0 first.
 
     ``check_step0``: raise if the two curves' step 0 differ (a sign the curves do not

@@ -29,7 +29,7 @@ class MetricInfo:
 
     def best(self, values: dict[str, float]) -> str:
         """The key whose value is best in this metric's direction."""
-        return (max if self.higher_is_better else min)(values, key=values.get)
+        return (max if self.higher_is_better else min)(values, key=values.__getitem__)
 
 
 CURVE_METRICS: tuple[MetricInfo, ...] = (

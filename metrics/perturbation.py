@@ -28,15 +28,18 @@ scores and the random-order curves once, and scores many relevance maps against 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
+import numpy.typing as npt
 
 from common import thesis
 from models.interface import Classifier, softmax
 
 from .relevance_maps import ORDERS, pixel_ranking
+from .road import ImputationCurve
 
 THESIS_STEPS = thesis.CURVE_STEPS
 THESIS_PIXELS_PER_STEP = thesis.PIXELS_PER_STEP
@@ -53,18 +56,20 @@ REPLACEMENTS = tuple(REPLACEMENT_TEXT)
 """How removed pixels are replaced along a curve; the default first."""
 
 
-def pixels_per_step_for(size, steps: int = THESIS_STEPS, coverage: float = THESIS_COVERAGE) -> int:
+def pixels_per_step_for(size: int | Sequence[int], steps: int = THESIS_STEPS, coverage: float = THESIS_COVERAGE) -> int:
     """Pixels per step that cover ``coverage`` of an image of ``size`` in ``steps`` steps.
 
     ``size``: an int (square) or (H, W). 299 -> 100 (the thesis), 224 -> 56.
     """
-    h, w = (size, size) if np.isscalar(size) else tuple(size)
+    # np.isscalar narrows to numpy's scalar types (not int), hence the Any and the cast
+    dims: tuple[Any, ...] = (size, size) if np.isscalar(size) else tuple(cast("Sequence[int]", size))
+    h, w = dims
     h, w, steps = int(h), int(w), int(steps)
     if h <= 0 or w <= 0 or steps <= 0:
         raise ValueError(f"size and steps must be positive; got size {(h, w)}, steps {steps}")
     if not 0 < coverage <= 1:
         raise ValueError(f"coverage must be in (0, 1]; got {coverage}")
-    k = max(1, int(round(coverage * h * w / steps)))
+    k = max(1, round(float(coverage) * h * w / steps))
     while k > 1 and k * steps > h * w:
         k -= 1
     if k * steps > h * w:
@@ -86,23 +91,24 @@ class Curves:
 
     @property
     def steps(self) -> int:
-        return self.logits.shape[1] - 1
+        return int(self.logits.shape[1]) - 1
 
 
-def _image_entropies(seed, n: int) -> list[tuple[int, ...]]:
-    def check(entropy, where):
+def _image_entropies(seed: int | Sequence[Any], n: int) -> list[tuple[int, ...]]:
+    def check(entropy: Iterable[Any], where: str) -> tuple[int, ...]:
         for v in entropy:
             if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or v < 0:
                 raise ValueError(f"seeds must be non-negative ints; got {v!r} in {where}")
         return tuple(int(v) for v in entropy)
 
-    if isinstance(seed, (int, np.integer)) and not isinstance(seed, (bool, np.bool_)):
-        return [check((seed, i), "seed") for i in range(n)]
-    if isinstance(seed, (str, bytes)) or not hasattr(seed, "__len__"):
+    integer = isinstance(seed, (int, np.integer))
+    if isinstance(seed, (bool, np.bool_, str, bytes)) or not (integer or hasattr(seed, "__len__")):
         raise TypeError(f"seed must be an int or a sequence of per-image seeds; got {type(seed).__name__}")
+    if isinstance(seed, (int, np.integer)):
+        return [check((seed, i), "seed") for i in range(n)]
     if len(seed) != n:
         raise ValueError(f"got {len(seed)} per-image seeds for {n} images")
-    out = []
+    out: list[tuple[int, ...]] = []
     for i, s in enumerate(seed):
         entropy = tuple(s) if isinstance(s, (tuple, list, np.ndarray)) else (s,)
         out.append(check(entropy, f"seed[{i}]"))
@@ -136,7 +142,7 @@ class CurveEvaluator:
         *,
         pixels_per_step: int,
         steps: int,
-        seed: int | Sequence = 0,
+        seed: int | Sequence[Any] = 0,
         batch_size: int = 32,
         unperturbed_logits: np.ndarray | None = None,
         random_curves: Curves | None = None,
@@ -189,7 +195,7 @@ class CurveEvaluator:
     def __len__(self) -> int:
         return len(self.images)
 
-    def subset(self, index) -> CurveEvaluator:
+    def subset(self, index: npt.ArrayLike) -> CurveEvaluator:
         """An evaluator for some of the images (same seeds, targets and settings) that shares
         the unperturbed scores already computed here, so a method can be scored in chunks
         without recomputing step 0."""
@@ -222,7 +228,7 @@ class CurveEvaluator:
         relevance = self._check_order_relevance(relevance, order)
         return np.stack([self.image_ranking(i, None if relevance is None else relevance[i], order) for i in range(len(self))])
 
-    def _check_order_relevance(self, relevance, order: str) -> np.ndarray | None:
+    def _check_order_relevance(self, relevance: npt.ArrayLike | None, order: str) -> np.ndarray | None:
         if order not in ORDERS:
             raise ValueError(f"unknown pixel order {order!r}; expected one of {ORDERS}")
         if order == "random":
@@ -252,10 +258,10 @@ class CurveEvaluator:
 
     def curves(self, relevance: np.ndarray | None, order: str) -> Curves:
         """Curves of ``relevance`` (N, H, W) along ``order``; ``random`` ignores relevance."""
-        relevance = self._check_order_relevance(relevance, order)
-        if order == "random":
+        checked = self._check_order_relevance(relevance, order)
+        if checked is None:  # order == "random"
             return self.random_curves()
-        return self._score(lambda i: self.image_ranking(i, relevance[i], order), order)
+        return self._score(lambda i: self.image_ranking(i, checked[i], order), order)
 
     def curves_from_ranking(self, ranking: np.ndarray, order: str = "custom") -> Curves:
         """Curves for explicit per-image rankings (N, >= steps * pixels_per_step) of flat pixel indices."""
@@ -271,7 +277,7 @@ class CurveEvaluator:
             raise ValueError(f"ranking must hold flat pixel indices in [0, {self.num_pixels})")
         return self._score(lambda i: ranking[i], order)
 
-    def _score(self, ranking_of, order: str) -> Curves:
+    def _score(self, ranking_of: Callable[[int], np.ndarray], order: str) -> Curves:
         n, h, w, _ = self.images.shape
         k, T, bs = self.pixels_per_step, self.steps, self.batch_size
         base = self.unperturbed_logits()
@@ -305,13 +311,11 @@ class CurveEvaluator:
             flush(fill)
         return Curves(order, logits, probs, k, self.targets.copy())
 
-    def _perturbed_images(self, i: int, order_i: np.ndarray):
+    def _perturbed_images(self, i: int, order_i: np.ndarray) -> Iterator[np.ndarray]:
         """Image ``i`` at steps 1..T along ``order_i``, one float32 array per step (valid until the next)."""
         h, w = self.images.shape[1:3]
         k, T = self.pixels_per_step, self.steps
         if self.replacement == "road":
-            from .road import ImputationCurve
-
             yield from ImputationCurve(
                 self.images[i], order_i, k, T, np.random.SeedSequence(self._entropies[i], spawn_key=(_STREAM_ROAD,))
             )
@@ -332,7 +336,7 @@ def perturbation_curves(
     order: str,
     pixels_per_step: int,
     steps: int,
-    seed: int | Sequence = 0,
+    seed: int | Sequence[Any] = 0,
     batch_size: int = 32,
     replacement: str = DEFAULT_REPLACEMENT,
 ) -> Curves:

@@ -6,16 +6,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+import numpy.typing as npt
 
 ORDERS = ("morf", "lerf", "random")
 """Pixel orders: most relevant first, least relevant first, and the random baseline."""
+
+RandomSource = np.random.Generator | np.random.SeedSequence | int | Sequence[int] | None
+"""What :func:`as_generator` accepts."""
 
 GRAY_PERCENTILE = 99.5
 """abs(relevance) is divided by this percentile (numpy's default, linear interpolation)."""
 
 
-def _check_map(relevance: np.ndarray, what: str = "relevance") -> np.ndarray:
+def _check_map(relevance: object, what: str = "relevance") -> np.ndarray:
     relevance = np.asarray(relevance)
     if relevance.ndim != 2:
         raise ValueError(f"{what} must be one map of shape (H, W); got shape {relevance.shape}")
@@ -49,15 +55,16 @@ def grayscale_map(relevance: np.ndarray, signed: bool = True) -> np.ndarray:
         scale = a.max()
     if scale <= 0:
         return np.zeros(a.shape, np.uint8)
-    return np.rint(np.clip(a / scale, 0.0, 1.0) * 255.0).astype(np.uint8)
+    gray: np.ndarray = np.rint(np.clip(a / scale, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return gray
 
 
-def as_generator(rng) -> np.random.Generator:
+def as_generator(rng: RandomSource) -> np.random.Generator:
     """Accept a Generator, a SeedSequence or anything ``np.random.default_rng`` takes."""
     return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
 
 
-def pixel_ranking(relevance: np.ndarray | None, order: str, rng) -> np.ndarray:
+def pixel_ranking(relevance: npt.ArrayLike | None, order: str, rng: RandomSource) -> np.ndarray:
     """Flat pixel indices (int64, H*W) in the order the pixels are to be replaced.
 
     ``morf``: descending (signed) relevance; ``lerf``: ascending; ``random``: a random permutation

@@ -41,6 +41,8 @@ and rounded to uint8. Relevance is taken as float64.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from .relevance_maps import _check_map, grayscale_map
@@ -52,12 +54,13 @@ MASK_TOLERANCE = 1e-6
 
 def _gray(rgb: np.ndarray) -> np.ndarray:
     """uint8 (H, W) of a uint8 RGB render, through the input image's conversion."""
-    return np.rint(image_to_gray(rgb)).astype(np.uint8)
+    gray: np.ndarray = np.rint(image_to_gray(rgb)).astype(np.uint8)
+    return gray
 
 
 def _deepexplain(relevance: np.ndarray, percentile: float) -> np.ndarray:
-    from matplotlib import colormaps
-    from matplotlib.colors import Normalize
+    from matplotlib import colormaps  # noqa: PLC0415 - matplotlib: ~0.2 s to import, for two renderings only
+    from matplotlib.colors import Normalize  # noqa: PLC0415 - as above
 
     abs_max = np.percentile(np.abs(relevance), percentile)
     norm = Normalize(vmin=-abs_max, vmax=abs_max)
@@ -66,7 +69,7 @@ def _deepexplain(relevance: np.ndarray, percentile: float) -> np.ndarray:
 
 def _innvestigate(relevance: np.ndarray, cmap: str, positive_only: bool) -> np.ndarray:
     """ivis.heatmap(cmap_type=cmap) of one image whose channels are already summed (ivis.project inlined)."""
-    from matplotlib import colormaps
+    from matplotlib import colormaps  # noqa: PLC0415 - matplotlib: ~0.2 s to import, for two renderings only
 
     absmax = np.max(np.abs(relevance))
     x = relevance / absmax if absmax != 0 else relevance
@@ -86,7 +89,7 @@ def _composite(image: np.ndarray, mask: np.ndarray, background: float) -> np.nda
     return _gray(np.rint(image * m + background * (1.0 - m)).astype(np.uint8))
 
 
-_RENDERERS = {
+_RENDERERS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "abs-p99.5": lambda r, x: grayscale_map(r),
     "deepexplain-heatmap": lambda r, x: _deepexplain(r, 100.0),
     "deepexplain-heatmap-p99": lambda r, x: _deepexplain(r, 99.0),
@@ -123,9 +126,9 @@ def render_map(relevance: np.ndarray, image: np.ndarray, rendering: str) -> np.n
         raise ValueError(f"unknown rendering {rendering!r}; expected one of {RENDERINGS}")
     relevance = _check_map(relevance).astype(np.float64)
     image = np.asarray(image)
-    if image.dtype != np.uint8 or image.shape != relevance.shape + (3,):
+    if image.dtype != np.uint8 or image.shape != (*relevance.shape, 3):
         raise ValueError(
-            f"image must be uint8 of shape {relevance.shape + (3,)} (the map's size, RGB); got {image.dtype} {image.shape}"
+            f"image must be uint8 of shape {(*relevance.shape, 3)} (the map's size, RGB); got {image.dtype} {image.shape}"
         )
     if rendering in MASK_RENDERINGS:
         relevance = _check_mask(relevance)

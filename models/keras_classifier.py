@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -35,7 +36,7 @@ class ModelWrapper:
     weights: str = "unknown"
     """Where the weights came from (a path, a package, or 'random init')."""
     weights_sha256: str | None = None
-    _layer_models: dict = field(default_factory=dict, repr=False)
+    _layer_models: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -61,7 +62,8 @@ class ModelWrapper:
         out = self.preprocess(tf.constant(probe)).numpy().astype(np.float64)  # (4, h, w, 3)
         b = out[0]
         a = np.stack([(out[c + 1] - b) / 255.0 for c in range(3)], axis=-1)  # (h, w, 3 out, 3 in)
-        return np.linalg.solve(a, -b[..., None])[..., 0].astype(np.float32)
+        zeros: np.ndarray = np.linalg.solve(a, -b[..., None])[..., 0].astype(np.float32)
+        return zeros
 
     def layer_model(self, layer: str | None = None) -> keras.Model:
         """Keras model from the preprocessed input to ``layer``'s output (None: logits)."""
@@ -90,7 +92,8 @@ class ModelWrapper:
         return softmax(self.logits(images, batch_size))
 
     def top1(self, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
-        return self.logits(images, batch_size).argmax(axis=1)
+        classes: np.ndarray = self.logits(images, batch_size).argmax(axis=1)
+        return classes
 
     def check_images(self, images: np.ndarray) -> np.ndarray:
         images = np.asarray(images)
@@ -104,8 +107,9 @@ class ModelWrapper:
 
 
 @lru_cache(maxsize=16)
-def _compiled_forward(model: ModelWrapper):
-    return tf.function(lambda x: model.forward(x), reduce_retracing=True)
+def _compiled_forward(model: ModelWrapper) -> Callable[[tf.Tensor], tf.Tensor]:
+    compiled: Callable[[tf.Tensor], tf.Tensor] = tf.function(lambda x: model.forward(x), reduce_retracing=True)
+    return compiled
 
 
 def scale_preprocess(scale: float, offset: float) -> Preprocess:
@@ -155,7 +159,7 @@ def from_keras(
     return ModelWrapper(name=name, keras_model=keras_model, preprocess=preprocess, preprocessing=preprocessing, weights=weights)
 
 
-def not_a_keras2_model(model) -> str:
+def not_a_keras2_model(model: object) -> str:
     """What to do with a model that is not of the stack's Keras 2 API."""
     kind = f"{type(model).__module__}.{type(model).__name__}"
     if type(model).__module__.startswith("keras") and LEGACY_PACKAGE:

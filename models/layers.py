@@ -38,6 +38,7 @@ Resulting choices (architectures of ``keras.applications``, checked by tests/tes
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from common.errors import InputError
 
@@ -74,7 +75,7 @@ class Unit:
     """Whether it separates two modules."""
 
 
-def _graph(keras_model) -> tuple[list[str], dict[str, list[str]], str, dict]:
+def _graph(keras_model: Any) -> tuple[list[str], dict[str, list[str]], str, dict[str, Any]]:
     """(layer names in a topological order, inbound layer names per layer, output layer name,
     layer objects by name), restricted to the layers the output depends on."""
     try:
@@ -91,7 +92,8 @@ def _graph(keras_model) -> tuple[list[str], dict[str, list[str]], str, dict]:
     if len(outputs) != 1:
         raise InputError(f"model {keras_model.name!r} has {len(outputs)} outputs; discovery needs one (the logits)")
     output = outputs[0]
-    needed, stack = set(), [output]
+    needed: set[str] = set()
+    stack = [output]
     while stack:
         name = stack.pop()
         if name not in needed:
@@ -105,8 +107,8 @@ def _graph(keras_model) -> tuple[list[str], dict[str, list[str]], str, dict]:
     for name in needed:
         for src in set(inbound.get(name, [])) & needed:
             consumers[src].append(name)
-    ready = sorted((n for n, count in waiting.items() if count == 0), key=rank.get)
-    order = []
+    ready = sorted((n for n, count in waiting.items() if count == 0), key=rank.__getitem__)
+    order: list[str] = []
     while ready:
         name = ready.pop(0)
         order.append(name)
@@ -114,11 +116,11 @@ def _graph(keras_model) -> tuple[list[str], dict[str, list[str]], str, dict]:
             waiting[nxt] -= 1
             if waiting[nxt] == 0:
                 ready.append(nxt)
-        ready.sort(key=rank.get)
+        ready.sort(key=rank.__getitem__)
     return order, {n: [s for s in inbound.get(n, []) if s in needed] for n in order}, output, layers
 
 
-def cut_points(keras_model) -> list[str]:
+def cut_points(keras_model: Any) -> list[str]:
     """Layers every path from the input to the output passes through, in order."""
     order, inbound, _, _ = _graph(keras_model)
     return _cut_points(order, inbound)
@@ -141,7 +143,7 @@ def _cut_points(order: list[str], inbound: dict[str, list[str]]) -> list[str]:
     return cuts
 
 
-def _spatial(layer) -> tuple[int, int] | None:
+def _spatial(layer: Any) -> tuple[int, int] | None:
     try:
         shape = tuple(layer.output.shape)
     except (AttributeError, ValueError, TypeError):
@@ -151,7 +153,7 @@ def _spatial(layer) -> tuple[int, int] | None:
     return int(shape[1]), int(shape[2])
 
 
-def units(keras_model) -> list[Unit]:
+def units(keras_model: Any) -> list[Unit]:
     """The thesis's layers of ``keras_model``, in order (see the module docstring)."""
     order, inbound, output, layers = _graph(keras_model)
     result: list[Unit] = []
@@ -172,14 +174,14 @@ def units(keras_model) -> list[Unit]:
     return result
 
 
-def _spatial_of_input(keras_model) -> tuple[int, int] | None:
+def _spatial_of_input(keras_model: Any) -> tuple[int, int] | None:
     shape = keras_model.input_shape
     if isinstance(shape, list):  # several inputs: the first
         shape = shape[0]
     return (int(shape[1]), int(shape[2])) if len(shape) == 4 and shape[1] and shape[2] else None
 
 
-def modules(keras_model) -> list[list[str]]:
+def modules(keras_model: Any) -> list[list[str]]:
     """The modules: runs of layers between down-sampling layers (which belong to none)."""
     result: list[list[str]] = [[]]
     for unit in units(keras_model):
@@ -191,7 +193,7 @@ def modules(keras_model) -> list[list[str]]:
     return [m for m in result if m]
 
 
-def logits_layer(keras_model) -> str:
+def logits_layer(keras_model: Any) -> str:
     """The model's output layer, which must give pre-softmax logits."""
     _, _, output, layers = _graph(keras_model)
     activation = getattr(layers[output], "activation", None)
@@ -203,7 +205,7 @@ def logits_layer(keras_model) -> str:
     return output
 
 
-def discovery_layers(keras_model) -> list[str]:
+def discovery_layers(keras_model: Any) -> list[str]:
     """The six layers of thesis Section 4.3, positions 1-6 (see the module docstring)."""
     found = modules(keras_model)
     logits = logits_layer(keras_model)

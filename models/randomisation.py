@@ -70,11 +70,13 @@ import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from .keras_api import keras
 from .keras_classifier import ModelWrapper
+from .layers import cut_points
 
 GRANULARITIES = ("stage", "block", "layer")
 RULES = ("shuffle", "reinit", "permute")
@@ -97,7 +99,7 @@ class Group:
     layers: tuple[str, ...]
 
 
-def weighted_layers(keras_model) -> list:
+def weighted_layers(keras_model: Any) -> list[Any]:
     """The model's top-level layers that hold weights, in the model's order (a nested model
     counts as one layer, as in Quantus)."""
     return [layer for layer in keras_model.layers if layer.weights]
@@ -116,7 +118,7 @@ def _name_keys(name: str) -> tuple[str, str]:
     return key, key
 
 
-def layer_groups(keras_model, granularity: str = "stage") -> list[Group]:
+def layer_groups(keras_model: Any, granularity: str = "stage") -> list[Group]:
     """The randomisation groups of ``keras_model``, top (output side) first; see the module docstring."""
     if granularity not in GRANULARITIES:
         raise ValueError(f"granularity must be one of {', '.join(GRANULARITIES)}; got {granularity!r}")
@@ -144,16 +146,14 @@ def layer_groups(keras_model, granularity: str = "stage") -> list[Group]:
     return [Group(name, tuple(members)) for name, members in reversed(_unique_names(groups))]
 
 
-def _automatic_name(layer) -> bool:
+def _automatic_name(layer: Any) -> bool:
     """Whether the layer has the name Keras makes up (``conv2d_12``: its class in snake case, numbered)."""
     cls = type(layer).__name__
     snake = re.sub("([a-z])([A-Z])", r"\1_\2", re.sub("(.)([A-Z][a-z0-9]+)", r"\1_\2", cls)).lower()
     return re.fullmatch(rf"{re.escape(snake)}(_\d+)?", layer.name) is not None
 
 
-def _cut_point_groups(keras_model, layers) -> list[tuple[str, list[str]]]:
-    from .layers import cut_points
-
+def _cut_point_groups(keras_model: Any, layers: list[Any]) -> list[tuple[str, list[str]]]:
     position = {layer.name: k for k, layer in enumerate(keras_model.layers)}
     cuts = sorted((position[c] for c in cut_points(keras_model)), reverse=False)
     names = [layer.name for layer in keras_model.layers]
@@ -178,14 +178,14 @@ def _cut_point_groups(keras_model, layers) -> list[tuple[str, list[str]]]:
 
 def _unique_names(groups: list[tuple[str, list[str]]]) -> list[tuple[str, list[str]]]:
     seen: dict[str, int] = {}
-    out = []
+    out: list[tuple[str, list[str]]] = []
     for name, members in groups:
         seen[name] = seen.get(name, 0) + 1
         out.append((name if seen[name] == 1 else f"{name}#{seen[name]}", members))
     return out
 
 
-def derived_seed(seed: int, *parts) -> int:
+def derived_seed(seed: int, *parts: object) -> int:
     """A 31-bit seed from ``seed`` and names/indices (stable across runs and platforms)."""
     words = [int(seed) & 0xFFFFFFFF] + [zlib.crc32(str(p).encode()) for p in parts]
     return int(np.random.SeedSequence(words).generate_state(1)[0] % (2**31 - 1))
@@ -229,7 +229,7 @@ class ParameterRandomiser:
 
     # -------------------------------------------------------------- random weights
 
-    def random_weights(self, layer) -> list[np.ndarray]:
+    def random_weights(self, layer: Any) -> list[np.ndarray]:
         """The randomised weights of ``layer`` (a layer of the original model or of a clone)."""
         if self.rule == "permute":
             rng = np.random.RandomState(self.seed + 1)  # np.random.seed(seed + 1) in Quantus, for every layer
@@ -238,14 +238,14 @@ class ParameterRandomiser:
             self._random_cache[layer.name] = self._reinit(layer) if self.rule == "reinit" else self._shuffle(layer)
         return [w.copy() for w in self._random_cache[layer.name]]
 
-    def _shuffle(self, layer) -> list[np.ndarray]:
+    def _shuffle(self, layer: Any) -> list[np.ndarray]:
         return [
             np.random.default_rng(derived_seed(self.seed, layer.name, k)).permutation(w.ravel()).reshape(w.shape)
             for k, w in enumerate(layer.get_weights())
         ]
 
-    def _reinit(self, layer) -> list[np.ndarray]:
-        out = []
+    def _reinit(self, layer: Any) -> list[np.ndarray]:
+        out: list[np.ndarray] = []
         for k, variable in enumerate(layer.weights):
             seed = derived_seed(self.seed, layer.name, k)
             shape, dtype = tuple(variable.shape), variable.dtype.as_numpy_dtype
@@ -282,7 +282,7 @@ class ParameterRandomiser:
         for name in group.layers:
             self._set_random(wrapper.keras_model.get_layer(name), self.model.keras_model.get_layer(name))
 
-    def _set_random(self, target, source) -> None:
+    def _set_random(self, target: Any, source: Any) -> None:
         if isinstance(source, keras.Model) and self.rule != "permute":  # a nested model: each of its layers
             for sub in source.layers:
                 if sub.weights:
@@ -321,7 +321,7 @@ class ParameterRandomiser:
             self._randomise(wrapper, group)
         return wrapper
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         """JSON-able settings: rule, seed, granularity and the groups."""
         return {
             "rule": self.rule,

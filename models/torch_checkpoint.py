@@ -28,7 +28,9 @@ import pickle
 import struct
 import zipfile
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO, Any, NoReturn
 
 import numpy as np
 
@@ -38,7 +40,7 @@ LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
 
 # torch storage class name -> numpy dtype
-STORAGE_DTYPES = {
+STORAGE_DTYPES: dict[str, np.dtype[Any]] = {
     "DoubleStorage": np.dtype("<f8"),
     "FloatStorage": np.dtype("<f4"),
     "HalfStorage": np.dtype("<f2"),
@@ -79,15 +81,18 @@ class _View:
 
 
 class _PendingTensor:
-    def __init__(self, storage, offset: int, size: tuple[int, ...], stride: tuple[int, ...]):
+    def __init__(self, storage: _Storage | _View, offset: int, size: tuple[int, ...], stride: tuple[int, ...]):
         self.storage, self.offset, self.size, self.stride = storage, offset, size, stride
 
     def resolve(self) -> np.ndarray:
-        storage, offset = self.storage, self.offset
-        if isinstance(storage, _View):
-            check_bounds(self.offset, self.size, self.stride, storage.numel)
-            check_bounds(storage.offset, (storage.numel,), (1,), storage.base.numel)
-            storage, offset = storage.base, offset + storage.offset
+        offset = self.offset
+        if isinstance(self.storage, _View):
+            view = self.storage
+            check_bounds(self.offset, self.size, self.stride, view.numel)
+            check_bounds(view.offset, (view.numel,), (1,), view.base.numel)
+            storage, offset = view.base, offset + view.offset
+        else:
+            storage = self.storage
         flat = storage.array
         if flat is None:
             raise CheckpointError("checkpoint refers to a storage whose data is missing")
@@ -99,7 +104,8 @@ class _PendingTensor:
         index = np.array(offset, np.int64)
         for axis, (n, s) in enumerate(zip(self.size, self.stride)):
             index = index + (np.arange(n, dtype=np.int64) * s).reshape((n,) + (1,) * (len(self.size) - axis - 1))
-        return flat[index]  # bounds-checked gather, a copy in C order
+        gathered: np.ndarray = flat[index]  # bounds-checked gather, a copy in C order
+        return gathered
 
 
 def check_bounds(offset: int, size: tuple[int, ...], stride: tuple[int, ...], numel: int) -> None:
@@ -118,30 +124,30 @@ def check_bounds(offset: int, size: tuple[int, ...], stride: tuple[int, ...], nu
         )
 
 
-def _ints(values, what: str) -> tuple[int, ...]:
+def _ints(values: object, what: str) -> tuple[int, ...]:
     if not isinstance(values, (tuple, list)) or not all(isinstance(v, int) for v in values):
         raise CheckpointError(f"tensor {what} is not a sequence of integers: {values!r}")
     return tuple(int(v) for v in values)
 
 
-def _rebuild_tensor(storage, storage_offset, size, stride, *_ignored):
+def _rebuild_tensor(storage: object, storage_offset: object, size: object, stride: object, *_ignored: object) -> _PendingTensor:
     if not isinstance(storage, (_Storage, _View)) or not isinstance(storage_offset, int):
         raise CheckpointError(f"malformed tensor record (storage {type(storage).__name__}, offset {storage_offset!r})")
     return _PendingTensor(storage, int(storage_offset), _ints(size, "size"), _ints(stride, "stride"))
 
 
-def _rebuild_parameter(data, requires_grad=True, backward_hooks=None, *_ignored):
+def _rebuild_parameter(data: object, requires_grad: object = True, backward_hooks: object = None, *_ignored: object) -> object:
     return data
 
 
 class _Unpickler(pickle.Unpickler):
     """Allows only the globals a state dict needs; storages come via ``persistent_load``."""
 
-    def __init__(self, fh, load_storage):
+    def __init__(self, fh: IO[bytes], load_storage: Callable[..., _Storage | _View]):
         super().__init__(fh)
         self._load_storage = load_storage
 
-    def find_class(self, module, name):
+    def find_class(self, module: str, name: str) -> Any:
         if module == "collections" and name == "OrderedDict":
             return OrderedDict
         if module == "torch._utils" and name in ("_rebuild_tensor_v2", "_rebuild_tensor"):
@@ -152,13 +158,13 @@ class _Unpickler(pickle.Unpickler):
             return _StorageType(name)
         raise pickle.UnpicklingError(f"checkpoint needs {module}.{name}, which this reader does not allow")
 
-    def persistent_load(self, pid):
+    def persistent_load(self, pid: object) -> _Storage | _View:
         if not (isinstance(pid, tuple) and pid and pid[0] == "storage"):
             raise pickle.UnpicklingError(f"unsupported persistent id {pid!r}")
         return self._load_storage(*pid[1:])
 
 
-def _resolve_all(obj):
+def _resolve_all(obj: object) -> object:
     if isinstance(obj, _PendingTensor):
         return obj.resolve()
     if isinstance(obj, OrderedDict):
@@ -170,12 +176,12 @@ def _resolve_all(obj):
     return obj
 
 
-def _no_storage(*_args):
+def _no_storage(*_args: object) -> NoReturn:
     raise pickle.UnpicklingError("unexpected storage reference in a checkpoint header")
 
 
-def _load_legacy(fh) -> object:
-    def unpickle():  # header values: plain data, still through the restricted unpickler
+def _load_legacy(fh: IO[bytes]) -> object:
+    def unpickle() -> Any:  # header values: plain data, still through the restricted unpickler
         return _Unpickler(fh, _no_storage).load()
 
     try:
@@ -193,7 +199,9 @@ def _load_legacy(fh) -> object:
 
     storages: dict[str, _Storage] = {}
 
-    def load_storage(storage_type, root_key, location, numel, view_metadata=None):
+    def load_storage(
+        storage_type: _StorageType, root_key: str, location: str, numel: int, view_metadata: tuple[str, int, int] | None = None
+    ) -> _Storage | _View:
         if root_key not in storages:
             storages[root_key] = _Storage(storage_type, int(numel))
         base = storages[root_key]
@@ -215,7 +223,7 @@ def _load_legacy(fh) -> object:
     return obj
 
 
-def _load_zip(path) -> object:
+def _load_zip(path: Path) -> object:
     with zipfile.ZipFile(path) as archive:
         names = archive.namelist()
         pkl = [n for n in names if n.endswith("/data.pkl") or n == "data.pkl"]
@@ -223,15 +231,15 @@ def _load_zip(path) -> object:
             raise CheckpointError("zip archive without data.pkl")
         prefix = pkl[0][: -len("data.pkl")]
 
-        def load_storage(storage_type, key, location, numel, *_rest):
+        def load_storage(storage_type: _StorageType, key: str, location: str, numel: int, *_rest: object) -> _Storage:
             storage = _Storage(storage_type, int(numel))
             raw = archive.read(f"{prefix}data/{key}")
             storage.array = np.frombuffer(raw, storage_type.dtype)
             return storage
 
-        cache: dict = {}
+        cache: dict[str, _Storage] = {}
 
-        def cached(storage_type, key, location, numel, *rest):
+        def cached(storage_type: _StorageType, key: str, location: str, numel: int, *rest: object) -> _Storage:
             if key not in cache:
                 cache[key] = load_storage(storage_type, key, location, numel, *rest)
             return cache[key]
@@ -240,7 +248,7 @@ def _load_zip(path) -> object:
             return _Unpickler(io.BytesIO(fh.read()), cached).load()
 
 
-def load_checkpoint(path: str | os.PathLike) -> object:
+def load_checkpoint(path: str | os.PathLike[str]) -> object:
     """The unpickled checkpoint with every tensor as a numpy array.
 
     Raises :class:`CheckpointError` naming ``path`` for a damaged or crafted file, and
@@ -262,7 +270,7 @@ def load_checkpoint(path: str | os.PathLike) -> object:
         raise CheckpointError(f"{path}: damaged checkpoint ({type(err).__name__}: {err})") from None
 
 
-def load_state_dict(path: str | os.PathLike) -> OrderedDict[str, np.ndarray]:
+def load_state_dict(path: str | os.PathLike[str]) -> OrderedDict[str, np.ndarray]:
     """Ordered ``name -> np.ndarray`` of a checkpoint holding a state dict.
 
     Accepts a bare state dict or a dict with a ``state_dict`` / ``model`` entry.

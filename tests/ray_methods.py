@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -31,7 +32,10 @@ class KillOnce(Sensitivity):
     ``marker`` and kills its own process with SIGKILL (mid-unit): the retried unit succeeds."""
 
     name = "kill_once"
-    parameters = {**Sensitivity.parameters, "marker": Param("", str, "a file: kill the worker while it does not exist")}
+    parameters: ClassVar[dict[str, Param]] = {
+        **Sensitivity.parameters,
+        "marker": Param("", str, "a file: kill the worker while it does not exist"),
+    }
 
     def attribute(self, model, images, targets):
         marker = Path(self.params["marker"])
@@ -45,7 +49,10 @@ class FailsOn(Sensitivity):
     """Sensitivity that raises on an image whose pixels sum to ``pixel_sum`` (a bug in a method)."""
 
     name = "fails_on"
-    parameters = {**Sensitivity.parameters, "pixel_sum": Param(-1, int, "raise on the image with this pixel sum")}
+    parameters: ClassVar[dict[str, Param]] = {
+        **Sensitivity.parameters,
+        "pixel_sum": Param(-1, int, "raise on the image with this pixel sum"),
+    }
 
     def attribute(self, model, images, targets):
         sums = images.reshape(len(images), -1).astype(np.int64).sum(axis=1)

@@ -59,7 +59,7 @@ def test_reader_refuses_foreign_globals(tmp_path):
     path = tmp_path / "evil.pth"
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("evil/data.pkl", pickle.dumps(Counter(a=1), protocol=2))
-    with pytest.raises(pickle.UnpicklingError, match="collections.Counter"):
+    with pytest.raises(pickle.UnpicklingError, match=r"collections\.Counter"):
         load_checkpoint(path)
     junk = tmp_path / "junk.pth"
     junk.write_bytes(b"not a checkpoint at all")

@@ -159,7 +159,7 @@ def test_source_symlink_loop_is_named(tmp_path):
     src = make_set(tmp_path / "src")
     (src / "images.csv").unlink()
     (src / "images.csv").symlink_to(src / "images.csv")
-    with pytest.raises(FetchError, match="images.csv is a symlink loop"):
+    with pytest.raises(FetchError, match=r"images\.csv is a symlink loop"):
         import_image_set(src, tmp_path / "out", show_progress=False)
 
 
@@ -284,7 +284,7 @@ def test_kaggle_failure_names_dataset(no_kaggle_env, monkeypatch):
         def dataset_download_files(self, *a, **k):
             raise ConnectionError("no route to host")
 
-    with pytest.raises(FetchError, match="nips-2017-adversarial-learning-development-set.*no route"):
+    with pytest.raises(FetchError, match=r"nips-2017-adversarial-learning-development-set.*no route"):
         fetch_from_kaggle(no_kaggle_env / "nips17", client_factory=Broken, show_progress=False)
     assert not (no_kaggle_env / "nips17").exists()
 

@@ -379,7 +379,7 @@ def test_unsupported_layer_raises_for_modified_rules(bad):
     model = _wrap(keras.Model(inp, out), f"bad_{bad}")
     imgs = images(2, 8)
     for name in ["elrp", "deeplift"]:
-        with pytest.raises(UnsupportedLayerError, match="not supported|cannot handle|not an elementwise"):
+        with pytest.raises(UnsupportedLayerError, match=r"not supported|cannot handle|not an elementwise"):
             methods.explain(name, model, imgs)
     # the ordinary gradient works on any differentiable model
     assert np.isfinite(methods.explain("sensitivity", model, imgs).relevance).all()

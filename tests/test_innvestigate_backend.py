@@ -42,7 +42,7 @@ def _rel(a, b):
 def conv_relu_net(seed=0, size=16):
     """Conv/Dense layers with biases, each followed by a ReLU; no BatchNormalization."""
     keras.utils.set_random_seed(seed)
-    init = lambda s: keras.initializers.RandomNormal(stddev=0.2, seed=s)  # noqa: E731
+    init = lambda s: keras.initializers.RandomNormal(stddev=0.2, seed=s)
     inp = keras.Input((size, size, 3))
     x = L.Conv2D(8, 3, padding="same", bias_initializer=init(1))(inp)
     x = L.ReLU()(x)

@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -91,7 +92,7 @@ def test_a_bad_parameter_stops_a_run_before_the_model_loads(tmp_path, monkeypatc
 
     monkeypatch.setattr(bench.run.runner, "get_model", no_model)
     profile = apply_overrides(load_profile("smoke"), ["noise_mask.learning_rate=abc"])
-    with pytest.raises(ParameterError, match="noise_mask.learning_rate must be a number; got 'abc'"):
+    with pytest.raises(ParameterError, match=r"noise_mask\.learning_rate must be a number; got 'abc'"):
         run_benchmark(profile, tmp_path / "run", log=lambda s: None)
     assert not (tmp_path / "run").exists()
 
@@ -136,7 +137,7 @@ def test_unsigned_relevance_must_not_be_negative():
     class Negative(SaliencyMethod):
         name = "negative"
         signed = False
-        parameters = {}
+        parameters: ClassVar[dict[str, Param]] = {}
 
         def attribute(self, model, images, targets):
             rel = -np.ones(images.shape[:3], np.float32)
@@ -151,7 +152,7 @@ def test_unsigned_relevance_must_not_be_negative():
 def test_diagnostics_and_series_are_checked_per_image():
     class WrongRows(SaliencyMethod):
         name = "wrong_rows"
-        parameters = {"k": Param(1, int)}
+        parameters: ClassVar[dict[str, Param]] = {"k": Param(1, int)}
 
         def attribute(self, model, images, targets):
             rel = np.zeros(images.shape[:3], np.float32)
@@ -161,7 +162,7 @@ def test_diagnostics_and_series_are_checked_per_image():
 
     with pytest.raises(ValueError, match=r"diagnostics\['score'\] must have 2 rows"):
         WrongRows().explain(get_model("tiny"), np.zeros((2, 32, 32, 3), np.uint8))
-    with pytest.raises(ParameterError, match="wrong_rows.k must be an integer"):
+    with pytest.raises(ParameterError, match=r"wrong_rows\.k must be an integer"):
         WrongRows(k="x")
 
 
@@ -274,7 +275,7 @@ def test_from_keras_refuses_what_is_not_a_keras2_model_and_says_what_to_do():
         return  # TensorFlow < 2.16: tf.keras is Keras 2, there is no Keras 3 model to pass
     inp = tf.keras.Input((8, 8, 3))
     keras3 = tf.keras.Model(inp, tf.keras.layers.Dense(3)(tf.keras.layers.Flatten()(inp)))
-    with pytest.raises(InputError, match="Keras 3 model.*tf_keras"):
+    with pytest.raises(InputError, match=r"Keras 3 model.*tf_keras"):
         from_keras(keras3, scale_preprocess(1.0, 0.0))
 
 

@@ -6,6 +6,8 @@ same mask as the faithful one, at a quarter of the steps scaled to this small pr
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import methods
 from methods.noise_mask import FAST, PRESETS
 from metrics import blurred_r
@@ -39,7 +41,7 @@ def test_fast_setting_finds_the_faithful_mask(square_model, square_images, squar
         # measured (seed 0): faithful converges at 2,250 steps, IoU with the square
         # 0.81/0.84/0.92; fast (750 steps) IoU 0.79/0.84/0.90, blurred r to the faithful
         # mask 0.9997-0.9999, objective (32 fixed draws) within +0.3%..+1.9%
-        iou = lambda m: ((m > 0.5) & sq).sum() / ((m > 0.5) | sq).sum()  # noqa: E731
+        iou = lambda m: ((m > 0.5) & sq).sum() / ((m > 0.5) | sq).sum()
         assert iou(m_fast) >= iou(m_faith) - 0.05
         assert m_fast[~sq].max() < 0.2
         assert blurred_r(m_fast, m_faith) >= 0.995
@@ -92,7 +94,7 @@ def test_measured_convergence_lookup():
     # the faithful trajectory gets closer with more passes, and never passes the ceiling
     faithful = next(v for v in summary["variants"] if v["lr"] == 0.015)["points"]
     assert [p["passes"] for p in faithful] == sorted(p["passes"] for p in faithful)
-    assert all(a["gap_mean"] > b["gap_mean"] for a, b in zip(faithful, faithful[1:]))
+    assert all(a["gap_mean"] > b["gap_mean"] for a, b in pairwise(faithful))
     assert all(p["r_mean"] <= summary["ceiling"]["r_mean"] + 0.01 for p in faithful)
 
 

@@ -52,7 +52,7 @@ def installed_plugin(tmp_path, monkeypatch):
 def test_builtins_are_registered():
     assert set(methods.available()) >= {"deeplift", "intgrad", "elrp", "sensitivity", "occlusion", "noise_mask"}
     assert methods.get_method("perturbation") is methods.get_method("occlusion")  # the thesis's name
-    with pytest.raises(KeyError, match="unknown method 'nope'.*available: "):
+    with pytest.raises(KeyError, match=r"unknown method 'nope'.*available: "):
         methods.get_method("nope")
 
 

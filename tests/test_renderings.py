@@ -162,7 +162,7 @@ def test_innvestigate_graymap_runs_from_black_to_white(image):
 
 
 def test_unknown_rendering_names_the_choices(image):
-    with pytest.raises(ValueError, match="unknown rendering 'jet'.*abs-p99.5"):
+    with pytest.raises(ValueError, match=r"unknown rendering 'jet'.*abs-p99\.5"):
         render_map(np.zeros((H, W)), image, "jet")
 
 

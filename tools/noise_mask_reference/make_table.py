@@ -34,10 +34,22 @@ def main(argv=None):
     ap.add_argument("--analysis", help="analyse_gpu_run.py's JSON: the faithful trajectory's r against reference seed 1")
     args = ap.parse_args(argv)
 
+    rows, configs, ref, device = read_results(args.results)
+    if args.analysis:  # r of the seed-0 trajectory against the other seed's reference
+        add_seed1_r(rows, args.analysis)
+    if ref is None:
+        ap.error("none of the results files holds a reference (the run made without --ref-from)")
+    print_table(rows, ref)
+    if args.json:
+        write_summary(args.json, rows, configs, ref, device)
+
+
+def read_results(paths):
+    """(rows: variant -> passes -> (gap, r vs seed 0, r vs seed 1 or None), configs, reference, device)."""
     rows = defaultdict(dict)
     configs = {}
     ref = device = None
-    for path in args.results:
+    for path in paths:
         with open(path) as fh:
             d = json.load(fh)
         if "reference" in d:
@@ -49,15 +61,20 @@ def main(argv=None):
             configs[name] = v["config"]
             for run in v["runs"]:
                 rows[name][run["passes"]] = (run["gap"], run["r"], None)
-    if args.analysis:  # r of the seed-0 trajectory against the other seed's reference
-        with open(args.analysis) as fh:
-            analysis = json.load(fh)
-        for row in analysis["rows"]:
-            if row["variant"] == "faithful":
-                g, r0, _ = rows[FAITHFUL][row["passes"]]
-                rows[FAITHFUL][row["passes"]] = (g, r0, row["r_s1"])
-    if ref is None:
-        ap.error("none of the results files holds a reference (the run made without --ref-from)")
+    return rows, configs, ref, device
+
+
+def add_seed1_r(rows, analysis_path) -> None:
+    """The faithful rows' r against reference seed 1, from analyse_gpu_run.py's JSON."""
+    with open(analysis_path) as fh:
+        analysis = json.load(fh)
+    for row in analysis["rows"]:
+        if row["variant"] == "faithful":
+            g, r0, _ = rows[FAITHFUL][row["passes"]]
+            rows[FAITHFUL][row["passes"]] = (g, r0, row["r_s1"])
+
+
+def print_table(rows, ref) -> None:
     n = len(ref["objective"]) // 2
     cg, cr = np.array(ref["ceiling_gap"]), np.array(ref["ceiling_blurred_r"])
     print(
@@ -84,53 +101,57 @@ def main(argv=None):
         "reference see analyse_gpu_run.py (3200: 0.70, 6400: 0.85, 12800: 0.91)."
     )
 
-    if args.json:
-        variants = []
-        for name, r in rows.items():
-            cfg = configs[name]
-            points = []
-            for p in sorted(r):
-                g, r0, r1 = (np.asarray(a) if a is not None else None for a in r[p])
-                rr = r1 if r1 is not None else r0
-                points.append(
-                    {
-                        "passes": int(p),
-                        "gap_mean": float(g.mean()),
-                        "gap_max": float(g.max()),
-                        "r_mean": float(rr.mean()),
-                        "r_min": float(rr.min()),
-                    }
-                )
-            variants.append(
+
+def write_summary(out, rows, configs, ref, device) -> None:
+    """The per-(variant, passes) means and extremes the run report plots."""
+    n = len(ref["objective"]) // 2
+    cg, cr = np.array(ref["ceiling_gap"]), np.array(ref["ceiling_blurred_r"])
+    variants = []
+    for name, r in rows.items():
+        cfg = configs[name]
+        points = []
+        for p in sorted(r):
+            g, r0, r1 = (np.asarray(a) if a is not None else None for a in r[p])
+            rr = r1 if r1 is not None else r0
+            points.append(
                 {
-                    "name": name,
-                    "lr": cfg.get("lr"),
-                    "schedule": cfg.get("sched"),
-                    "full_resolution": not name.startswith("pyr"),
-                    "plain": set(cfg) <= {"lr", "sched"},
-                    "points": points,
+                    "passes": int(p),
+                    "gap_mean": float(g.mean()),
+                    "gap_max": float(g.max()),
+                    "r_mean": float(rr.mean()),
+                    "r_min": float(rr.min()),
                 }
             )
-        summary = {
-            "what": "Noise Mask on EfficientNet-Lite0, 16 shared NIPS-2017 images: objective gap (32 fixed draws) and "
-            "blurred r (sigma 2 px) against faithful runs continued to convergence; means over images",
-            "source": "tools/noise_mask_reference (NOTES.md), PyTorch port of the suite's objective, " + str(device),
-            "reference": {
-                "converged": int(np.sum(ref["converged"])),
-                "image_seeds": 2 * n,
-                "median_iterations": float(np.median(ref["iterations"])),
-            },
-            "ceiling": {
-                "gap_abs_mean": float(np.abs(cg).mean()),
-                "gap_abs_max": float(np.abs(cg).max()),
-                "r_mean": float(cr.mean()),
-                "r_min": float(cr.min()),
-            },
-            "variants": variants,
-        }
-        with open(args.json, "w") as f:
-            json.dump(summary, f, indent=1)
-        print(f"wrote {args.json}")
+        variants.append(
+            {
+                "name": name,
+                "lr": cfg.get("lr"),
+                "schedule": cfg.get("sched"),
+                "full_resolution": not name.startswith("pyr"),
+                "plain": set(cfg) <= {"lr", "sched"},
+                "points": points,
+            }
+        )
+    summary = {
+        "what": "Noise Mask on EfficientNet-Lite0, 16 shared NIPS-2017 images: objective gap (32 fixed draws) and "
+        "blurred r (sigma 2 px) against faithful runs continued to convergence; means over images",
+        "source": "tools/noise_mask_reference (NOTES.md), PyTorch port of the suite's objective, " + str(device),
+        "reference": {
+            "converged": int(np.sum(ref["converged"])),
+            "image_seeds": 2 * n,
+            "median_iterations": float(np.median(ref["iterations"])),
+        },
+        "ceiling": {
+            "gap_abs_mean": float(np.abs(cg).mean()),
+            "gap_abs_max": float(np.abs(cg).max()),
+            "r_mean": float(cr.mean()),
+            "r_min": float(cr.min()),
+        },
+        "variants": variants,
+    }
+    with open(out, "w") as f:
+        json.dump(summary, f, indent=1)
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

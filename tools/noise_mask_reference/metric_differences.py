@@ -24,6 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
+import methods
+import metrics
+from bench.datasets import load_image_set
+from bench.run.planning import image_seed
+from methods.noise_mask import PRESETS
+from models import get_model
+
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -42,13 +49,6 @@ def main() -> int:
     ap.add_argument("--iterations", type=int, help="override the preset's step count (e.g. for a smoke run)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
-
-    import methods
-    import metrics
-    from bench.datasets import load_image_set
-    from bench.run.planning import image_seed
-    from methods.noise_mask import PRESETS
-    from models import get_model
 
     ref = np.load(args.reference)
     ids = [str(i) for i in ref["ids"]]

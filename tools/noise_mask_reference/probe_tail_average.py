@@ -14,6 +14,11 @@ import json
 import time
 
 import numpy as np
+import tensorflow as tf
+
+from methods.noise_mask import NoiseSource
+from metrics import blurred_r
+from models import get_model
 
 CHECKPOINTS = [50, 100, 200, 400, 800, 1600, 3200, 6400]
 
@@ -37,12 +42,6 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-
-    import tensorflow as tf
-
-    from methods.noise_mask import NoiseSource
-    from metrics import blurred_r
-    from models import get_model
 
     lrs = [float(x) for x in args.lrs.split(",")]
     nimg, max_steps, out = args.images, args.steps, args.out

@@ -69,7 +69,7 @@ def log(msg, fh=None):
 
 def load_model(weights, device):
     try:
-        from efficientnet_lite_pytorch import EfficientNet
+        from efficientnet_lite_pytorch import EfficientNet  # noqa: PLC0415 - optional, not a project dependency
     except ImportError as exc:
         raise SystemExit(f"{MISSING_EXTRAS} ({exc})") from exc
 
@@ -217,10 +217,10 @@ class Runner:
         n = self.p.n * self.reps
         shape = (n, 3, self.p.h, self.p.w)
         if self.antithetic:
-            u = torch.rand(((n * self.k) // 2,) + shape[1:], device=self.p.device) * 255.0
+            u = torch.rand((n * self.k // 2, *shape[1:]), device=self.p.device) * 255.0
             u = torch.cat([u, 255.0 - u])
         else:
-            u = torch.rand((n * self.k,) + shape[1:], device=self.p.device) * 255.0
+            u = torch.rand((n * self.k, *shape[1:]), device=self.p.device) * 255.0
         m = torch.sigmoid(self.full_v())
         mk = m.repeat(self.k, 1, 1, 1)
         f_hat = self.p.model(preprocess(self.x * mk + u * (1 - mk)))
@@ -333,6 +333,12 @@ class MaskStore:
 # ----------------------------------------------------------------------------- commands
 
 
+def synchronize(device) -> None:
+    """Wait for the GPU's queued work (timings); nothing on the CPU."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
 def cmd_check(args):
     data = np.load(args.data)
     model = load_model(args.weights, torch.device("cpu"))
@@ -390,8 +396,7 @@ def cmd_run(args):
     active = torch.ones(2 * n, dtype=torch.bool, device=device)
     iterations = np.full(2 * n, -1)
     trace, prev = [], None
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    synchronize(device)
     t0 = time.perf_counter()
     steps_done = 0
     deadline = t_start + args.ref_budget
@@ -404,8 +409,8 @@ def cmd_run(args):
             ckpt_store[f"step{it}"] = np.round(mask[:, 0].cpu().numpy() * 255).astype(np.uint8)
             ckpt_rows.append({"step": it, "objective": obj.cpu().tolist()})
         if it % args.window == 0:
-            obj, pres, loss = prob.evaluate(ref.mask())
-            trace.append([it] + obj.cpu().tolist())
+            obj, _pres, _loss = prob.evaluate(ref.mask())
+            trace.append([it, *obj.cpu().tolist()])
             if prev is not None and it >= 2 * args.window:
                 newly = active & ((prev - obj) < args.tolerance * prev)
                 if bool(newly.any()):
@@ -422,8 +427,7 @@ def cmd_run(args):
             )
             if not bool(active.any()) or time.perf_counter() > deadline:
                 break
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    synchronize(device)
     ref_seconds = time.perf_counter() - t0
     with torch.no_grad():
         frozen[active] = ref.full_v()[active]
@@ -532,13 +536,11 @@ def run_grid(args, prob, results, save_json, t_start, fh, ref_obj, ref_mask, rb,
                 rn = runners[name]
                 rn.reset()
                 steps = max(1, passes // rn.k)
-                if device.type == "cuda":
-                    torch.cuda.synchronize()
+                synchronize(device)
                 t1 = time.perf_counter()
                 for s in range(steps):
                     rn.step(schedule(cfg["sched"], cfg["lr"], s, steps))
-                if device.type == "cuda":
-                    torch.cuda.synchronize()
+                synchronize(device)
                 secs = time.perf_counter() - t1
                 mask = rn.mask()
                 obj, pres, loss = prob.evaluate(mask)
@@ -565,8 +567,7 @@ def run_grid(args, prob, results, save_json, t_start, fh, ref_obj, ref_mask, rb,
                 )
             except Exception as exc:
                 log(f"{name} @ {passes} failed: {exc!r}", fh)
-                if device.type == "cuda":
-                    torch.cuda.synchronize()
+                synchronize(device)
                 runners.pop(name, None)
             save_json()
     store.flush()

@@ -32,6 +32,8 @@ import types
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
+from scipy.ndimage import gaussian_filter
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_IMAGE_DIR = ROOT.parent / "shared" / "data" / "nips17-dev-sample" / "images"
@@ -59,8 +61,6 @@ def load_road(path: Path):
 
 
 def load_image(path: Path | None) -> tuple[str, np.ndarray]:
-    from PIL import Image
-
     if path is None:
         path = sorted(DEFAULT_IMAGE_DIR.glob("*.png"))[0]
     with Image.open(path) as img:
@@ -69,8 +69,6 @@ def load_image(path: Path | None) -> tuple[str, np.ndarray]:
 
 
 def masks() -> dict[str, np.ndarray]:
-    from scipy.ndimage import gaussian_filter
-
     rng = np.random.default_rng(0)
     n = SIZE * SIZE
     random = np.zeros(n, bool)
@@ -95,7 +93,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
 
-    import torch
+    import torch  # noqa: PLC0415 - not a project dependency; this script's own environment has it
 
     torch.manual_seed(0)
     road = load_road(args.road_code)
