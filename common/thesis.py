@@ -13,6 +13,8 @@ report reads them from there.
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 METHOD_ORDER = ("deeplift", "intgrad", "elrp", "sensitivity", "perturbation", "noise_mask")
 """The methods in the order of the thesis's tables; ``perturbation`` is its name for occlusion."""
 
@@ -33,7 +35,16 @@ NOISE_MASK = {
 }
 """The faithful Noise Mask settings the report checks a run against."""
 
-TABLES = {
+
+class Tables(TypedDict):
+    """The thesis's Tables 1-3 per method."""
+
+    png_kb: dict[str, tuple[float, float]]
+    ssim: dict[str, tuple[float, float]]
+    abpc: dict[str, float]
+
+
+TABLES: Tables = {
     # Table 1: PNG size of the maps, KB (mean, std)
     "png_kb": {
         "deeplift": (75.3, 5.5),

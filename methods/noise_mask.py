@@ -35,31 +35,21 @@ import time
 import weakref
 import zlib
 from collections.abc import Callable
-from typing import Any, ClassVar, NoReturn
+from typing import Any, ClassVar
 
 import numpy as np
 import tensorflow as tf
 
-from common import thesis
 from common.errors import ParameterError
 from common.progress import progress
 from models.interface import Classifier
 from models.keras_api import keras
 
-from .base import Attribution, ModelCosts, Param, SaliencyMethod, batch_size_param
+from .base import Attribution, ModelCosts, Param, SaliencyMethod
+from .noise_mask_settings import FAST, PARAMETERS, PRESETS
 
-PRESETS: dict[str, dict[str, Any]] = {
-    # the thesis's settings (paper profile): run to convergence, <= 15,000 steps
-    "faithful": {},
-    # 4x the learning rate, a fixed 3,200 steps (window = max_iterations: no early stop,
-    # the stochastic-trace rule is too noisy for short windows)
-    "fast": {"learning_rate": 0.06, "max_iterations": 3200, "window": 3200},
-    # 2x the learning rate, 6,400 steps
-    "balanced": {"learning_rate": 0.03, "max_iterations": 6400, "window": 6400},
-}
-"""Named settings; their measured distance from the faithful optimum is in
-bench/report/noise_mask_convergence.json."""
-FAST = PRESETS["fast"]
+__all__ = ["FAST", "PRESETS", "NoiseMask", "evaluate_mask"]
+
 
 Feature = Callable[[tf.Tensor], tf.Tensor]
 """F_l: pixels (a tensor) -> the compared layer's output."""
@@ -69,26 +59,7 @@ class NoiseMask(SaliencyMethod):
     name = "noise_mask"
     signed = False
     attribution_space = "mask"
-    parameters: ClassVar[dict[str, Param]] = {
-        "preset": Param("faithful", str, "a name in PRESETS: its values replace these defaults", choices=tuple(PRESETS)),
-        "layer": Param(None, str, "layer whose output F_l is compared (None: the logits)", optional=True),
-        "learning_rate": Param(thesis.NOISE_MASK["learning_rate"], float, "Adam learning rate", positive=True),
-        "adam_epsilon": Param(1e-8, float, "Adam epsilon (LazyAdam's default in TF1)", positive=True),
-        "init": Param(
-            thesis.NOISE_MASK["init"],
-            float,
-            "initial mask value M0, in (0, 1)",
-            check=lambda v: v if 0 < v < 1 else _raise(f"must be in (0, 1); got {v!r}"),
-        ),
-        "max_iterations": Param(thesis.NOISE_MASK["max_iterations"], int, "iteration cap", low=1),
-        "window": Param(500, int, "iterations per convergence window", low=1),
-        "tolerance": Param(1e-3, float, "relative fall per window below which an image has converged", low=0),
-        "beta": Param(None, float, "loss weight (None: beta0 from beta_draws noise images)", optional=True, positive=True),
-        "beta_draws": Param(8, int, "noise images averaged for beta0", low=1),
-        "eval_draws": Param(32, int, "fixed noise draws for the reported final loss term", low=1),
-        "batch_size": batch_size_param(8),
-        "seed": Param(0, int, "noise seed"),
-    }
+    parameters: ClassVar[dict[str, Param]] = PARAMETERS
 
     def __init__(self, **params: Any):
         preset = params.get("preset", "faithful")
@@ -252,10 +223,6 @@ def _feature_fn(model: Classifier, layer: str | None) -> Feature:
 
         per_model[layer] = tf.function(forward)
     return per_model[layer]
-
-
-def _raise(message: str) -> NoReturn:
-    raise ValueError(message)
 
 
 class NoiseSource:

@@ -28,7 +28,8 @@ def prepare(relevance: np.ndarray) -> np.ndarray:
     all zero), then abs (``normalise_by_max`` then ``np.abs``)."""
     a = np.asarray(relevance)
     peak = np.max(np.abs(a))
-    return np.abs(a if peak == 0 or not np.isfinite(peak) else np.divide(a, peak))
+    prepared: np.ndarray = np.abs(a if peak == 0 or not np.isfinite(peak) else np.divide(a, peak))
+    return prepared
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:

@@ -1,7 +1,7 @@
 """Model-parameter randomisation (Adebayo et al. 2018, "Sanity checks for saliency maps").
 
 A saliency map that explains the model should change when the model's learned weights are
-replaced by random ones. This module makes the randomised models; ``bench/studies/sanity/study.py``
+replaced by random ones. This module makes the randomised models; ``bench/studies/sanity/``
 explains them and compares the maps.
 
 **Groups (what one step randomises).** Quantus's MPRT randomises one Keras layer with
@@ -77,10 +77,8 @@ import numpy as np
 from .keras_api import keras
 from .keras_classifier import ModelWrapper
 from .layers import cut_points
+from .randomisation_settings import GRANULARITIES, MODES, RULES
 
-GRANULARITIES = ("stage", "block", "layer")
-RULES = ("shuffle", "reinit", "permute")
-MODES = ("cascading", "independent")
 NORMALISATION = ("BatchNormalization", "LayerNormalization", "GroupNormalization")
 
 _BLOCK = re.compile(r"^(?P<stage>.*?block\d+)(?P<sub>[a-z]?)(?:_|$)")

@@ -310,7 +310,7 @@ def test_a_check_against_a_reference_with_a_randomisation_test_runs_and_compares
     ],
 )
 def test_a_reference_refuses_a_randomisation_test_it_cannot_stand_for(run_with_sanity, tmp_path, change, message):
-    from bench.regression.references import ReferenceError as FrozenReferenceError
+    from bench.regression.references import ReferenceInputError as FrozenReferenceError
     from bench.regression.references import freeze_run
 
     run_dir = tmp_path / "run"

@@ -4,9 +4,6 @@ a model and an image set with the suite's errors turned into :class:`InputError`
 from __future__ import annotations
 
 import argparse
-import ast
-import importlib.util
-from pathlib import Path
 
 from bench.execution import EXECUTORS
 from bench.execution.ray_cluster import import_ray
@@ -28,24 +25,6 @@ def positive_int(text: str) -> int:
 def message(err: BaseException) -> str:
     """An exception's message alone (a KeyError's str() quotes it)."""
     return str(err.args[0]) if err.args else str(err)
-
-
-def source_constants(module: str, *names: str) -> tuple:
-    """The literal values assigned to ``names`` at the top level of ``module``, read from its
-    source without importing it: the modules that validate the sanity test's choices and Noise
-    Mask's presets import TensorFlow, which ``--help`` must not wait for."""
-    tree = ast.parse(Path(importlib.util.find_spec(module).origin).read_text(encoding="utf-8"))
-    values = {
-        target.id: ast.literal_eval(node.value)
-        for node in tree.body
-        if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None
-        for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
-        if isinstance(target, ast.Name) and target.id in names
-    }
-    missing = [name for name in names if name not in values]
-    if missing:
-        raise LookupError(f"{module} assigns no literal {', '.join(missing)}")
-    return tuple(values[name] for name in names)
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:

@@ -82,7 +82,7 @@ def _run_parser(sub) -> None:
 
 def _run(args) -> int:
     from bench.report.run_report import write_report  # noqa: PLC0415 - heavy: pandas, matplotlib
-    from bench.run.profile import apply_overrides, empty_profile, load_profile  # noqa: PLC0415 - heavy: scipy, scikit-image
+    from bench.run.profile import apply_overrides, load_profile  # noqa: PLC0415 - heavy: scipy, scikit-image
     from bench.run.runner import run_benchmark  # noqa: PLC0415 - heavy: pandas, scipy
 
     executor = executor_settings(args)

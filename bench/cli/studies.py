@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from bench.cli._arguments import add_data_args, add_executor_args, add_model_args, executor_settings, source_constants
+from bench.cli._arguments import add_data_args, add_executor_args, add_model_args, executor_settings
 from common.errors import InputError
+from methods.noise_mask_settings import PRESETS
+from models.randomisation_settings import GRANULARITIES, MODES, RULES
 
 
 def register(sub) -> None:
@@ -12,7 +14,6 @@ def register(sub) -> None:
 
 
 def _discover_parser(sub) -> None:
-    (presets,) = source_constants("methods.noise_mask", "PRESETS")
     default = "faithful"  # NoiseMask's default preset
     p = sub.add_parser(
         "discover",
@@ -35,7 +36,7 @@ def _discover_parser(sub) -> None:
     p.add_argument(
         "--param", action="append", metavar="noise_mask.KEY=VALUE", help="a Noise Mask parameter, e.g. noise_mask.seed=1"
     )
-    others = ", ".join(name for name in presets if name != default)
+    others = ", ".join(name for name in PRESETS if name != default)
     p.add_argument("--preset", help=f"Noise Mask preset: {others} or {default} (default: {default})")
     p.add_argument("--weights", action="append", metavar="MODEL=PATH", help="a local weights file for MODEL")
     p.add_argument("--out", required=True, help="output folder (resumable)")
@@ -67,7 +68,6 @@ def _discover(args) -> int:
 
 
 def _sanity_parser(sub) -> None:
-    granularities, rules, modes = source_constants("models.randomisation", "GRANULARITIES", "RULES", "MODES")
     p = sub.add_parser(
         "sanity",
         help="model-parameter randomisation test (Adebayo et al. 2018): do the maps depend on the weights?",
@@ -89,20 +89,20 @@ def _sanity_parser(sub) -> None:
     )
     p.add_argument(
         "--granularity",
-        choices=granularities,
+        choices=GRANULARITIES,
         default="stage",
         help="what one step randomises: a stage (default; EfficientNet-Lite0: 10 steps), a block, or every weighted layer",
     )
     p.add_argument(
         "--rule",
-        choices=rules,
+        choices=RULES,
         default="shuffle",
         help="shuffle each weight array's entries (default), re-draw from the layer's initializer, or Quantus 0.6.0's "
         "first-axis permutation",
     )
     p.add_argument(
         "--mode",
-        choices=(*modes, "both"),
+        choices=(*MODES, "both"),
         default="cascading",
         help="cascading (top s groups randomised at step s; default), independent (group s alone), or both",
     )

@@ -16,3 +16,11 @@ def read_json_file(path: Path) -> dict | None:
         return json.loads(path.read_text())
     except (OSError, ValueError) as err:
         raise CorruptFileError(f"{path} is unreadable ({err}); delete it (or the folder) and run again") from None
+
+
+def read_json_object(path: Path) -> dict:
+    """A JSON file that must exist and hold an object; a missing or unreadable one is named."""
+    content = read_json_file(path)
+    if not isinstance(content, dict):
+        raise CorruptFileError(f"{path} is {'missing' if content is None else 'not a JSON object'}; it was not written whole")
+    return content

@@ -10,9 +10,9 @@ import matplotlib
 import numpy as np
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+import matplotlib.pyplot as plt
 
-from common.files import atomic_path  # noqa: E402
+from common.files import atomic_path
 
 __all__ = ["maps_grid", "plt", "save_figure"]
 

@@ -197,14 +197,15 @@ class RayExecutor:
 
     def check_weights(self, place: dict) -> None:
         """Stop the run when a worker loaded other weights than the driver (:func:`other_weights`)."""
-        other = other_weights(self.weights or {}, place["weights"])
+        mine = self.weights or {}
+        other = other_weights(mine, place["weights"])
         if other:
             sha, description = place["weights"][other]
             self.close()
             raise RayExecutorError(
                 f"the Ray worker on {place['host']} loaded other weights for {other} than this process: "
-                f"{description} (sha256 {sha}) instead of {self.weights[other][1]} (sha256 "
-                f"{self.weights[other][0]}); give every node the same weights (--weights PATH at the same path on "
+                f"{description} (sha256 {sha}) instead of {mine[other][1]} (sha256 "
+                f"{mine[other][0]}); give every node the same weights (--weights PATH at the same path on "
                 "each, or the BENCH_*_WEIGHTS variable, or the same Keras cache)"
             )
 
@@ -213,7 +214,7 @@ class RayExecutor:
         for actor in getattr(self, "actors", []):
             try:
                 ray.kill(actor, no_restart=True)
-            except Exception:  # noqa: BLE001 - already gone
+            except Exception:
                 pass
         self.actors = []
         if self.owns_connection and ray.is_initialized():

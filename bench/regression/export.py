@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.core.jsonfiles import read_json_file
+from bench.core.jsonfiles import read_json_object
 from bench.regression.check import CHECK_JSON
 from bench.regression.references import REFERENCE_JSON, load_reference
 from bench.run.profile import bootstrap_samples
@@ -43,7 +43,7 @@ def folder_values(folder: str | Path) -> tuple[list[str], pd.DataFrame, int, int
     """(methods, long metrics table, bootstrap samples, seed) of a run, reference or check folder."""
     folder = Path(folder)
     if (folder / CHECK_JSON).is_file():
-        check = read_json_file(folder / CHECK_JSON)
+        check = read_json_object(folder / CHECK_JSON)
         rows = [
             (image_id, check["method"], metric, value)
             for metric, values in check["values"].items()
@@ -82,10 +82,12 @@ def sanity_summaries(folder: str | Path) -> list[dict]:
     path = next((p for p in (folder / "sanity.json", folder / SANITY_FOLDER / "sanity.json") if p.is_file()), None)
     if path is None:
         return []
-    run = read_json_file(path)
+    run = read_json_object(path)
     summary = run.get("summary", {}).get("cascading") if run.get("status") == "complete" else None
+    if not summary:
+        return []
     rows = []
-    for method in run["methods"] if summary else []:
+    for method in run["methods"]:
         for column, info in SUMMARY_METRICS.items():
             s = summary[method][column]
             if s is not None:

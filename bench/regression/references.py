@@ -65,7 +65,7 @@ the same images (pixel for pixel) and targets, the seed behind the random colour
 curves, and every metric setting."""
 
 
-class ReferenceError(InputError):
+class ReferenceInputError(InputError):
     """A reference that cannot be made or used as asked."""
 
 
@@ -135,7 +135,10 @@ class Reference:
     def sanity_values(self, method: str, metric: str) -> np.ndarray:
         """Per image of the test (its fingerprint's order): ``method``'s ``metric``
         (:data:`bench.studies.sanity.SUMMARY_METRICS`) after full randomisation."""
-        return final_values(self.sanity_table, method, metric, self.sanity["fingerprint"]["image_ids"])
+        sanity = self.sanity
+        if sanity is None:
+            raise ReferenceInputError(f"{self.path} holds no randomisation test")
+        return final_values(self.sanity_table, method, metric, sanity["fingerprint"]["image_ids"])
 
 
 def freeze_run(run_dir: str | Path, out: str | Path, name: str | None = None, command: str | None = None) -> Reference:
@@ -151,7 +154,7 @@ def freeze_run(run_dir: str | Path, out: str | Path, name: str | None = None, co
         raise RunFolderError(f"{store.root} is not a finished run ({missing}); finish it first (rerun the same command)")
     out = Path(out)
     if out.exists() and not (out / REFERENCE_JSON).is_file():
-        raise ReferenceError(f"{out} exists and is not a reference folder; choose another --out (nothing was written)")
+        raise ReferenceInputError(f"{out} exists and is not a reference folder; choose another --out (nothing was written)")
     store.verify(run["methods"], run["image_ids"])
     sanity = frozen_sanity(store.root / SANITY_FOLDER, run)
     ids = run["image_ids"]
@@ -182,7 +185,7 @@ def freeze_run(run_dir: str | Path, out: str | Path, name: str | None = None, co
         write_json(staged / REFERENCE_JSON, info)
         # no float_format: pandas writes the shortest repr that reads back to the same float
         pd.DataFrame(metric_rows, columns=["image_id", "method", "metric", "value"]).to_csv(staged / "metrics.csv", index=False)
-        np.savez_compressed(staged / "curves.npz", **curves)
+        np.savez_compressed(staged / "curves.npz", **curves)  # type: ignore[arg-type]  # numpy's stub: **kwds as allow_pickle
         if sanity is not None:
             sanity[1].to_csv(staged / SANITY_CSV, index=False)
         staged.chmod(0o755)
@@ -202,20 +205,20 @@ def frozen_sanity(folder: Path, run: dict) -> tuple[dict, pd.DataFrame] | None:
         return None
     test = read_json_file(path)
     if test is None or test.get("status") != "complete" or "cascading" not in test.get("modes", []):
-        raise ReferenceError(
+        raise ReferenceInputError(
             f"{folder} holds an unfinished randomisation test, or one without the cascading mode; finish it (rerun its "
             "bench sanity command) or move it out of the run folder"
         )
     fingerprint = test["fingerprint"]
     weights = run.get("weights_sha256") or run.get("weights")
     if fingerprint["model"] != run["model"] or fingerprint["weights_sha256"] != weights:
-        raise ReferenceError(
+        raise ReferenceInputError(
             f"{folder}: the randomisation test was made with {fingerprint['model']} ({fingerprint['weights_sha256']}), "
             f"the run with {run['model']} ({weights}); a reference holds one model's results. Move it out of the run folder"
         )
     outside = [i for i in fingerprint["image_ids"] if i not in set(run["image_ids"])]
     if outside:
-        raise ReferenceError(f"{folder}: the randomisation test used images the run has not: {', '.join(outside[:5])}")
+        raise ReferenceInputError(f"{folder}: the randomisation test used images the run has not: {', '.join(outside[:5])}")
     return {"fingerprint": fingerprint, "methods": test["methods"], "summary": test["summary"]["cascading"]}, read_table(folder)
 
 
@@ -242,7 +245,7 @@ def shipped_reference_for(image_ids: list[str], data_description: str) -> Refere
         reference = load_reference(name)
         if set(reference.image_ids) <= present:
             return reference
-    raise ReferenceError(
+    raise ReferenceInputError(
         f"no shipped reference ({', '.join(SHIPPED)}) has all its images in {data_description}; pass --data-dir with "
         "the NIPS-2017 development set or the embedded default, or --reference DIR (python -m bench reference makes one)"
     )

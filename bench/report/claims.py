@@ -260,7 +260,7 @@ def evaluate_claims(
     universe = sorted({i for c in claims for i in c.table.index}, key=str)
     n = len(universe)
     position = {image: k for k, image in enumerate(universe)}
-    counts = None
+    counts = np.zeros((n_boot, 0))  # no images: every claim's table is empty
     if n:
         draws = np.random.default_rng(seed).integers(0, n, (n_boot, n))
         offsets = (np.arange(n_boot) * n)[:, None]

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.core.plotting import plt, save_figure
-from methods.noise_mask import PRESETS, NoiseMask
+from methods.noise_mask_settings import preset_values
 
 MEASURED_MODEL = "efficientnet_lite0"
 _PLAIN = {"init": 0.95, "adam_epsilon": 1e-8, "layer": None}  # what every measured variant shares
@@ -47,7 +47,7 @@ def measured_point(summary: dict, model: str, params: dict, passes: int) -> dict
 def _noise_mask_setting(params: dict) -> str:
     """'preset `fast` (Adam lr 0.06)', plus the parameters a run changed from its preset."""
     name = params.get("preset", "faithful")  # runs from before presets were parameters have none
-    expected = {**NoiseMask.defaults, **PRESETS.get(name, {})}
+    expected = preset_values(name)
     changed = [
         f"{k}={params.get(k)}"
         for k in ("learning_rate", "max_iterations", "window", "init", "adam_epsilon", "layer")

@@ -23,6 +23,7 @@ import pandas as pd
 
 from bench.core import markdown
 from bench.core.provenance import image_sha256
+from bench.datasets import load_image_set
 from bench.report.claims import evaluate_claims
 from bench.report.sections import ReportInputs, claims_table
 from bench.run.store import RunStore
@@ -143,8 +144,6 @@ def as_metrics(values: pd.DataFrame, baseline_rendering: str, mask_rendering: st
 
 def load_run_images(run: dict, ids: list[str]) -> dict[str, np.ndarray] | None:
     """The run's images from its data folder, when they are still there with the same pixels."""
-    from bench.datasets import load_image_set
-
     if not Path(run["data_dir"]).is_dir():
         return None
     try:
@@ -163,13 +162,13 @@ def section(inputs: ReportInputs) -> list[str]:
     lines = ["\n## Which rendering of the maps did the thesis measure?\n"]
     images = load_run_images(run, run["image_ids"])
     if images is None:
-        return lines + [f"- not computed: the run's images are no longer in {run['data_dir']} with the same pixels"]
+        return [*lines, f"- not computed: the run's images are no longer in {run['data_dir']} with the same pixels"]
     is_mask = {m: run.get("method_metadata", {}).get(m, {}).get("attribution_space") == "mask" for m in methods}
     values = rendering_values(inputs.store, images, is_mask, int(run["metrics_settings"]["png_compress_level"]))
     table = means(values)
     ranking = search(table)
     if ranking.empty:
-        return lines + ["- not computed: the run lacks some of the thesis's six methods"]
+        return [*lines, "- not computed: the run lacks some of the thesis's six methods"]
     best = ranking.iloc[0]
     alike = (
         "draws Noise Mask like the baselines"

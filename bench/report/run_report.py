@@ -84,7 +84,7 @@ def read_inputs(store: RunStore) -> ReportInputs:
     )
 
 
-def _draw_figures(inputs: ReportInputs, traces: dict, grid: tuple | None) -> None:
+def _draw_figures(inputs: ReportInputs, traces: dict, grid: tuple[np.ndarray, list[str], dict[str, np.ndarray]] | None) -> None:
     for replacement in inputs.replacements:
         for order in ("morf", "lerf"):
             path = inputs.fig_dir / curves_figure_name(order, replacement)
@@ -96,7 +96,9 @@ def _draw_figures(inputs: ReportInputs, traces: dict, grid: tuple | None) -> Non
         maps_grid(*grid, inputs.fig_dir / "maps.png", {m: method_signed(inputs.run, m) for m in inputs.methods})
 
 
-def _maps_grid_inputs(store: RunStore, run: dict, methods: list[str]) -> tuple | None:
+def _maps_grid_inputs(
+    store: RunStore, run: dict, methods: list[str]
+) -> tuple[np.ndarray, list[str], dict[str, np.ndarray]] | None:
     """(pixels, captions, maps per method) of the first images that every method has a map of."""
     grid_ids = [i for i in run["image_ids"] if all(store.map_path(m, i).is_file() for m in methods)]
     grid_ids = grid_ids[: int(run["metrics_settings"].get("grid_images", 4))]

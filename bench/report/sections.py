@@ -3,6 +3,7 @@ that returns its Markdown lines; :mod:`bench.report.run_report` puts them in ord
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,10 +135,10 @@ def header(inputs: ReportInputs) -> list[str]:
     return lines
 
 
-def _thesis_row(key: str, digits: int, methods: list[str]) -> list[str]:
+def _thesis_row(table: Mapping[str, tuple[float, float] | float], digits: int, methods: list[str]) -> list[str]:
     cells = []
     for m in methods:
-        v = thesis.TABLES[key].get(m)
+        v = table.get(m)
         cells.append("–" if v is None else (f"{v[0]:.{digits}f} ± {v[1]:.{digits}f}" if isinstance(v, tuple) else f"{v}"))
     return cells
 
@@ -155,7 +156,7 @@ def thesis_tables(inputs: ReportInputs) -> list[str]:
         _table(
             "Table 1: PNG size of the grayscale maps (KiB)",
             methods,
-            _thesis_row("png_kb", 1, methods),
+            _thesis_row(thesis.TABLES["png_kb"], 1, methods),
             [("this run", row(per_method_values(metrics, "png_bytes", 1 / 1024), 1))],
             f"8-bit grayscale PNG, zlib level {ms['png_compress_level']}; KiB = 1,024 bytes (the thesis says KB). Smaller: "
             "less high-frequency noise.",
@@ -165,7 +166,7 @@ def thesis_tables(inputs: ReportInputs) -> list[str]:
         _table(
             "Table 2: SSIM between the grayscale map and the grayscale image",
             methods,
-            _thesis_row("ssim", 3, methods),
+            _thesis_row(thesis.TABLES["ssim"], 3, methods),
             [("this run", row(per_method_values(metrics, "ssim"), 3))],
             "scikit-image structural_similarity, data_range 255, default 7x7 window.",
         )
@@ -174,7 +175,7 @@ def thesis_tables(inputs: ReportInputs) -> list[str]:
         _table(
             "Table 3: ABPC (area between the LeRF and MoRF curves)",
             methods,
-            _thesis_row("abpc", 1, methods),
+            _thesis_row(thesis.TABLES["abpc"], 1, methods),
             [
                 ("sum over steps, logit", row(area_sum, 1)),
                 ("sum × 800/steps, logit", row({m: v * 800 / ms["steps"] for m, v in area_sum.items()}, 1)),

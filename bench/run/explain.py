@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench.core.plotting import maps_grid
 from bench.datasets import ImageSet
 from common.files import write_json, write_npy
 from common.progress import progress
 from methods import build_method
-from models import Classifier
+
+if TYPE_CHECKING:
+    from models.keras_classifier import ModelWrapper
 
 
-def explain_to_folder(model: Classifier, images: ImageSet, method_names: list[str], params: dict, out: str | Path) -> Path:
+def explain_to_folder(model: ModelWrapper, images: ImageSet, method_names: list[str], params: dict, out: str | Path) -> Path:
     out = Path(out)
     methods = {name: build_method(name, params.get(name, {})) for name in method_names}  # fail early on bad names
     targets = model.top1(images.pixels)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import zipfile
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -192,9 +193,9 @@ class RunStore(ResumableFolder):
         arrays["metric_names"] = np.array(list(values), dtype=str)
         arrays["metric_values"] = np.array([float(v) for v in values.values()], dtype=np.float64)
         with atomic_path(self.record_path(method, image_id)) as tmp, open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
+            np.savez(fh, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as allow_pickle
 
-    def load_map(self, method: str, image_id: str, mmap_mode: str | None = None) -> np.ndarray:
+    def load_map(self, method: str, image_id: str, mmap_mode: Literal["r"] | None = None) -> np.ndarray:
         path = self.map_path(method, image_id)
         try:
             return np.load(path, mmap_mode=mmap_mode)

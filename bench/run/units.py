@@ -24,7 +24,9 @@ import numpy as np
 
 import metrics
 from bench.run.store import RANDOM_ORDER, RunStore, curve_key
+from methods import ModelCosts, build_method
 from metrics.per_image import curve_metrics, map_metrics
+from models import get_model
 
 
 @dataclass(frozen=True)
@@ -47,12 +49,10 @@ class WorkSpec:
         workers the run then ends soon after its longest unit instead of starting it last. The
         order does not change a result (records are per image); without an estimate the plan's
         order is kept."""
-        from methods import build_method
-
         try:
             methods = {name: build_method(source, params) for name, (source, params) in self.methods.items()}
             costs = [estimated_cost(u, methods, int(self.metric_settings["steps"])) for u in units]
-        except Exception:  # noqa: BLE001 - an estimate is only an optimisation
+        except Exception:
             return units
         return [units[k] for k in sorted(range(len(units)), key=lambda k: -costs[k])]
 
@@ -98,8 +98,6 @@ def estimated_cost(unit: Unit, methods: dict, steps: int) -> float:
     """A unit's cost in forward passes of one image, from the method's own estimate
     (:meth:`methods.SaliencyMethod.estimate_seconds` with a backward pass = 3 forward passes)
     and its curves: only an order for the schedule, never a time."""
-    from methods import ModelCosts
-
     curves = len(unit.replacements) * steps
     if unit.method == RANDOM_ORDER:
         return len(unit.image_ids) * curves
@@ -113,9 +111,6 @@ class Worker:
     """Computes units with one loaded model and one set of built methods."""
 
     def __init__(self, spec: WorkSpec, model=None, methods: dict | None = None):
-        from methods import build_method
-        from models import get_model
-
         self.spec = spec
         self.model = model if model is not None else get_model(spec.model, weights=spec.weights)
         self.methods = methods if methods is not None else {n: build_method(s, p) for n, (s, p) in spec.methods.items()}
@@ -154,7 +149,8 @@ class Worker:
         method = self.methods[unit.method]
         t0 = time.perf_counter()
         result = UnitResult(unit.method, unit.image_ids, [{} for _ in range(n)], [{} for _ in range(n)])
-        relevance, after_curves = unit.relevance, [{} for _ in range(n)]
+        relevance = unit.relevance
+        after_curves: list[dict[str, float]] = [{} for _ in range(n)]
         if relevance is None:
             explanation = method.explain(self.model, unit.pixels, unit.targets)
             relevance = explanation.relevance
@@ -192,7 +188,7 @@ def write_result(store: RunStore, result: UnitResult) -> None:
     adds its curves and metrics to the records already there."""
     for row, image_id in enumerate(result.image_ids):
         curves, values, series = result.curves[row], result.values[row], result.series[row] if result.series else {}
-        if result.relevance is not None:
+        if result.relevance is not None and result.gray is not None:
             store.save_map(result.method, image_id, result.relevance[row], result.gray[row])
         elif store.has(result.method, image_id):
             old = store.read_record(store.record_path(result.method, image_id))

@@ -43,9 +43,10 @@ def parse_layers(values: list[str] | None, models: list[str]) -> dict[str, list[
     chosen: dict[str, list[str] | None] = dict.fromkeys(models)
     default: list[str] | None = None
     for value in values or []:
-        target, sep, names = value.partition("=")
+        given, sep, names = value.partition("=")
+        target = given if sep else None
         if not sep:
-            target, names = None, value
+            names = value
         if target is not None and target not in models:
             raise InputError(f"--layers {value!r}: {target!r} is not one of the --model names ({', '.join(models)})")
         parsed = None if names.strip() == "auto" else [n.strip() for n in names.split(",") if n.strip()]

@@ -49,6 +49,8 @@ def stored_passes(
 
 def write_result(out: Path, result: StepResult, image_ids: list[str]) -> None:
     """A pass's maps, then its record (whose presence marks the pass done)."""
+    if result.relevance is None:
+        raise ValueError(f"the pass {result.method} {result.mode} step {result.step} carries no maps to write")
     if result.step == 0:
         write_npy(out / "maps" / result.method / "original.npy", result.relevance.astype(np.float32))
     else:
@@ -102,7 +104,7 @@ def map_contrast(out: Path, run: dict, steps: int) -> dict[str, dict[str, list[f
     """Per mode and method, per step: the mean over images of std(abs(map) / max), from the
     stored maps. A flat map (all pixels alike) has 0: a similarity near 0 to such a map says the
     randomised model gave no structure, not a different one."""
-    out_maps = {}
+    out_maps: dict[str, dict[str, list[float]]] = {}
     for mode in run["modes"]:
         out_maps[mode] = {}
         for method in run["methods"]:
@@ -121,7 +123,7 @@ def step_info(records: list[dict], groups: list, modes: tuple[str, ...], logit_s
     for mode in modes:
         steps = [{"step": 0, "group": "original", "layers": [], "top1_kept": 1.0, "logit_std": logit_std}]
         for step, group in enumerate(groups, start=1):
-            model = next((r["model"] for r in records if r["mode"] == mode and r["step"] == step and r.get("model")), {})
+            model: dict = next((r["model"] for r in records if r["mode"] == mode and r["step"] == step and r.get("model")), {})
             steps.append({"step": step, "group": group.name, "layers": list(group.layers), **model})
         info[mode] = steps
     return info

@@ -22,10 +22,10 @@ def duration(seconds: float) -> str:
 def _stat(entry: dict | None, digits: int = 2, nan: int = 0) -> str:
     if entry is None:
         return f"n/a ({nan} NaN: constant maps)" if nan else "n/a"
-    nan = f", {entry['nan']} NaN" if entry.get("nan") else ""
+    nans = f", {entry['nan']} NaN" if entry.get("nan") else ""
     return (
         f"{entry['mean']:+.{digits}f} [{entry['ci_low']:+.{digits}f}, {entry['ci_high']:+.{digits}f}] "
-        f"(min {entry['min']:+.{digits}f}, max {entry['max']:+.{digits}f}{nan})"
+        f"(min {entry['min']:+.{digits}f}, max {entry['max']:+.{digits}f}{nans})"
     )
 
 

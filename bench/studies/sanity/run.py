@@ -31,6 +31,7 @@ from common.files import write_text
 from common.progress import progress
 from methods import ALIASES, build_method
 from models import MODELS, get_model
+from models.randomisation_settings import GRANULARITIES, MODES, RULES
 
 SIMILARITY = {
     "spearman": "Spearman rank correlation of abs(relevance), flattened (Quantus correlation_spearman)",
@@ -136,7 +137,6 @@ def sanity_params(method_names: list[str], params: dict[str, dict] | None) -> di
 
 def _check(settings: SanitySettings) -> tuple[str, ...]:
     """The modes to run; an :class:`InputError` for a bad argument."""
-    from models.randomisation import GRANULARITIES, MODES, RULES  # noqa: PLC0415 - imports TensorFlow
 
     names = settings.methods
     if not names:
@@ -167,7 +167,7 @@ def prepare_sanity(settings: SanitySettings) -> PreparedSanity:
     model = get_model(settings.model, weights=settings.weights)
     images, _, _ = load_images(data[0], model.input_size, settings.limit, settings.image_ids)
     randomisation = {"granularity": settings.granularity, "rule": settings.rule, "seed": settings.seed}
-    randomiser = ParameterRandomiser(model, **randomisation)
+    randomiser = ParameterRandomiser(model, granularity=settings.granularity, rule=settings.rule, seed=settings.seed)
     original_logits = model.logits(images.pixels)
     targets = original_logits.argmax(axis=1)
     weights = None if settings.weights is None else str(settings.weights)

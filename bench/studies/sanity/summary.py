@@ -6,6 +6,7 @@ charts and ``bench check`` compares (:data:`SUMMARY_METRICS`)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -102,7 +103,7 @@ def summary(table: pd.DataFrame, seed: int = 0) -> dict[str, dict]:
     last = int(table["step"].max())
     for method, part in table.groupby("method", sort=False):
         final = part[part["step"] == last]
-        entry = {"step": last, "layer": str(final["layer"].iloc[0]) if len(final) else None}
+        entry: dict[str, Any] = {"step": last, "layer": str(final["layer"].iloc[0]) if len(final) else None}
         entry["nan"] = {c: int(final[c].isna().sum()) for c in ("spearman", "ssim")}
         for column in ("spearman", "ssim"):
             entry[column] = _stats(final, column, seed)

@@ -49,7 +49,8 @@ class StepResult:
     spearman: np.ndarray
     ssim: np.ndarray
     seconds: float
-    relevance: np.ndarray
+    relevance: np.ndarray | None
+    """The maps (None for a result read back from its record)."""
     model_info: dict = field(default_factory=dict)
     """The randomised model: its top-1 agreement with the original and its logits' std."""
 
@@ -123,7 +124,10 @@ class SanityWorker:
         info = {} if unit.step == 0 else self._model_info(model, unit)
         t0 = time.perf_counter()
         relevance = np.asarray(self.methods[unit.method].explain(model, unit.pixels, unit.targets).relevance, np.float32)
-        s, q = similarities(relevance if unit.step == 0 else unit.original, relevance)
+        original = relevance if unit.step == 0 else unit.original
+        if original is None:
+            raise ValueError(f"the randomised unit {unit.key} carries no step-0 maps")
+        s, q = similarities(original, relevance)
         return StepResult(unit.method, unit.mode, unit.step, unit.layer, s, q, time.perf_counter() - t0, relevance, info)
 
     def randomised(self, mode: str, step: int):
@@ -135,8 +139,10 @@ class SanityWorker:
             else:
                 self._copy.keras_model.set_weights(self.model.keras_model.get_weights())
             self._steps, self._at = self.randomiser.iterate(mode, self._copy), (mode, 0)
+        steps = self._steps
+        assert steps is not None  # set above whenever _at is
         while self._at[1] < step:
-            self._at = (mode, next(self._steps)[0])
+            self._at = (mode, next(steps)[0])
         return self._copy
 
     def _model_info(self, model, unit: SanityUnit) -> dict:
@@ -193,9 +199,10 @@ def run_randomisation(
     targets = model.top1(pixels) if targets is None else np.asarray(targets)
     worker = SanityWorker(model, methods, randomiser)
     ids = [str(k) for k in range(len(pixels))]
-    originals = {}
+    originals: dict[str, np.ndarray] = {}
     for unit in original_units(list(methods), ids, pixels, targets):
         result = worker.run(unit)
+        assert result.relevance is not None  # a computed pass always carries its maps
         originals[unit.method] = result.relevance
         yield result
     for unit in randomised_units(originals, randomiser.groups, modes, ids, pixels, targets):
