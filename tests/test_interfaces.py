@@ -277,24 +277,3 @@ def test_from_keras_refuses_what_is_not_a_keras2_model_and_says_what_to_do():
     keras3 = tf.keras.Model(inp, tf.keras.layers.Dense(3)(tf.keras.layers.Flatten()(inp)))
     with pytest.raises(InputError, match=r"Keras 3 model.*tf_keras"):
         from_keras(keras3, scale_preprocess(1.0, 0.0))
-
-
-LAYERS = {"common": set(), "models": {"common"}, "metrics": {"common", "models"}, "methods": {"common", "models"}}
-"""Which of the suite's packages each lower layer may import; ``bench`` (the application) may import all."""
-
-
-def test_layers_import_only_the_layers_below():
-    import ast
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1]
-    suite = set(LAYERS) | {"bench"}
-    for package, allowed in LAYERS.items():
-        for path in sorted((root / package).rglob("*.py")):
-            for node in ast.walk(ast.parse(path.read_text())):
-                names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
-                if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                    names = [node.module]
-                for name in names:
-                    top = name.split(".")[0]
-                    assert top not in suite or top == package or top in allowed, f"{path.relative_to(root)} imports {name}"
