@@ -15,7 +15,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -74,24 +74,55 @@ def folder_lock(folder: str | os.PathLike[str]) -> Iterator[None]:
     block runs. The OS drops it when the process ends, however it ends, so a killed holder
     never blocks the next one. The holder writes who it is into the file, and a second caller
     is refused with :class:`FolderBusyError` naming it."""
-    folder = Path(folder)
-    fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o666)
-    try:
+    with file_lock(Path(folder) / LOCK_NAME, Path(folder)):
+        yield
+
+
+@contextmanager
+def file_lock(lock_file: str | os.PathLike[str], subject: str | os.PathLike[str], remove: bool = False) -> Iterator[None]:
+    """Hold the exclusive lock on ``lock_file`` (flock; the file is created) while the block runs,
+    for ``subject``, the thing it guards, which messages name: a folder, or one that does not
+    exist yet and is replaced by rename (lock a file beside it then, e.g. ``<parent>/.<name>.lock``).
+    A second caller is refused with :class:`FolderBusyError` naming the holder (pid, host,
+    command, start time), as :func:`folder_lock`. ``remove``: delete the lock file on release
+    (while still holding it; a caller that opened the old file meanwhile sees it gone and
+    takes the lock on a new one)."""
+    lock_file = Path(lock_file)
+    while True:
+        fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o666)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            holder = _lock_holder(fd)
+            os.close(fd)
             raise FolderBusyError(
-                f"{folder} is in use by another process ({_lock_holder(fd)}); wait for it to finish or stop it, "
-                "or choose another folder"
+                f"{subject} is in use by another process ({holder}); wait for it to finish or stop it, or choose another folder"
             ) from None
+        if _is_same_file(fd, lock_file):
+            break
+        os.close(fd)  # the previous holder removed the file after we opened it: lock the current one
+    try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(_holder()).encode(), 0)
         try:
             yield
         finally:
-            os.ftruncate(fd, 0)
+            if remove:
+                with suppress(FileNotFoundError):
+                    os.unlink(lock_file)
+            else:
+                os.ftruncate(fd, 0)
     finally:
         os.close(fd)  # releases the lock
+
+
+def _is_same_file(fd: int, path: Path) -> bool:
+    try:
+        on_disk = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (held.st_dev, held.st_ino) == (on_disk.st_dev, on_disk.st_ino)
 
 
 def _holder() -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Fault injection: every kind of input file the suite reads, damaged on purpose.
 
 For each fault: a message naming the file; exit code 2 for an input error of the user's
-(a fetch whose source fails validation exits 1, like every fetch failure); and nothing that
+(a fetch whose source fails validation too, like every fetch failure); and nothing that
 was valid before is lost or altered (the sha256 of every file before and after). A damaged
 weights cache is no error of the user's: it is rebuilt from the checkpoint, with a warning
 naming it, as pip and Keras treat a cache whose hash does not match.
@@ -87,7 +87,7 @@ def test_damaged_image_set(fault, tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"{bad / bad_file}" in err and reason in err
     # the same folder as a fetch source: refused, the fetched copy untouched
-    assert main(["fetch", "--source", str(bad), "--data-dir", str(fetched), "--replace"]) == 1
+    assert main(["fetch", "--source", str(bad), "--data-dir", str(fetched), "--replace"]) == 2
     assert f"{bad / bad_file}" in capsys.readouterr().err
     assert tree_sha256(tmp_path) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "good", "nips17"]

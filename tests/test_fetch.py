@@ -97,7 +97,7 @@ def test_bad_input_is_refused_and_data_dir_untouched(tmp_path, damage, expected)
 def test_refused_into_fresh_dir_writes_nothing(tmp_path):
     bad = make_set(tmp_path / "bad")
     (bad / "images" / "img0_000.png").write_bytes(b"not a png")
-    assert main(["fetch", "--source", str(bad), "--data-dir", str(tmp_path / "out")]) == 1
+    assert main(["fetch", "--source", str(bad), "--data-dir", str(tmp_path / "out")]) == 2
     assert not (tmp_path / "out").exists()
 
 
@@ -241,7 +241,7 @@ def no_kaggle_env(monkeypatch, tmp_path):
 def test_missing_credentials_clear_error_nothing_written(no_kaggle_env, capsys):
     dest = no_kaggle_env / "out"
     assert not kaggle_credentials_present()
-    assert main(["fetch", "--data-dir", str(dest)]) == 1
+    assert main(["fetch", "--data-dir", str(dest)]) == 2
     err = capsys.readouterr().err
     assert "kaggle.json" in err and "Create New Token" in err and "KAGGLE_USERNAME" in err
     assert not dest.exists()

@@ -42,9 +42,9 @@ def _fetch(args) -> int:
             result = fetch_from_kaggle(args.data_dir, competition=args.source == "kaggle-competition", replace=args.replace)
         else:
             result = import_image_set(args.source, args.data_dir, replace=args.replace)
-    except FetchError as err:
+    except FetchError as err:  # an input error (bad source, limits, no space, Kaggle refused): exit 2, as any InputError
         print(f"fetch failed: {err}\nNothing was written to {args.data_dir}.", file=sys.stderr)
-        return 1
+        return 2
     verb = {
         "verified": "verified (already present and intact; nothing written)",
         "imported": "imported",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from common.errors import DataFileMissing, InputError
@@ -44,14 +45,19 @@ def resolve_data_dir(data_dir: str | Path | None = None) -> tuple[Path, str]:
 
 
 def load_images(
-    data_dir: str | Path | None, size: tuple[int, int], limit: int | None = None, ids: list[str] | None = None
+    data_dir: str | Path | None,
+    size: tuple[int, int],
+    limit: int | None = None,
+    ids: list[str] | None = None,
+    select: Callable[[list[str]], list[str]] | None = None,
 ) -> tuple[ImageSet, Path, str]:
     """The images a command works on, at the model's input ``size``: (images, folder, description).
-    The folder is :func:`resolve_data_dir`'s; an unknown id, a bad row or an empty set is an
+    The folder is :func:`resolve_data_dir`'s; ``limit``, ``ids`` and ``select`` choose the images
+    before any is decoded (:func:`load_image_set`). An unknown id, a bad row or an empty set is an
     :class:`InputError` naming it (the data layer's own KeyError/ValueError made the user's)."""
     folder, description = resolve_data_dir(data_dir)
     try:
-        images = load_image_set(folder, size=size, limit=limit, ids=ids)
+        images = load_image_set(folder, size=size, limit=limit, ids=ids, select=select)
     except (FileNotFoundError, KeyError, ValueError) as err:
         if isinstance(err, InputError):
             raise
@@ -62,10 +68,10 @@ def load_images(
 
 
 __all__ = [
-    "credits_line",
     "DEFAULT_DATA_DIR",
     "SHARED_DIR_ENV",
     "ImageSet",
+    "credits_line",
     "embedded_image_set_dir",
     "load_image_set",
     "load_images",

@@ -46,7 +46,7 @@ PHOTOS = [
 
 
 def _load_photo(loader: str) -> np.ndarray:
-    import skimage.data
+    import skimage.data  # noqa: PLC0415 - heavy, and only to build the embedded set once
 
     img = getattr(skimage.data, loader)()
     if isinstance(img, tuple):  # stereo pair: take the left view
@@ -68,7 +68,7 @@ def embedded_image_set_dir() -> Path:
         rows = []
         for image_id, loader, label, author, licence in PHOTOS:
             Image.fromarray(_load_photo(loader)).save(staged / IMAGES_DIR / f"{image_id}.png")
-            row = dict.fromkeys(CSV_COLUMNS, "")
+            row: dict[str, object] = dict.fromkeys(CSV_COLUMNS, "")
             row.update(
                 ImageId=image_id,
                 TrueLabel=label,

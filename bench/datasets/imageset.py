@@ -10,6 +10,8 @@ from __future__ import annotations
 import errno
 import os
 import re
+import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,10 +38,26 @@ CSV_COLUMNS = [
     "AuthorProfileURL",
 ]
 NO_LABEL = -1
-IMAGE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+MAX_ID_LENGTH = 128
+"""The longest ImageId. Every file the suite writes for an image is named after its id with a
+short prefix and suffix: ``maps/<method>/<id>.npy``, ``records/<method>/<id>.npz``, figures such
+as ``maps-independent_<id>.png``, and the temporary file of each (``.<name>.<8 random>[suffix].tmp``,
+:func:`common.files.atomic_path`), up to about 40 characters more than the id. 128 leaves that
+with room to spare under NAME_MAX (255 bytes on Linux, macOS and Windows file systems); the
+NIPS-2017 ids are 16 characters, the embedded ones under 12."""
+IMAGE_ID = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{MAX_ID_LENGTH - 1}}}")
 """An ImageId names ``images/<ImageId>.png`` and every output file of the image, so it must be a
-plain file stem: no path separator, not ``.`` or ``..``, never leading to another folder."""
+plain file stem: no path separator, not ``.`` or ``..``, never leading to another folder, and at
+most :data:`MAX_ID_LENGTH` characters (ASCII, so as many bytes)."""
 MAX_LABEL = 1000
+MAX_ROWS = 1_000_000
+MAX_CSV_BYTES = 512 << 20
+"""Bounds on ``images.csv``: 1,000 times the NIPS-2017 set (1,000 rows of ~300 bytes), 20 times
+ImageNet's validation set. The whole table is read and checked on every load (its ids and labels;
+only the images a command uses are decoded), so these bound that time and memory (200,000 rows:
+about 0.5 s and 60 MB)."""
+USED_COLUMNS = ("ImageId", "TrueLabel", "TargetClass", "Author", "License")
+"""The columns the suite reads; the others (URLs, boxes) are kept in the file but never loaded."""
 
 
 @dataclass
@@ -59,7 +77,7 @@ class ImageSet:
 
     def subset(self, index) -> ImageSet:
         index = np.asarray(index)
-        pick = lambda seq: [seq[i] for i in index]  # noqa: E731
+        pick = lambda seq: [seq[i] for i in index]
         return ImageSet(
             pick(self.ids), self.pixels[index], self.labels[index], pick(self.authors), pick(self.licenses), self.source
         )
@@ -102,7 +120,31 @@ def missing_reason(path: Path, kind: str = "file") -> str:
     return f"is not a {kind}"
 
 
+FILE_KINDS = {
+    stat.S_IFDIR: "a folder",
+    stat.S_IFIFO: "a named pipe (FIFO)",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+}
+
+
+def require_regular_file(path: Path, listed_in: str | None = None) -> None:
+    """Refuse, before anything opens it, a ``path`` that is not a regular file (a symbolic link to
+    one is fine): opening a named pipe or a device can block forever. :class:`DataFileMissing` or
+    :class:`DataFileError` naming it; ``listed_in``: where its name came from, for the message."""
+    where = f" (its id is listed in {listed_in})" if listed_in else ""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        raise DataFileMissing(f"{path} {missing_reason(path)}{where}") from None
+    if not stat.S_ISREG(mode):
+        kind = FILE_KINDS.get(stat.S_IFMT(mode), "not a regular file")
+        raise DataFileError(f"{path}: is {kind}, not a regular file{where}; refused without opening it")
+
+
 def read_png_rgb(path: Path) -> np.ndarray:
+    require_regular_file(path, CSV_NAME)
     try:
         with Image.open(path) as img:
             img.load()
@@ -117,34 +159,57 @@ def read_png_rgb(path: Path) -> np.ndarray:
 
 
 def read_csv(data_dir: Path) -> pd.DataFrame:
-    """The image set's table; every ImageId and TrueLabel checked (:func:`check_table`)."""
+    """The image set's table (the :data:`USED_COLUMNS` there are); every ImageId and TrueLabel
+    checked (:func:`check_table`). A file over :data:`MAX_CSV_BYTES` or :data:`MAX_ROWS` rows is
+    refused before it is read whole."""
     path = Path(data_dir) / CSV_NAME
-    if not path.is_file():
+    if not path.exists() or path.is_dir():
         raise DataFileMissing(f"{path} {missing_reason(path)}: not an image set folder (expected {CSV_NAME} and {IMAGES_DIR}/)")
+    require_regular_file(path)
+    size = path.stat().st_size
+    if size > MAX_CSV_BYTES:
+        raise DataFileError(f"{path}: {size:,} bytes; an image set's table may be at most {MAX_CSV_BYTES:,} bytes")
     try:
-        table = pd.read_csv(path, dtype={"ImageId": str}, keep_default_na=False)
+        table = pd.read_csv(
+            path, dtype={"ImageId": str}, keep_default_na=False, usecols=lambda c: c in USED_COLUMNS, nrows=MAX_ROWS + 1
+        )
     except (OSError, ValueError) as err:  # pandas' parser and decoding errors are ValueErrors
         raise DataFileError(f"{path}: unreadable CSV ({type(err).__name__}: {err})") from None
+    if len(table) > MAX_ROWS:
+        raise DataFileError(f"{path}: more than {MAX_ROWS:,} rows; an image set may list at most {MAX_ROWS:,} images")
     check_table(table, path)
     return table
+
+
+def _header(path: Path) -> list[str]:
+    try:
+        return [str(c) for c in pd.read_csv(path, nrows=0).columns]
+    except (OSError, ValueError):
+        return []
 
 
 def check_table(table: pd.DataFrame, path: Path) -> None:
     """Refuse ids that could name a file outside ``images/`` (or an output folder), and labels that are no class."""
     missing = [c for c in ("ImageId", "TrueLabel") if c not in table.columns]
     if missing:
-        raise DataFileError(
-            f"{path}: the header has no column {', '.join(missing)} (columns: {', '.join(map(str, table.columns))})"
-        )
+        columns = _header(path) if path.is_file() else list(map(str, table.columns))
+        raise DataFileError(f"{path}: the header has no column {', '.join(missing)} (columns: {', '.join(columns)})")
     ids = table["ImageId"]
     lines = [int(i) + 2 for i in table.index[ids == ""]]  # line 1 is the header
     if lines:
         raise DataFileError(f"{path}: rows without an ImageId (lines {lines[:5]})")
-    bad = [i for i in ids if not IMAGE_ID.fullmatch(i)]
+    long = [k for k, i in enumerate(ids) if len(i) > MAX_ID_LENGTH]
+    if long:
+        first = ids.iloc[long[0]]
+        raise DataFileError(
+            f"{path}: ImageId {first[:40]!r}... is {len(first)} characters; at most {MAX_ID_LENGTH} (every file written "
+            f"for an image is named after its id); {len(long)} such id(s), the first on line {table.index[long[0]] + 2}"
+        )
+    bad = [k for k, i in enumerate(ids) if not IMAGE_ID.fullmatch(i)]
     if bad:
         raise DataFileError(
-            f"{path}: ImageId {bad[0]!r} is not a plain file name (letters, digits, '.', '_', '-', "
-            f"starting with a letter or digit; no path); {len(bad)} such id(s)"
+            f"{path}: ImageId {ids.iloc[bad[0]]!r} is not a plain file name (letters, digits, '.', '_', '-', starting "
+            f"with a letter or digit; no path); {len(bad)} such id(s), the first on line {table.index[bad[0]] + 2}"
         )
     dup = ids[ids.duplicated()].tolist()
     if dup:
@@ -162,10 +227,15 @@ def load_image_set(
     size: tuple[int, int] | int | None = None,
     limit: int | None = None,
     ids: list[str] | None = None,
+    select: Callable[[list[str]], list[str]] | None = None,
 ) -> ImageSet:
     """Read an image-set folder, optionally resized to ``size`` and cut to ``limit`` images.
 
-    Images are taken in ``images.csv`` order, or in the order of ``ids`` if given.
+    Images are taken in ``images.csv`` order, or in the order of ``ids`` if given; ``select``
+    then picks from those candidate ids the ones to load (e.g. a seeded random choice), and
+    ``limit`` keeps the first of them. The whole table is read and checked (:func:`read_csv`),
+    but only the images chosen are opened and decoded: a run of 2 images from a set of
+    200,000 reads 2 PNGs.
     """
     if limit is not None and limit < 1:
         raise ParameterError(f"limit must be at least 1 (a number of images), got {limit}")
@@ -179,19 +249,35 @@ def load_image_set(
         if missing:
             raise KeyError(f"{data_dir / CSV_NAME}: no rows for image ids {missing[:5]}")
         table = table.set_index("ImageId").loc[ids].reset_index()
+    if select is not None:
+        chosen = select(list(table["ImageId"]))
+        table = table.set_index("ImageId").loc[chosen].reset_index()
     if limit is not None:
         table = table.iloc[:limit]
-    pixels = []
-    for image_id in table["ImageId"]:
-        img = read_png_rgb(data_dir / IMAGES_DIR / f"{image_id}.png")
-        pixels.append(resize_image(img, size) if size is not None else img)
     labels = pd.to_numeric(table["TrueLabel"]).astype(int).to_numpy() - 1
     labels[labels < 0] = NO_LABEL
     return ImageSet(
         ids=list(table["ImageId"]),
-        pixels=np.stack(pixels) if pixels else np.zeros((0, 0, 0, 3), np.uint8),
+        pixels=_decode(data_dir, list(table["ImageId"]), size),
         labels=labels,
         authors=list(table.get("Author", [""] * len(table))),
         licenses=list(table.get("License", [""] * len(table))),
         source=str(data_dir),
     )
+
+
+def _decode(data_dir: Path, ids: list[str], size: tuple[int, int] | int | None) -> np.ndarray:
+    """The images ``ids`` of ``data_dir``, decoded (and resized) one at a time into one array."""
+    pixels: np.ndarray | None = None
+    for k, image_id in enumerate(ids):
+        img = read_png_rgb(data_dir / IMAGES_DIR / f"{image_id}.png")
+        img = resize_image(img, size) if size is not None else img
+        if pixels is None:
+            pixels = np.empty((len(ids), *img.shape), np.uint8)
+        if img.shape != pixels.shape[1:]:
+            raise DataFileError(
+                f"{data_dir / IMAGES_DIR / (image_id + '.png')}: {img.shape[0]}x{img.shape[1]} pixels, unlike the "
+                f"{pixels.shape[1]}x{pixels.shape[2]} of {ids[0]}.png (load the set at one size)"
+            )
+        pixels[k] = img
+    return pixels if pixels is not None else np.zeros((0, 0, 0, 3), np.uint8)

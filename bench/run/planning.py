@@ -32,15 +32,26 @@ def image_seed(seed: int, image_id: str) -> int:
 
 def select_images(images: ImageSet, count: int | None, selection: str, seed: int) -> ImageSet:
     """``count`` of ``images``: the first ones, or a seeded random choice kept in set order."""
-    if count is None or count >= len(images):
-        return images
+    index = selection_index(len(images), count, selection, seed)
+    return images if index is None else images.subset(index)
+
+
+def select_ids(ids: list[str], count: int | None, selection: str, seed: int) -> list[str]:
+    """``count`` of the candidate ``ids``, as :func:`select_images` picks images; chosen from the
+    table before any image is decoded (``bench.datasets.load_images(select=...)``)."""
+    index = selection_index(len(ids), count, selection, seed)
+    return list(ids) if index is None else [ids[k] for k in index]
+
+
+def selection_index(candidates: int, count: int | None, selection: str, seed: int) -> np.ndarray | None:
+    """Which of ``candidates`` rows a run uses, in order; None for all of them."""
+    if count is None or count >= candidates:
+        return None
     if selection == "random":
-        index = np.sort(np.random.default_rng(seed).choice(len(images), size=count, replace=False))
-    elif selection == "first":
-        index = np.arange(count)
-    else:
-        raise RunError(f"profile [run] selection must be 'first' or 'random', got {selection!r}")
-    return images.subset(index)
+        return np.sort(np.random.default_rng(seed).choice(candidates, size=count, replace=False))
+    if selection == "first":
+        return np.arange(count)
+    raise RunError(f"profile [run] selection must be 'first' or 'random', got {selection!r}")
 
 
 def resolve_pixels_per_step(setting, size: tuple[int, int], steps: int) -> int:

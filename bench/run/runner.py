@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,7 +21,7 @@ from bench.core.fingerprint import fingerprint_differences
 from bench.core.provenance import image_sha256, jsonable, package_versions
 from bench.datasets import ImageSet, load_images, resolve_data_dir
 from bench.execution import ExecutorChoice
-from bench.run.planning import RunWork, estimate_minutes, image_seed, plan_units, resolve_pixels_per_step, select_images
+from bench.run.planning import RunWork, estimate_minutes, image_seed, plan_units, resolve_pixels_per_step, select_ids
 from bench.run.profile import replacements, validate_profile, with_replacements
 from bench.run.store import RANDOM_ORDER, RunError, RunStore, resume_fingerprint
 from bench.run.units import Unit, UnitResult, Worker, WorkSpec, write_result
@@ -28,7 +29,10 @@ from common.errors import UnknownNameError
 from common.progress import progress
 from methods import ALIASES, available, build_method
 from metrics.perturbation import REPLACEMENTS
-from models import Classifier, get_model
+from models import get_model
+
+if TYPE_CHECKING:
+    from models.keras_classifier import ModelWrapper
 
 __all__ = ["PreparedRun", "RunError", "prepare_run", "run_benchmark"]
 
@@ -38,7 +42,7 @@ class PreparedRun:
     """A run ready to compute: run.json's content and what the driver loaded and computed once."""
 
     run: dict
-    model: Classifier
+    model: ModelWrapper
     methods: dict
     """method name -> built method."""
     work: RunWork
@@ -103,9 +107,11 @@ def prepare_run(profile: dict, data_dir=None, weights=None) -> PreparedRun:
     built = {source: build_method(source, profile["methods"].get(source, {})) for source in settings["methods"]}
     methods = {m.name: m for m in built.values()}
     model = get_model(settings["model"], weights=weights)
-    image_set, _, _ = load_images(folder, model.input_size, ids=settings.get("image_ids"))
     seed = settings.get("seed", 0)
-    images = select_images(image_set, settings.get("images"), settings.get("selection", "first"), seed)
+    count, selection = settings.get("images"), settings.get("selection", "first")
+    # the images are chosen from the table, then only those are decoded
+    select = lambda ids: select_ids(ids, count, selection, seed)
+    images, _, _ = load_images(folder, model.input_size, ids=settings.get("image_ids"), select=select)
     steps = int(metric_settings["steps"])
     metric_settings["pixels_per_step"] = resolve_pixels_per_step(metric_settings["pixels_per_step"], model.input_size, steps)
     seeds = [image_seed(seed, i) for i in images.ids]
@@ -133,7 +139,7 @@ def prepare_run(profile: dict, data_dir=None, weights=None) -> PreparedRun:
 
 def describe_run(
     profile: dict,
-    model: Classifier,
+    model: ModelWrapper,
     images: ImageSet,
     targets: np.ndarray,
     methods: dict,
