@@ -38,3 +38,8 @@ class CorruptFileError(InputError):
 
 class FolderBusyError(InputError):
     """Another process holds the folder's lock; the message names it (pid, host, command, start time)."""
+
+
+class MethodOutputError(InputError):
+    """A saliency method returned what no metric can score (NaN or infinite relevance); the
+    message names the method. A plug-in's fault the user can act on, so exit code 2."""

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -28,7 +29,7 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from common.errors import ParameterError
+from common.errors import MethodOutputError, ParameterError
 from models.interface import Classifier
 
 _NO_DEFAULT = object()
@@ -120,8 +121,16 @@ class Param:
             raise ParameterError(f"{where} must be <= {self.high}; got {value!r}")
 
 
+class ConstantMapWarning(UserWarning):
+    """A method returned a map whose pixels are all equal: its curves rank pixels at random."""
+
+
+MAX_BATCH_SIZE = 4096
+"""Images per model call at most: a 224x224 float32 batch of 4,096 is 2.5 GB of input alone."""
+
+
 def batch_size_param(default: int) -> Param:
-    return Param(default, int, "images (or interpolated inputs) per model call", low=1)
+    return Param(default, int, "images (or interpolated inputs) per model call", low=1, high=MAX_BATCH_SIZE)
 
 
 @dataclass
@@ -218,26 +227,22 @@ class SaliencyMethod:
             raise ValueError(f"got {len(targets)} targets for {len(images)} images")
         if targets.min(initial=0) < 0 or targets.max(initial=0) >= model.num_classes:
             raise ValueError(f"targets must be class indices in [0, {model.num_classes}); got {targets}")
+        images = images.view()
+        images.setflags(write=False)  # one array serves every method: none may change it for the next
         start = time.perf_counter()
-        result = self.attribute(model, images, targets)
+        try:
+            result = self.attribute(model, images, targets)
+        except ValueError as err:
+            if "read-only" in str(err):
+                raise ValueError(
+                    f"method {self.name!r} wrote into its input images, which are read-only so that it cannot change "
+                    f"them for the methods after it; copy them first (np.array(images)): {err}"
+                ) from err
+            raise
         seconds = time.perf_counter() - start
         if not isinstance(result, Attribution):
             raise TypeError(f"method {self.name!r}: attribute() must return an Attribution; got {type(result).__name__}")
-        relevance = np.asarray(result.relevance, dtype=np.float32)
-        if relevance.shape != images.shape[:3]:
-            raise ValueError(
-                f"method {self.name!r} returned relevance of shape {relevance.shape}; expected (N, H, W) = {images.shape[:3]}"
-            )
-        if not self.signed and (relevance < 0).any():
-            raise ValueError(f"method {self.name!r} declares unsigned relevance but returned negative values")
-        n = len(images)
-        for kind, entries, ndim in (("diagnostics", result.diagnostics, 1), ("series", result.series, 2)):
-            for key, value in entries.items():
-                if np.ndim(value) != ndim or len(value) != n:
-                    raise ValueError(
-                        f"method {self.name!r}: {kind}[{key!r}] must have {n} rows and {ndim} dimension(s); "
-                        f"got shape {np.shape(value)}"
-                    )
+        relevance = self._checked_relevance(result, images)
         return Explanation(
             self.name,
             relevance,
@@ -249,3 +254,39 @@ class SaliencyMethod:
             dict(result.series),
             dict(result.info),
         )
+
+    def _checked_relevance(self, result: Attribution, images: np.ndarray) -> np.ndarray:
+        """``result``'s relevance as float32, checked: its shape, finite values (else
+        :class:`common.errors.MethodOutputError`), no negative values from an unsigned method, the
+        rows of its diagnostics and series; a constant map is a :class:`ConstantMapWarning`."""
+        relevance = np.asarray(result.relevance, dtype=np.float32)
+        if relevance.shape != images.shape[:3]:
+            raise ValueError(
+                f"method {self.name!r} returned relevance of shape {relevance.shape}; expected (N, H, W) = {images.shape[:3]}"
+            )
+        bad = np.asarray(~np.isfinite(relevance).all(axis=(1, 2)))
+        if bad.any():
+            raise MethodOutputError(
+                f"method {self.name!r} returned NaN or infinite relevance for {int(bad.sum())} of {len(bad)} images "
+                f"(the first: image {int(np.argmax(bad))} of the batch); no map of it is stored"
+            )
+        flat = relevance.reshape(len(relevance), -1)
+        constant = np.asarray((flat == flat[:, :1]).all(axis=1))
+        if constant.any():
+            warnings.warn(
+                f"method {self.name!r} returned a constant map (all pixels {float(flat[int(np.argmax(constant)), 0]):g}) "
+                f"for {int(constant.sum())} of {len(constant)} images: its MoRF and LeRF orders are random there",
+                ConstantMapWarning,
+                stacklevel=3,
+            )
+        if not self.signed and (relevance < 0).any():
+            raise ValueError(f"method {self.name!r} declares unsigned relevance but returned negative values")
+        n = len(images)
+        for kind, entries, ndim in (("diagnostics", result.diagnostics, 1), ("series", result.series, 2)):
+            for key, value in entries.items():
+                if np.ndim(value) != ndim or len(value) != n:
+                    raise ValueError(
+                        f"method {self.name!r}: {kind}[{key!r}] must have {n} rows and {ndim} dimension(s); "
+                        f"got shape {np.shape(value)}"
+                    )
+        return relevance

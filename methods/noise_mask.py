@@ -51,6 +51,10 @@ from .noise_mask_settings import FAST, PARAMETERS, PRESETS
 __all__ = ["FAST", "PRESETS", "NoiseMask", "evaluate_mask"]
 
 
+TRACE_CHUNK = 4096
+"""Iterations of objective trace allocated at first (doubled as needed), so a large
+``max_iterations`` cap costs memory only for the iterations actually run."""
+
 Feature = Callable[[tf.Tensor], tf.Tensor]
 """F_l: pixels (a tensor) -> the compared layer's output."""
 
@@ -124,12 +128,15 @@ class NoiseMask(SaliencyMethod):
         step = tf.function(one_step)
 
         window, max_iter = int(p["window"]), int(p["max_iterations"])
-        trace = np.full((n, max_iter), np.nan, np.float32)
+        trace = np.full((n, min(max_iter, TRACE_CHUNK)), np.nan, np.float32)  # grown as iterations run
         final_v = np.zeros((n, h, w, 1), np.float32)
         iterations = np.full(n, max_iter, np.int64)
         active = np.ones(n, bool)
         bar = progress(total=max_iter, desc=f"noise_mask ({n} images)")
         for it in range(max_iter):
+            if it == trace.shape[1]:  # memory follows the iterations run, not the cap
+                more = min(trace.shape[1], max_iter - trace.shape[1])
+                trace = np.concatenate([trace, np.full((n, more), np.nan, np.float32)], axis=1)
             trace[active, it] = step(tf.constant(it, tf.int64)).numpy()[active]
             done = it + 1
             bar.update(1)

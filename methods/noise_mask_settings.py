@@ -23,6 +23,12 @@ bench/report/noise_mask_convergence.json."""
 FAST = PRESETS["fast"]
 
 
+MAX_ITERATIONS = 1_000_000
+"""The iteration cap's upper bound: 66x the thesis's 15,000 (which took 0.7-2 min per image on
+a GPU); a larger cap is a typo, not an experiment."""
+MAX_DRAWS = 4096
+"""Noise images averaged for beta0 or the final loss term: 128x the default 32."""
+
 PARAMETERS: dict[str, Param] = {
     "preset": Param("faithful", str, "a name in PRESETS: its values replace these defaults", choices=tuple(PRESETS)),
     "layer": Param(None, str, "layer whose output F_l is compared (None: the logits)", optional=True),
@@ -34,12 +40,12 @@ PARAMETERS: dict[str, Param] = {
         "initial mask value M0, in (0, 1)",
         check=lambda v: v if 0 < v < 1 else _raise(f"must be in (0, 1); got {v!r}"),
     ),
-    "max_iterations": Param(thesis.NOISE_MASK["max_iterations"], int, "iteration cap", low=1),
-    "window": Param(500, int, "iterations per convergence window", low=1),
+    "max_iterations": Param(thesis.NOISE_MASK["max_iterations"], int, "iteration cap", low=1, high=MAX_ITERATIONS),
+    "window": Param(500, int, "iterations per convergence window", low=1, high=MAX_ITERATIONS),
     "tolerance": Param(1e-3, float, "relative fall per window below which an image has converged", low=0),
     "beta": Param(None, float, "loss weight (None: beta0 from beta_draws noise images)", optional=True, positive=True),
-    "beta_draws": Param(8, int, "noise images averaged for beta0", low=1),
-    "eval_draws": Param(32, int, "fixed noise draws for the reported final loss term", low=1),
+    "beta_draws": Param(8, int, "noise images averaged for beta0", low=1, high=MAX_DRAWS),
+    "eval_draws": Param(32, int, "fixed noise draws for the reported final loss term", low=1, high=MAX_DRAWS),
     "batch_size": batch_size_param(8),
     "seed": Param(0, int, "noise seed"),
 }

@@ -35,13 +35,17 @@ def patch_starts(length: int, patch: int, stride: int) -> list[int]:
     return starts
 
 
+MAX_SIDE = 4096
+"""Patch side and stride at most, in pixels: larger than any input the zoo takes."""
+
+
 class Occlusion(SaliencyMethod):
     name = "occlusion"
     signed = True
     attribution_space = "pixel"
     parameters: ClassVar[dict[str, Param]] = {
-        "patch_size": Param(15, int, "side of the square patch, pixels", low=1),
-        "stride": Param(4, int, "step between patches, pixels", low=1),
+        "patch_size": Param(15, int, "side of the square patch, pixels", low=1, high=MAX_SIDE),
+        "stride": Param(4, int, "step between patches, pixels", low=1, high=MAX_SIDE),
         "patch_value": Param(0.0, float, "patch value in the model's input space"),
         "batch_size": batch_size_param(64),
     }

@@ -312,8 +312,12 @@ def test_resume_names_every_other_setting(copy, capsys):
 
 # ------------------------------------------------------------------ bad settings: refused before any work
 BAD_SETTINGS = [
-    (["--param", "metrics.steps=-5"], "metrics.steps must be a positive int; got -5"),
-    (["--param", "metrics.steps=2.5"], "metrics.steps must be a positive int; got 2.5"),
+    (["--param", "metrics.steps=-5"], "metrics.steps must be a positive int at most 100,000; got -5"),
+    (["--param", "metrics.steps=2.5"], "metrics.steps must be a positive int at most 100,000; got 2.5"),
+    (["--param", "metrics.steps=100000000"], "metrics.steps must be a positive int at most 100,000; got 100000000"),
+    (["--param", "metrics.bootstrap_samples=1000000000"], "metrics.bootstrap_samples must be a positive int at most 1,000,000"),
+    (["--param", "noise_mask.max_iterations=1000000000"], "noise_mask.max_iterations"),
+    (["--param", "intgrad.steps=1000000000"], "intgrad.steps"),
     (["--param", "metrics.pixels_per_step=abc"], "metrics.pixels_per_step must be \"auto\" or a positive int; got 'abc'"),
     (["--param", "metrics.pixels_per_step=0"], "metrics.pixels_per_step"),
     (["--param", "metrics.png_compress_level=12"], "metrics.png_compress_level must be an int in 0..9; got 12"),
@@ -337,8 +341,8 @@ def test_bad_setting_is_named_and_nothing_is_written(extra, named, copy, tmp_pat
 @pytest.mark.parametrize(
     "run_settings, named",
     [
-        ({"images": 0}, "run.images (--limit) must be a positive int; got 0"),
-        ({"images": -1}, "run.images (--limit) must be a positive int; got -1"),
+        ({"images": 0}, "run.images (--limit) must be a positive int at most 1,000,000; got 0"),
+        ({"images": -1}, "run.images (--limit) must be a positive int at most 1,000,000; got -1"),
         ({"selection": "middle"}, 'run.selection must be "first" or "random"; got \'middle\''),
         ({"seed": -1}, "run.seed must be a non-negative int"),
         ({"seeed": 1}, "run.seeed is not a setting (did you mean seed?)"),

@@ -11,6 +11,17 @@ from common.errors import InputError
 from models import get_model
 
 
+def positive_hours(text: str) -> float:
+    """argparse type for a limit in hours: a number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of hours, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text}")
+    return value
+
+
 def positive_int(text: str) -> int:
     """argparse type for counts (images, batch size): an integer >= 1; argparse names the option in its error."""
     try:

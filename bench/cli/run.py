@@ -12,7 +12,9 @@ from bench.cli._arguments import (
     load_images,
     load_model,
     message,
+    positive_hours,
 )
+from bench.run.limits import DEFAULT_MAX_HOURS
 from common.errors import InputError
 
 
@@ -76,6 +78,13 @@ def _run_parser(sub) -> None:
         metavar="SECTION.KEY=VALUE",
         help="override a setting, e.g. noise_mask.max_iterations=5000 or metrics.steps=800",
     )
+    p.add_argument(
+        "--max-hours",
+        type=positive_hours,
+        default=DEFAULT_MAX_HOURS,
+        metavar="HOURS",
+        help=f"refuse a run estimated to take longer on this machine (default: {DEFAULT_MAX_HOURS:g})",
+    )
     add_executor_args(p)
     p.set_defaults(func=_run)
 
@@ -90,7 +99,7 @@ def _run(args) -> int:
     overrides = {"model": args.model, "images": args.limit, "methods": args.methods.split(",") if args.methods else None}
     profile = apply_overrides(profile, args.param, **overrides)
     out = args.out or f"results/{profile['name']}-{datetime.now():%Y%m%d-%H%M%S}"
-    run_dir = run_benchmark(profile, out, data_dir=args.data_dir, weights=args.weights, **executor)
+    run_dir = run_benchmark(profile, out, data_dir=args.data_dir, weights=args.weights, max_hours=args.max_hours, **executor)
     print(f"report: {write_report(run_dir)}")
     return 0
 
@@ -102,6 +111,11 @@ def _report_parser(sub) -> None:
         description="Rebuild metrics.csv, curves.csv, report.md and figures/ from the stored per-image records alone.",
     )
     p.add_argument("run_dir", help="the RUN_DIR of a run")
+    p.add_argument(
+        "--data-dir",
+        help="where the run's images are now, if they moved (default: the data folder run.json names); only the map "
+        "grid and the rendering search need them, and they are checked against run.json's sha256",
+    )
     p.set_defaults(func=_report)
 
 
@@ -109,7 +123,7 @@ def _report(args) -> int:
     from bench.report.run_report import write_report  # noqa: PLC0415 - heavy: pandas, matplotlib
 
     try:
-        path = write_report(args.run_dir)
+        path = write_report(args.run_dir, args.data_dir)
     except FileNotFoundError as err:
         raise InputError(message(err)) from None
     print(f"report rebuilt from stored results: {path}")

@@ -84,7 +84,12 @@ class ImageSet:
 
     def attribution(self, i: int) -> str:
         """Credit line for figures: id, author and a short licence name."""
-        return f"{self.ids[i]}\n{self.authors[i] or 'unknown author'}; {licence_label(self.licenses[i])}"
+        return credit_line(self.ids[i], self.authors[i], self.licenses[i])
+
+
+def credit_line(image_id: str, author: str, licence: str) -> str:
+    """An image's credit for figures: its id, author and a short licence name."""
+    return f"{image_id}\n{author or 'unknown author'}; {licence_label(licence)}"
 
 
 def licence_label(licence: str) -> str:

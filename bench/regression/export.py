@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from bench.core.jsonfiles import read_json_object
@@ -31,6 +32,7 @@ from bench.regression.references import REFERENCE_JSON, load_reference
 from bench.run.profile import bootstrap_samples
 from bench.run.store import RunFolderError, RunStore, per_method_values
 from bench.studies.sanity import SANITY_FOLDER, SUMMARY_METRICS
+from common.errors import CorruptFileError
 from common.files import write_text
 from metrics import PER_IMAGE_METRICS, summarise
 
@@ -116,7 +118,15 @@ def summaries(folder: str | Path) -> list[dict]:
         for name, info in PER_IMAGE_METRICS.items():
             if method not in values[name]:
                 continue
-            s = summarise(values[name][method], n_boot=n_boot, seed=seed)
+            v = values[name][method]
+            bad = ~np.isfinite(v)
+            if bad.any():
+                raise CorruptFileError(
+                    f"{folder}: {int(bad.sum())} of {len(v)} values of {name} for {method} are not numbers (NaN or "
+                    "infinite); a dashboard would chart a mean of them. Recompute them (run the run or check again), or "
+                    "leave this folder out of the export."
+                )
+            s = summarise(v, n_boot=n_boot, seed=seed)
             rows.append({"method": method, "metric": info, "mean": s.mean, "ci_low": s.ci_low, "ci_high": s.ci_high, "n": s.n})
     return rows + sanity_summaries(folder)
 

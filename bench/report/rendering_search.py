@@ -142,12 +142,14 @@ def as_metrics(values: pd.DataFrame, baseline_rendering: str, mask_rendering: st
     return long[["image_id", "method", "metric", "value"]]
 
 
-def load_run_images(run: dict, ids: list[str]) -> dict[str, np.ndarray] | None:
-    """The run's images from its data folder, when they are still there with the same pixels."""
-    if not Path(run["data_dir"]).is_dir():
+def load_run_images(run: dict, ids: list[str], data_dir: str | Path | None = None) -> dict[str, np.ndarray] | None:
+    """The run's images from its data folder (``data_dir``, else run.json's), when they are still
+    there with the same pixels (run.json's sha256 of each), else None."""
+    folder = Path(data_dir if data_dir is not None else run["data_dir"])
+    if not folder.is_dir():
         return None
     try:
-        images = load_image_set(run["data_dir"], size=tuple(run["model_input_size"]), ids=ids)
+        images = load_image_set(folder, size=tuple(run["model_input_size"]), ids=ids)
     except (FileNotFoundError, KeyError, ValueError):
         return None
     if image_sha256(images.ids, images.pixels) != {i: run.get("image_sha256", {}).get(i) for i in images.ids}:
@@ -160,9 +162,9 @@ def section(inputs: ReportInputs) -> list[str]:
     thesis, and claims 1-2 under the spec's rendering and the closest one."""
     run, methods = inputs.run, inputs.done
     lines = ["\n## Which rendering of the maps did the thesis measure?\n"]
-    images = load_run_images(run, run["image_ids"])
+    images = inputs.images
     if images is None:
-        return [*lines, f"- not computed: the run's images are no longer in {run['data_dir']} with the same pixels"]
+        return [*lines, f"- not computed: {inputs.images_missing}"]
     is_mask = {m: run.get("method_metadata", {}).get(m, {}).get("attribution_space") == "mask" for m in methods}
     values = rendering_values(inputs.store, images, is_mask, int(run["metrics_settings"]["png_compress_level"]))
     table = means(values)

@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from bench.core.plotting import maps_grid
-from bench.datasets import load_image_set
+from bench.datasets.imageset import credit_line
 from bench.report import convergence, figures, rendering_search, sections
+from bench.report.rendering_search import load_run_images
 from bench.report.sections import ReportInputs, curves_figure_name
 from bench.run.profile import bootstrap_samples, replacements
 from bench.run.store import RunFolderError, RunStore
@@ -25,21 +26,24 @@ from methods import get_method
 from metrics.perturbation import DEFAULT_REPLACEMENT
 
 
-def write_report(run_dir: str | Path) -> Path:
-    """Rebuild metrics.csv, curves.csv, figures/ and report.md from the records, holding the folder's lock."""
+def write_report(run_dir: str | Path, data_dir: str | Path | None = None) -> Path:
+    """Rebuild metrics.csv, curves.csv, figures/ and report.md from the records, holding the
+    folder's lock. ``data_dir``: where the run's images are now, if not at run.json's
+    ``data_dir`` (they draw the map grid and the rendering search; without them those two are
+    left out and said so)."""
     store = RunStore(run_dir)
     if not store.run_json.is_file():
         raise RunFolderError(f"{store.run_json} not found: {run_dir} is not a run folder")
     with store.lock():
-        return build_report(store)
+        return build_report(store, data_dir)
 
 
-def build_report(store: RunStore) -> Path:
+def build_report(store: RunStore, data_dir: str | Path | None = None) -> Path:
     """The report of the run in ``store``, for a caller that holds its lock. Everything is read
     and checked before anything is written, so a refused report changes nothing."""
-    inputs = read_inputs(store)
+    inputs = read_inputs(store, data_dir)
     traces = store.load_series("noise_mask", "trace")
-    grid = _maps_grid_inputs(store, inputs.run, inputs.methods)
+    grid = _maps_grid_inputs(store, inputs)
     store.write_tables(inputs.metrics, inputs.curves)
     _draw_figures(inputs, traces, grid)
     lines = [*sections.header(inputs), *sections.thesis_tables(inputs), *sections.claims(inputs)]
@@ -59,8 +63,9 @@ def build_report(store: RunStore) -> Path:
     return path
 
 
-def read_inputs(store: RunStore) -> ReportInputs:
-    """run.json and the records' consolidated tables; a run whose records are partly gone is refused."""
+def read_inputs(store: RunStore, data_dir: str | Path | None = None) -> ReportInputs:
+    """run.json, the records' consolidated tables and the run's images (from ``data_dir``, else
+    run.json's); a run whose records are partly gone is refused."""
     run = store.read_run()
     if run is None:
         raise RunFolderError(f"{store.run_json} not found: {store.root} is not a run folder")
@@ -81,6 +86,8 @@ def read_inputs(store: RunStore) -> ReportInputs:
         replacements=replacements(ms),
         n_boot=bootstrap_samples(ms),
         seed=int(run.get("seed", 0)),
+        images=load_run_images(run, run["image_ids"], data_dir),
+        data_dir=Path(data_dir if data_dir is not None else run["data_dir"]),
     )
 
 
@@ -96,17 +103,17 @@ def _draw_figures(inputs: ReportInputs, traces: dict, grid: tuple[np.ndarray, li
         maps_grid(*grid, inputs.fig_dir / "maps.png", {m: method_signed(inputs.run, m) for m in inputs.methods})
 
 
-def _maps_grid_inputs(
-    store: RunStore, run: dict, methods: list[str]
-) -> tuple[np.ndarray, list[str], dict[str, np.ndarray]] | None:
-    """(pixels, captions, maps per method) of the first images that every method has a map of."""
+def _maps_grid_inputs(store: RunStore, inputs: ReportInputs) -> tuple[np.ndarray, list[str], dict[str, np.ndarray]] | None:
+    """(pixels, captions, maps per method) of the first images that every method has a map of;
+    None when there are none, or the run's images are not found."""
+    run, methods = inputs.run, inputs.methods
     grid_ids = [i for i in run["image_ids"] if all(store.map_path(m, i).is_file() for m in methods)]
     grid_ids = grid_ids[: int(run["metrics_settings"].get("grid_images", 4))]
-    if not grid_ids:
+    if not grid_ids or inputs.images is None:
         return None
-    images = load_image_set(run["data_dir"], size=tuple(run["model_input_size"]), ids=grid_ids)
-    captions = [images.attribution(k) for k in range(len(images))]
-    return images.pixels, captions, {m: np.stack([store.load_map(m, i) for i in grid_ids]) for m in methods}
+    credit = {i: credit_line(i, a, lic) for i, a, lic in zip(run["image_ids"], run["authors"], run["licenses"])}
+    pixels = np.stack([inputs.images[i] for i in grid_ids])
+    return pixels, [credit[i] for i in grid_ids], {m: np.stack([store.load_map(m, i) for i in grid_ids]) for m in methods}
 
 
 def method_signed(run: dict, method: str) -> bool:

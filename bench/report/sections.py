@@ -34,6 +34,17 @@ class ReportInputs:
     replacements: list[str]
     n_boot: int
     seed: int
+    images: dict[str, np.ndarray] | None
+    """The run's images (verified against run.json's sha256), None when they are not found."""
+    data_dir: Path
+    """Where they were looked for."""
+
+    @property
+    def images_missing(self) -> str:
+        return (
+            f"the run's images are not in {self.data_dir} with the same pixels (rebuild the report with "
+            "--data-dir pointing at the image set, if it moved)"
+        )
 
     @property
     def fig_dir(self) -> Path:
@@ -230,6 +241,8 @@ def figure_list(inputs: ReportInputs, grid: bool, traces: bool, convergence: boo
             "- Maps (thesis Figs. 5-6; signed methods red = positive, blue = negative; image credits under each image): "
             "![maps](figures/maps.png)"
         )
+    elif inputs.images is None:
+        lines.append(f"- Maps: not drawn: {inputs.images_missing}")
     lines.append("- PNG size and SSIM per image: ![distributions](figures/distributions.png)")
     if traces:
         lines.append("- Noise Mask objective per iteration (one line per image): ![trace](figures/noise_mask_trace.png)")

@@ -100,14 +100,19 @@ def _positive_int(value) -> bool:
     return _int(value) and value >= 1
 
 
-POSITIVE_INT = (_positive_int, "a positive int")
+def _count(high: int) -> tuple:
+    """A positive int up to ``high``: a larger count is a typo that would start days of work
+    or allocate for it, so it is refused before anything runs."""
+    return (lambda v: _positive_int(v) and v <= high, f"a positive int at most {high:,}")
+
+
 METRIC_SETTINGS = {
-    "steps": POSITIVE_INT,
-    "pixels_per_step": (lambda v: v == "auto" or _positive_int(v), '"auto" or a positive int'),
+    "steps": _count(100_000),  # 125x the thesis's 800 steps
+    "pixels_per_step": (lambda v: v == "auto" or (_positive_int(v) and v <= 10_000_000), '"auto" or a positive int'),
     "png_compress_level": (lambda v: _int(v) and 0 <= v <= 9, "an int in 0..9"),
-    "bootstrap_samples": POSITIVE_INT,
-    "batch_size": POSITIVE_INT,
-    "grid_images": POSITIVE_INT,
+    "bootstrap_samples": _count(1_000_000),  # 500x the default; each resample is a mean over the images
+    "batch_size": _count(4096),
+    "grid_images": _count(64),
     "replacement": (
         lambda v: bool(_named_replacements(v)) and all(r in REPLACEMENTS for r in _named_replacements(v)),
         f"one of {', '.join(map(repr, REPLACEMENTS))}, or several as a list or joined by commas",
@@ -116,7 +121,7 @@ METRIC_SETTINGS = {
 REQUIRED_METRICS = ("steps", "pixels_per_step", "png_compress_level", "batch_size")
 RUN_SETTINGS = {
     "model": (lambda v: isinstance(v, str), "a model name"),
-    "images": POSITIVE_INT,
+    "images": _count(1_000_000),  # images.csv's own row cap
     "selection": (lambda v: v in ("first", "random"), '"first" or "random"'),
     "image_ids": (lambda v: isinstance(v, list) and v and all(isinstance(i, str) for i in v), "a non-empty list of image ids"),
     "methods": (lambda v: isinstance(v, list) and v and all(isinstance(m, str) for m in v), "a non-empty list of method names"),

@@ -21,6 +21,7 @@ from bench.core.fingerprint import fingerprint_differences
 from bench.core.provenance import image_sha256, jsonable, package_versions
 from bench.datasets import ImageSet, load_images, resolve_data_dir
 from bench.execution import ExecutorChoice
+from bench.run.limits import DEFAULT_MAX_HOURS
 from bench.run.planning import RunWork, estimate_minutes, image_seed, plan_units, resolve_pixels_per_step, select_ids
 from bench.run.profile import replacements, validate_profile, with_replacements
 from bench.run.store import RANDOM_ORDER, RunError, RunStore, resume_fingerprint
@@ -34,7 +35,7 @@ from models import get_model
 if TYPE_CHECKING:
     from models.keras_classifier import ModelWrapper
 
-__all__ = ["PreparedRun", "RunError", "prepare_run", "run_benchmark"]
+__all__ = ["DEFAULT_MAX_HOURS", "PreparedRun", "RunError", "prepare_run", "run_benchmark"]
 
 
 @dataclass
@@ -60,6 +61,7 @@ def run_benchmark(
     executor: str = "local",
     ray_address: str | None = None,
     executor_options: dict | None = None,
+    max_hours: float | None = DEFAULT_MAX_HOURS,
 ) -> Path:
     """Run ``profile`` into ``out_dir`` (resuming what is there).
 
@@ -70,7 +72,8 @@ def run_benchmark(
     ``metrics.csv`` and ``curves.csv``; the report is the report's job
     (:func:`bench.report.run_report.build_report`). ``executor``: where the units are computed
     (:mod:`bench.execution`); the results are the same. ``ray_address`` and ``executor_options``
-    (e.g. ``{"workers": 4}``) are passed to it.
+    (e.g. ``{"workers": 4}``) are passed to it. ``max_hours``: refuse (:class:`RunError`, before
+    any work) a run whose estimate exceeds it; None for no limit.
     """
     choice = ExecutorChoice(executor, ray_address, dict(executor_options or {}))
     prepared = prepare_run(profile, data_dir, weights)
@@ -80,7 +83,7 @@ def run_benchmark(
             raise RunError(f"this run would differ from what it must match: {'; '.join(differences)}")
     store = RunStore(out_dir)
     with store.lock():
-        chosen = _start(store, prepared, log)
+        chosen = _start(store, prepared, log, max_hours)
         _compute(store, prepared, plan_units(store, prepared.work, prepared.methods, chosen, random_baseline), choice, log)
         prepared.run["status"] = "complete"
         store.write_run(jsonable(prepared.run))
@@ -106,6 +109,9 @@ def prepare_run(profile: dict, data_dir=None, weights=None) -> PreparedRun:
     # every method is built (and its parameters checked) before the model loads
     built = {source: build_method(source, profile["methods"].get(source, {})) for source in settings["methods"]}
     methods = {m.name: m for m in built.values()}
+    for source, params in profile["methods"].items():  # a section of a method not run is checked too
+        if source not in built and ":" not in source:
+            build_method(source, params)
     model = get_model(settings["model"], weights=weights)
     seed = settings.get("seed", 0)
     count, selection = settings.get("images"), settings.get("selection", "first")
@@ -158,7 +164,7 @@ def describe_run(
         "weights": model.weights,
         "weights_sha256": model.weights_sha256,
         "data": description,
-        "data_dir": str(folder),
+        "data_dir": str(Path(folder).resolve()),  # absolute: the report finds the images from any folder
         "embedded_data": "embedded" in description,
         "image_ids": images.ids,
         "image_sha256": image_sha256(images.ids, images.pixels),
@@ -178,9 +184,10 @@ def describe_run(
     }
 
 
-def _start(store: RunStore, prepared: PreparedRun, log: Callable[[str], None]) -> list[str]:
-    """Under the lock: refuse a folder of other settings, take over a resumed run's replacements
-    and timings, clean leftovers, log the plan and write run.json. Returns the replacements."""
+def _start(store: RunStore, prepared: PreparedRun, log: Callable[[str], None], max_hours: float | None) -> list[str]:
+    """Under the lock: refuse a folder of other settings (or a run estimated over ``max_hours``),
+    take over a resumed run's replacements and timings, clean leftovers, log the plan and write
+    run.json. Returns the replacements."""
     run, model, images = prepared.run, prepared.model, prepared.work.images
     previous = store.check(resume_fingerprint(jsonable(run)))
     chosen = replacements(run["metrics_settings"])
@@ -199,6 +206,11 @@ def _start(store: RunStore, prepared: PreparedRun, log: Callable[[str], None]) -
     log(f"methods: {', '.join(run['methods'])}; curves: {steps} steps of {pps} pixels, replacement {' and '.join(chosen)}")
     minutes = estimate_minutes(model, images, prepared.methods, steps, store, len(chosen))
     log(f"estimated time: {minutes:.0f} min on this machine (rough)")
+    if max_hours is not None and minutes > 60 * max_hours:
+        raise RunError(
+            f"this run is estimated at {minutes / 60:,.1f} hours on this machine, over the limit of {max_hours:g} hours; "
+            "check the settings (an extra zero in a count?), or raise the limit with --max-hours HOURS. Nothing was run."
+        )
     store.write_run(jsonable(run))
     return chosen
 

@@ -35,9 +35,11 @@ import pandas as pd
 from PIL import Image
 
 from bench.core.resumable import FolderError, ResumableFolder
+from bench.datasets.imageset import IMAGE_ID, MAX_ID_LENGTH
 from bench.run.profile import with_replacements
 from common.errors import CorruptFileError
 from common.files import atomic_path, write_npy
+from methods.registry import NAME_PATTERN
 from metrics.perturbation import DEFAULT_REPLACEMENT
 
 RANDOM_ORDER = "random-order"
@@ -135,6 +137,11 @@ class RunStore(ResumableFolder):
         missing = [k for k in RUN_KEYS if not isinstance(run, dict) or k not in run]
         if missing:
             raise self._bad_run_json(f"no {', '.join(missing)}")
+        # ids and method names become file names: refuse any that would reach outside the folder
+        bad = [i for i in run["image_ids"] if not isinstance(i, str) or not IMAGE_ID.fullmatch(i) or len(i) > MAX_ID_LENGTH]
+        bad += [m for m in run["methods"] if not isinstance(m, str) or not NAME_PATTERN.fullmatch(m)]
+        if bad:
+            raise self._bad_run_json(f"an image id or method name that is no plain file name: {bad[0]!r}")
         return run
 
     def _bad_run_json(self, problem: str) -> CorruptFileError:
