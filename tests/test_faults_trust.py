@@ -204,11 +204,74 @@ def test_report_refuses_ids_that_would_leave_the_run_folder(run_dir, tmp_path, c
 def test_export_of_a_nan_value_names_the_folder_method_and_metric(run_dir, tmp_path, capsys):
     copy = tmp_path / "copy"
     shutil.copytree(run_dir, copy)
-    table = pd.read_csv(copy / "metrics.csv", dtype={"image_id": str})
-    table.loc[(table["metric"] == "ssim") & (table["method"] == "sensitivity"), "value"] = np.nan
-    table.to_csv(copy / "metrics.csv", index=False)
+    # a NaN that reached the records (e.g. from a plug-in's diagnostic): the report writes it as is
+    from bench.run.store import RunStore
+
+    store = RunStore(copy)
+    for path in store.record_dir("sensitivity").glob("*.npz"):
+        record = store.read_record(path)
+        record["metric_values"][[str(n) for n in record["metric_names"]].index("ssim")] = np.nan
+        with open(path, "wb") as fh:
+            np.savez(fh, **record)
+    assert main(["report", str(copy)]) == 0
     out = tmp_path / "export"
     rc = main(["export", str(copy), "--out", str(out)])
     err = error(capsys)
     assert rc == 2 and "2 of 2 values of ssim for sensitivity are not numbers" in err and str(copy) in err, err
     assert not out.exists() or not os.listdir(out)
+
+
+# ------------------------------------------------------------------ 6: stored results are verified before they are trusted
+
+
+def test_an_edited_reference_file_is_refused_naming_it(run_dir, tmp_path, capsys):
+    ref = tmp_path / "ref"
+    assert main(["reference", str(run_dir), "--out", str(ref)]) == 0
+    from bench.regression.references import load_reference
+
+    assert set(json.loads((ref / "reference.json").read_text())["files"]) == {"metrics.csv", "curves.npz"}
+    load_reference(ref)  # intact: loads
+    text = (ref / "metrics.csv").read_text().splitlines()
+    head, first = text[0], text[1].rsplit(",", 1)[0]
+    (ref / "metrics.csv").write_text("\n".join([head, f"{first},99999999", *text[2:]]) + "\n")
+    rc = main(["check", "sensitivity", "--reference", str(ref), "--out", str(tmp_path / "check")])
+    err = error(capsys)
+    assert rc == 2 and f"{ref / 'metrics.csv'} differs from the sha256" in err, err
+    assert not (tmp_path / "check" / "check.json").exists()
+
+
+@pytest.mark.parametrize("name", ["nips17-ci", "embedded-ci", "nips17-ci-road"])
+def test_the_shipped_references_carry_and_pass_their_hashes(name):
+    from bench.regression.references import load_reference
+
+    ref = load_reference(name)
+    assert set(ref.info["files"]) >= {"metrics.csv", "curves.npz"}
+
+
+def test_an_edited_map_is_refused_by_the_report(run_dir, tmp_path, capsys):
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    path = sorted((copy / "maps" / "sensitivity").glob("*.npy"))[0]
+    edited = np.load(path)
+    edited[0, 0] += 1
+    np.save(path, edited)
+    before = (copy / "report.md").read_text()
+    assert main(["report", str(copy)]) == 2
+    err = error(capsys)
+    assert f"{path} is not the map this run wrote" in err, err
+    assert (copy / "report.md").read_text() == before
+
+
+def test_an_edited_metrics_table_is_refused_by_export(run_dir, tmp_path, capsys):
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    assert set(json.loads((copy / "run.json").read_text())["tables_sha256"]) == {"metrics.csv", "curves.csv"}
+    table = pd.read_csv(copy / "metrics.csv", dtype={"image_id": str})
+    table.loc[table["metric"] == "png_bytes", "value"] = 99999999
+    table.to_csv(copy / "metrics.csv", index=False)
+    rc = main(["export", str(copy), "--out", str(tmp_path / "export")])
+    err = error(capsys)
+    assert rc == 2 and "is not the table this run wrote" in err, err
+    # the report rebuilds the table from the records, and export trusts it again
+    assert main(["report", str(copy)]) == 0
+    assert main(["export", str(copy), "--out", str(tmp_path / "export")]) == 0

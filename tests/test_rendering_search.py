@@ -14,7 +14,7 @@ from bench.report import rendering_search as rs
 from bench.report.run_report import write_report
 from bench.run.profile import apply_overrides, load_profile
 from bench.run.runner import run_benchmark
-from bench.run.store import RunStore
+from bench.run.store import MAP_SHA256, RunStore, map_sha256
 from common import thesis
 from metrics import MASK_RENDERINGS, RENDERINGS
 
@@ -110,7 +110,13 @@ def test_rendered_values_are_cached_by_map_content(smoke_run, tmp_path, monkeypa
     again = rs.rendering_values(store, images, methods, 9)
     assert calls == [] and again.equals(first)
     image_id = run["image_ids"][0]
-    np.save(store.map_path("sensitivity", image_id), np.ones((32, 32), np.float32))  # a changed map
+    # a recomputed map (as a rerun writes it: the map, then its record with the map's sha256)
+    changed = np.ones((32, 32), np.float32)
+    np.save(store.map_path("sensitivity", image_id), changed)
+    record = store.read_record(store.record_path("sensitivity", image_id))
+    record[MAP_SHA256] = np.array(map_sha256(changed))
+    with open(store.record_path("sensitivity", image_id), "wb") as fh:
+        np.savez(fh, **record)
     rs.rendering_values(store, images, methods, 9)
     assert len(calls) == len(RENDERINGS) - len(MASK_RENDERINGS)
 

@@ -68,7 +68,7 @@ def folder_values(folder: str | Path) -> tuple[list[str], pd.DataFrame, int, int
         raise RunFolderError(
             f"{store.root} is not a run, reference or check folder (no run.json, {REFERENCE_JSON} or {CHECK_JSON})"
         )
-    table_path = store.root / "metrics.csv"
+    table_path = store.verified_table("metrics.csv")
     if not table_path.is_file():
         raise RunFolderError(
             f"{table_path} not found: the run has no results yet (rebuild with python -m bench report {store.root})"

@@ -35,7 +35,7 @@ from bench.core.jsonfiles import read_json_file
 from bench.run.store import RANDOM_ORDER, RunFolderError, RunStore
 from bench.studies.sanity import SANITY_FOLDER, final_values, read_table
 from common.errors import CorruptFileError, InputError, UnknownNameError
-from common.files import replace_dir, write_json
+from common.files import file_sha256, replace_dir, write_json
 
 REFERENCE_JSON = "reference.json"
 SANITY_CSV = "sanity.csv"
@@ -43,6 +43,8 @@ SHIPPED_DIR = files("bench.regression") / "shipped"
 SHIPPED = ("nips17-ci", "embedded-ci", "nips17-ci-road")
 """The shipped references, in the order ``bench check`` tries them for a data folder."""
 FORMAT = 1
+FILES = "files"
+"""reference.json's entry: data file name -> sha256, verified whenever the reference is loaded."""
 
 FINGERPRINT_KEYS = (
     "model",
@@ -182,12 +184,13 @@ def freeze_run(run_dir: str | Path, out: str | Path, name: str | None = None, co
     out.parent.mkdir(parents=True, exist_ok=True)
     staged = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        write_json(staged / REFERENCE_JSON, info)
         # no float_format: pandas writes the shortest repr that reads back to the same float
         pd.DataFrame(metric_rows, columns=["image_id", "method", "metric", "value"]).to_csv(staged / "metrics.csv", index=False)
         np.savez_compressed(staged / "curves.npz", **curves)  # type: ignore[arg-type]  # numpy's stub: **kwds as allow_pickle
         if sanity is not None:
             sanity[1].to_csv(staged / SANITY_CSV, index=False)
+        info[FILES] = data_file_hashes(staged)
+        write_json(staged / REFERENCE_JSON, info)
         staged.chmod(0o755)
         replace_dir(staged, out)
     except BaseException:
@@ -235,7 +238,32 @@ def load_reference(name_or_path: str | Path) -> Reference:
     info = read_json_file(path / REFERENCE_JSON)
     if not isinstance(info, dict) or info.get("format") != FORMAT or "fingerprint" not in info:
         raise CorruptFileError(f"{path / REFERENCE_JSON} is not a reference of format {FORMAT} made by this suite")
+    verify_files(path, info)
     return Reference(path, info)
+
+
+def data_file_hashes(folder: Path) -> dict[str, str]:
+    """file name -> sha256 of each data file of a reference folder (all but reference.json)."""
+    return {p.name: file_sha256(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name != REFERENCE_JSON}
+
+
+def verify_files(path: Path, info: dict) -> None:
+    """Refuse a reference whose data files differ from the sha256 its reference.json records
+    (an edited value would change every verdict checked against it), or that lacks one. A
+    reference made before the hashes were recorded is read unchecked."""
+    recorded = info.get(FILES)
+    if recorded is None:
+        return
+    for name, expected in recorded.items():
+        file = path / name
+        if not file.is_file():
+            raise CorruptFileError(f"{file}: listed in {path / REFERENCE_JSON} but missing; the reference is incomplete")
+        if file_sha256(file) != expected:
+            raise CorruptFileError(
+                f"{file} differs from the sha256 {path / REFERENCE_JSON} records for it: the reference was changed after "
+                "it was frozen, so no verdict against it can be trusted; freeze it again from its run (python -m bench "
+                "reference RUN_DIR --out DIR) or restore the file"
+            )
 
 
 def shipped_reference_for(image_ids: list[str], data_description: str) -> Reference:

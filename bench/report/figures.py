@@ -47,9 +47,11 @@ def distributions_figure(metrics_df: pd.DataFrame, path: Path, methods: list[str
     for ax, (metric, label, scale) in zip(
         axes, [("png_bytes", "PNG size of the grayscale map (KiB)", 1 / 1024), ("ssim", "SSIM to the grayscale image", 1.0)]
     ):
-        part = metrics_df[metrics_df["metric"] == metric].copy()
+        part = metrics_df[(metrics_df["metric"] == metric) & np.isfinite(metrics_df["value"])].copy()
         part["value"] *= scale
-        sns.boxplot(data=part, x="method", y="value", order=methods, ax=ax, color="0.85", fliersize=0)
+        if not part.empty:  # no finite value of this metric: an empty panel, not a crash
+            sns.boxplot(data=part, x="method", y="value", order=methods, ax=ax, color="0.85", fliersize=0)
+        ax.set_xticks(range(len(methods)), methods)
         rng = np.random.default_rng(0)  # seaborn's stripplot jitters from numpy's global state: not repeatable
         for k, method in enumerate(methods):
             values = part.loc[part["method"] == method, "value"].to_numpy()

@@ -55,10 +55,15 @@ class ReportInputs:
 
 
 def _cell(values: np.ndarray | None, digits: int, seed: int, n_boot: int) -> str:
+    """mean ± std [95% CI] over the finite values; images without one are counted, not hidden."""
     if values is None or len(values) == 0:
         return "n/a"
-    s = summarise(values, n_boot=n_boot, seed=seed)
-    return f"{s.mean:.{digits}f} ± {s.std:.{digits}f} [{s.ci_low:.{digits}f}, {s.ci_high:.{digits}f}]"
+    finite = values[np.isfinite(values)]
+    missing = f" ({len(values) - len(finite)} NaN)" if len(finite) < len(values) else ""
+    if len(finite) == 0:
+        return f"n/a{missing}"
+    s = summarise(finite, n_boot=n_boot, seed=seed)
+    return f"{s.mean:.{digits}f} ± {s.std:.{digits}f} [{s.ci_low:.{digits}f}, {s.ci_high:.{digits}f}]{missing}"
 
 
 def _table(title: str, methods: list[str], thesis_row: list[str], rows: list[tuple[str, list[str]]], note: str) -> str:

@@ -25,6 +25,7 @@ overwritten or skipped in silence.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zipfile
 from pathlib import Path
@@ -38,7 +39,7 @@ from bench.core.resumable import FolderError, ResumableFolder
 from bench.datasets.imageset import IMAGE_ID, MAX_ID_LENGTH
 from bench.run.profile import with_replacements
 from common.errors import CorruptFileError
-from common.files import atomic_path, write_npy
+from common.files import atomic_path, file_sha256, write_npy
 from methods.registry import NAME_PATTERN
 from metrics.perturbation import DEFAULT_REPLACEMENT
 
@@ -55,6 +56,17 @@ UNREADABLE = (OSError, ValueError, EOFError, zipfile.BadZipFile)
 def curve_key(replacement: str, order: str) -> str:
     """A curve's key in a record: ``morf`` for the default replacement, ``road:morf`` for ROAD."""
     return order if replacement == DEFAULT_REPLACEMENT else f"{replacement}:{order}"
+
+
+MAP_SHA256 = "map_sha256"
+"""A record's entry holding its map's sha256 (:func:`map_sha256`)."""
+TABLES_SHA256 = "tables_sha256"
+"""run.json's entry holding the sha256 of metrics.csv and curves.csv as last written."""
+
+
+def map_sha256(relevance: np.ndarray) -> str:
+    """sha256 of a map's float32 values (C order), whatever file holds them."""
+    return hashlib.sha256(np.ascontiguousarray(relevance, dtype=np.float32).tobytes()).hexdigest()
 
 
 class RunError(FolderError):
@@ -176,10 +188,14 @@ class RunStore(ResumableFolder):
             if key.endswith("_logit")
         }
 
-    def save_map(self, method: str, image_id: str, relevance: np.ndarray, gray: np.ndarray) -> None:
-        write_npy(self.map_path(method, image_id), relevance.astype(np.float32))
+    def save_map(self, method: str, image_id: str, relevance: np.ndarray, gray: np.ndarray) -> str:
+        """Write a map (float32 .npy and its grayscale .png); returns its :func:`map_sha256`,
+        which the record keeps so that an edited map is refused when read back."""
+        relevance = relevance.astype(np.float32)
+        write_npy(self.map_path(method, image_id), relevance)
         with atomic_path(self.map_path(method, image_id, ".png")) as tmp:
             Image.fromarray(gray).save(tmp, format="PNG")
+        return map_sha256(relevance)
 
     def save_record(
         self,
@@ -188,9 +204,10 @@ class RunStore(ResumableFolder):
         curves: dict[str, tuple[np.ndarray, np.ndarray]],
         values: dict[str, float],
         series: dict[str, np.ndarray] | None = None,
+        map_hash: str | None = None,
     ) -> None:
         """``series``: per-image arrays a method reports (e.g. Noise Mask's objective trace),
-        kept as ``series_<name>`` for later analysis."""
+        kept as ``series_<name>`` for later analysis; ``map_hash``: the map's :func:`map_sha256`."""
         arrays = {
             f"{order}_{kind}": arr
             for order, (logits, probs) in curves.items()
@@ -199,16 +216,28 @@ class RunStore(ResumableFolder):
         arrays.update({f"series_{name}": np.asarray(arr) for name, arr in (series or {}).items()})
         arrays["metric_names"] = np.array(list(values), dtype=str)
         arrays["metric_values"] = np.array([float(v) for v in values.values()], dtype=np.float64)
+        if map_hash is not None:
+            arrays[MAP_SHA256] = np.array(map_hash)
         with atomic_path(self.record_path(method, image_id)) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as allow_pickle
 
     def load_map(self, method: str, image_id: str, mmap_mode: Literal["r"] | None = None) -> np.ndarray:
+        """A stored map. Read whole (no ``mmap_mode``), it is checked against the sha256 its
+        record keeps (runs made before records kept one are read unchecked)."""
         path = self.map_path(method, image_id)
         try:
-            return np.load(path, mmap_mode=mmap_mode)
+            relevance = np.load(path, mmap_mode=mmap_mode)
         except UNREADABLE as err:
             # the record marks the work done: without deleting it too, a rerun would not recompute the map
             raise self._unreadable(path, err, also=self.record_path(method, image_id)) from None
+        if mmap_mode is None and self.has(method, image_id):
+            expected = self.read_record(self.record_path(method, image_id)).get(MAP_SHA256)
+            if expected is not None and str(expected) != map_sha256(relevance):
+                raise CorruptFileError(
+                    f"{path} is not the map this run wrote (its sha256 differs from the one in "
+                    f"{self.record_path(method, image_id)}); delete both and run again to recompute it"
+                )
+        return relevance
 
     def read_record(self, path: Path) -> dict[str, np.ndarray]:
         """Every array of the record at ``path``, read whole (a bad CRC shows only then)."""
@@ -307,9 +336,29 @@ class RunStore(ResumableFolder):
         return metrics, curves
 
     def write_tables(self, metrics: pd.DataFrame, curves: pd.DataFrame) -> None:
+        """Write metrics.csv and curves.csv, and their sha256 into run.json (:meth:`verified_table`
+        checks a table against it before it is trusted)."""
+        hashes = {}
         for name, frame in (("metrics.csv", metrics), ("curves.csv", curves)):
             with atomic_path(self.root / name) as tmp:
                 frame.to_csv(tmp, index=False, float_format="%.7g")
+                hashes[name] = file_sha256(tmp)
+        run = self.read_run()
+        if run is not None:
+            self.write_run({**run, TABLES_SHA256: hashes})
+
+    def verified_table(self, name: str) -> Path:
+        """``name`` (metrics.csv or curves.csv), checked against the sha256 run.json keeps for it
+        (runs made before run.json kept one are read unchecked)."""
+        path = self.root / name
+        run = self.read_run() or {}
+        expected = run.get(TABLES_SHA256, {}).get(name)
+        if expected is not None and path.is_file() and file_sha256(path) != expected:
+            raise CorruptFileError(
+                f"{path} is not the table this run wrote (its sha256 differs from run.json's); rebuild it from the "
+                f"records with python -m bench report {self.root}"
+            )
+        return path
 
 
 def per_method_values(metrics: pd.DataFrame, metric: str, scale: float = 1.0) -> dict[str, np.ndarray]:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import metrics
-from bench.run.store import RANDOM_ORDER, RunStore, curve_key
+from bench.run.store import MAP_SHA256, RANDOM_ORDER, RunStore, curve_key
 from methods import ModelCosts, build_method
 from metrics.per_image import curve_metrics, map_metrics
 from models import get_model
@@ -188,11 +188,13 @@ def write_result(store: RunStore, result: UnitResult) -> None:
     adds its curves and metrics to the records already there."""
     for row, image_id in enumerate(result.image_ids):
         curves, values, series = result.curves[row], result.values[row], result.series[row] if result.series else {}
+        map_hash = None
         if result.relevance is not None and result.gray is not None:
-            store.save_map(result.method, image_id, result.relevance[row], result.gray[row])
+            map_hash = store.save_map(result.method, image_id, result.relevance[row], result.gray[row])
         elif store.has(result.method, image_id):
             old = store.read_record(store.record_path(result.method, image_id))
+            map_hash = str(old[MAP_SHA256]) if MAP_SHA256 in old else None
             curves = store.record_curves(old) | curves
             values = dict(zip(map(str, old["metric_names"]), map(float, old["metric_values"]))) | values
             series = {k[len("series_") :]: v for k, v in old.items() if k.startswith("series_")} | series
-        store.save_record(result.method, image_id, curves, values, series)
+        store.save_record(result.method, image_id, curves, values, series, map_hash)
