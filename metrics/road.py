@@ -55,7 +55,11 @@ Two solvers give the same imputation:
   identical in every case measured). The factorisation is about 85 % of a solve.
   Conjugate gradients (Jacobi-preconditioned, 3 channels at once) were tried and left
   out: about 1.5x faster on uniformly random removed sets, but 4-10x slower on blob-shaped
-  ones (large holes make the system ill-conditioned), and not exact.
+  ones (large holes make the system ill-conditioned), and not exact. For issue 24 (ROAD at
+  2x a random-colour curve) pyamg's smoothed aggregation + CG (10-30x slower per solve) and
+  CHOLMOD (about 2x faster at 50-90 %, a 21 MB dependency) were measured and left out; the
+  imputation is unchanged, so stored ROAD curves are unchanged (``benchmarks/bench_road.py``'s
+  notes; ``metrics.perturbation.ROAD_PROTOCOL_STEPS`` is the cheap setting).
 
 :class:`ImputationCurve` gives the imputed image at each step of a perturbation curve
 (pixels ``ranking[:t*k]`` removed at step ``t``), with the noise of step ``t`` drawn from

@@ -235,3 +235,48 @@ def test_bad_curve_arguments(ranking, k, steps, name):
     curve = ImputationCurve(np.zeros((4, 4, 3), np.float32), np.arange(16), 2, 3)
     with pytest.raises(ValueError, match="step"):
         curve.step_image(4)
+
+
+# -- the curve evaluator's ROAD path ------------------------------------------------------------
+class _Recorder:
+    """A stand-in classifier: logits = per-channel means of the image (3 classes); keeps every batch scored."""
+
+    num_classes = 3
+
+    def __init__(self) -> None:
+        self.scored: list[np.ndarray] = []
+
+    def check_images(self, images: np.ndarray) -> np.ndarray:
+        return np.asarray(images, np.float32)
+
+    def logits(self, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
+        self.scored.append(np.array(images))
+        return images.mean(axis=(1, 2)).astype(np.float32)
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 64])
+def test_evaluator_road_images_are_the_curves_images_whatever_the_prefetch(batch_size):
+    """CurveEvaluator imputes ahead in a background thread (as deep as a batch) while the model
+    scores: the images scored are exactly ImputationCurve's, in step order, image after image."""
+    from metrics.perturbation import _STREAM_ROAD, CurveEvaluator
+
+    rng = np.random.default_rng(5)
+    images = rng.uniform(0, 255, (2, 12, 12, 3)).astype(np.float32)
+    relevance = rng.standard_normal((2, 12, 12))
+    model = _Recorder()
+    ev = CurveEvaluator(model, images, None, pixels_per_step=9, steps=7, seed=4, batch_size=batch_size, replacement="road")
+    ev.unperturbed_logits()
+    model.scored.clear()
+    ev.curves(relevance, "morf")
+    scored = np.concatenate(model.scored)
+    expected = [
+        ImputationCurve(
+            images[i],
+            ev.image_ranking(i, relevance[i], "morf"),
+            9,
+            7,
+            np.random.SeedSequence(ev._entropies[i], spawn_key=(_STREAM_ROAD,)),
+        ).images()
+        for i in range(2)
+    ]
+    np.testing.assert_array_equal(scored, np.concatenate(expected))
