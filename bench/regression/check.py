@@ -11,14 +11,15 @@ of the check, and a verdict in the metric's declared direction
 
 When the reference holds a randomisation test (frozen from the run's ``sanity/``), the
 method's test runs too, with the reference's model, images, randomisation and seed, and its
-similarities after full randomisation (:data:`bench.studies.sanity.study.SUMMARY_METRICS`, lower is
+similarities after full randomisation (:data:`bench.studies.sanity.SUMMARY_METRICS`, lower is
 better) are compared with each tested baseline's in the same way, in the same family.
 
 Output folder::
 
     check.json   method, reference, images, comparisons, ranks, regressions, status, seconds,
                  sanity (the test's images and the method's values, or null)
-    check.md     a PR-comment summary: one sentence, the verdict table, the details
+    check.md     a PR-comment summary: one sentence, the verdict table, the details, and the
+                 packages whose versions differ from the reference's (bench.regression.stack)
     figures/check.png   mean differences with their CIs, per metric and baseline
     run/         the method's run folder (maps, records, metrics.csv, curves.csv)
     sanity/      the method's randomisation test (only when the reference has one)
@@ -35,10 +36,11 @@ import numpy as np
 from bench.core.provenance import package_versions
 from bench.datasets import resolve_data_dir
 from bench.datasets.imageset import read_csv
-from bench.regression.references import MATCHED_BY_CHECK, Reference, ReferenceError, load_reference, shipped_reference_for
+from bench.regression.references import MATCHED_BY_CHECK, Reference, ReferenceInputError, load_reference, shipped_reference_for
+from bench.regression.stack import stack_note
 from bench.run.runner import RunError, run_benchmark
 from bench.run.store import RunStore
-from bench.studies.sanity.study import SANITY_FOLDER, SUMMARY_METRICS, final_values, read_table
+from bench.studies.sanity import SANITY_FOLDER, SUMMARY_METRICS, final_values, read_table
 from common.errors import InputError, ParameterError
 from common.files import folder_lock, write_json, write_text
 from methods import build_method, method_name
@@ -129,7 +131,7 @@ def load_previous(folder: str | Path) -> dict:
         raise CheckError(f"--against {folder}: no {CHECK_JSON} there (give the --out folder of an earlier bench check)")
     try:
         previous = json.loads(path.read_text())
-        previous["values"], previous["reference"]["fingerprint_sha256"]  # noqa: B018
+        previous["values"], previous["reference"]["fingerprint_sha256"]
     except (ValueError, KeyError, TypeError) as err:
         raise CheckError(f"--against {folder}: {path} is not a check made by this suite ({err!r})") from None
     return previous
@@ -199,7 +201,7 @@ def run_check(
                 executor_options=executor_options,
             )
         except RunError as err:
-            raise ReferenceError(f"cannot check against the reference {ref.name} ({ref.path}): {err}") from None
+            raise ReferenceInputError(f"cannot check against the reference {ref.name} ({ref.path}): {err}") from None
         values = RunStore(out / "run").record_values(name, ref.image_ids)
         sanity = None
         if ref.sanity is not None:
@@ -218,7 +220,7 @@ def check_sanity(method: str, settings: dict, ref: Reference, out: Path, data_di
     seed; cascading), in ``out``; returns check.json's "sanity": the test's images and the
     method's per-image :data:`SANITY_COMPARED` values. Refused when the model, weights, images
     or randomisation groups differ from the reference's test."""
-    from bench.studies.sanity.study import run_sanity
+    from bench.studies.sanity import run_sanity
 
     made_by = ref.sanity["fingerprint"]
     randomisation = made_by["randomisation"]
@@ -240,7 +242,7 @@ def check_sanity(method: str, settings: dict, ref: Reference, out: Path, data_di
     keys = ("model", "weights_sha256", "image_ids", "image_sha256", "targets", "randomisation", "groups")
     differ = [key for key in keys if made[key] != made_by[key]]
     if differ:
-        raise ReferenceError(
+        raise ReferenceInputError(
             f"cannot compare the randomisation test with the reference {ref.name} ({ref.path}): the {', '.join(differ)} "
             f"of this check's test ({out}) differ from the reference's"
         )
@@ -314,6 +316,7 @@ def assemble(name, spec, params, ref: Reference, values, previous, against, tole
             "fingerprint_sha256": ref.fingerprint_sha256,
             "model": ref.fingerprint["model"],
             "baselines": ref.methods,
+            "versions": ref.info.get("versions"),
         },
         "images": ref.image_ids,
         "statistics": {
@@ -441,6 +444,8 @@ def markdown(result: dict) -> str:
         ]
     if result["regressions"]:
         lines += ["", f"Regression check against `{result['against']}`:", "", _table(result["regressions"], tolerance=True)]
+    stack = stack_note(ref["name"], ref.get("versions"), result.get("versions", {}))
+    lines += ["", *stack] if stack else []
     seconds = ", ".join(f"{s['method']} {s['seconds']:.3g} s ({s['measured_by']})" for s in result["seconds_per_image"])
     lines += [
         "",
