@@ -275,3 +275,26 @@ def test_an_edited_metrics_table_is_refused_by_export(run_dir, tmp_path, capsys)
     # the report rebuilds the table from the records, and export trusts it again
     assert main(["report", str(copy)]) == 0
     assert main(["export", str(copy), "--out", str(tmp_path / "export")]) == 0
+
+
+# ------------------------------------------------------------------ 11: check.md escapes names; --against the same method only
+
+
+def test_check_md_escapes_names_and_against_needs_the_same_method(run_dir, tmp_path, capsys):
+    ref = tmp_path / "ref"
+    assert main(["reference", str(run_dir), "--out", str(ref), "--name", "evil` | **x**"]) == 0
+    first = tmp_path / "first"
+    assert main(["check", "sensitivity", "--reference", str(ref), "--out", str(first)]) == 0
+    text = (first / "check.md").read_text()
+    assert "``evil` | **x**``" in text.splitlines()[0], text.splitlines()[0]
+    from bench.core.markdown import table
+
+    assert table(["a"], [["x | y"]])[-1] == "| x \\| y |"  # a bar in a cell cannot add a column
+    rc = main(["check", "sensitivity", "--reference", str(ref), "--out", str(tmp_path / "second"), "--against", str(first)])
+    assert rc == 0
+    assert "against its previous check: no regression" in (tmp_path / "second" / "check.md").read_text()
+    # against a check of another method, the headline names that method instead of saying "its previous check"
+    main(["check", "deeplift", "--reference", str(ref), "--out", str(tmp_path / "third"), "--against", str(first)])
+    headline = (tmp_path / "third" / "check.md").read_text().splitlines()[0]
+    assert "against the previous check of another method, **sensitivity**" in headline, headline
+    assert "its previous check" not in headline

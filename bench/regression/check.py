@@ -33,14 +33,17 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.core.markdown import code, escape, table
 from bench.core.provenance import package_versions
 from bench.datasets import resolve_data_dir
 from bench.datasets.imageset import read_csv
+from bench.regression.figures import check_figure
 from bench.regression.references import MATCHED_BY_CHECK, Reference, ReferenceInputError, load_reference, shipped_reference_for
 from bench.regression.stack import stack_note
+from bench.run.profile import bootstrap_samples, parse_value
 from bench.run.runner import RunError, run_benchmark
 from bench.run.store import RunStore
-from bench.studies.sanity import SANITY_FOLDER, SUMMARY_METRICS, final_values, read_table
+from bench.studies.sanity import SANITY_FOLDER, SUMMARY_METRICS, final_values, read_table, run_sanity
 from common.errors import InputError, ParameterError
 from common.files import folder_lock, write_json, write_text
 from methods import build_method, method_name
@@ -82,8 +85,6 @@ class CheckError(InputError):
 def method_params(method: str, items: list[str] | None) -> dict:
     """``--param KEY=VALUE`` (or ``METHOD.KEY=VALUE``) settings of the checked method; the
     reference fixes every other setting."""
-    from bench.run.profile import parse_value
-
     name, params = method_name(method), {}
     for item in items or []:
         key, sep, value = item.partition("=")
@@ -209,8 +210,6 @@ def run_check(
         result = assemble(name, method, built.params, ref, values, previous, against, tolerance_specs, sanity)
         write_json(out / CHECK_JSON, result)
         write_text(out / "check.md", markdown(result))
-        from bench.regression.figures import check_figure
-
         check_figure(result["comparisons"], out / "figures" / "check.png")
     return result
 
@@ -220,9 +219,8 @@ def check_sanity(method: str, settings: dict, ref: Reference, out: Path, data_di
     seed; cascading), in ``out``; returns check.json's "sanity": the test's images and the
     method's per-image :data:`SANITY_COMPARED` values. Refused when the model, weights, images
     or randomisation groups differ from the reference's test."""
-    from bench.studies.sanity import run_sanity
-
-    made_by = ref.sanity["fingerprint"]
+    frozen = ref.sanity_test
+    made_by = frozen["fingerprint"]
     randomisation = made_by["randomisation"]
     run_sanity(
         made_by["model"],
@@ -250,7 +248,7 @@ def check_sanity(method: str, settings: dict, ref: Reference, out: Path, data_di
     ids = made_by["image_ids"]
     return {
         "images": ids,
-        "baselines": list(ref.sanity["methods"]),
+        "baselines": list(frozen["methods"]),
         "values": {metric: final_values(table, method, metric, ids).tolist() for metric in SANITY_COMPARED},
         "folder": SANITY_FOLDER,
     }
@@ -261,8 +259,9 @@ def paired_values(ref: Reference, values: dict, sanity: dict | None) -> list[tup
     metrics on the reference's images, then the randomisation test's on the test's images
     where both similarities are finite."""
     pairs = [(b, m, np.asarray(values[m]), ref.values(b, m)) for b in ref.methods for m in compared_metrics(ref)]
-    for b in sanity["baselines"] if sanity is not None else []:
-        pairs += [(b, m, *finite_pairs(sanity["values"][m], ref.sanity_values(b, m))) for m in SANITY_COMPARED]
+    test = sanity or {"baselines": [], "values": {}}
+    for b in test["baselines"]:
+        pairs += [(b, m, *finite_pairs(test["values"][m], ref.sanity_values(b, m))) for m in SANITY_COMPARED]
     return pairs
 
 
@@ -280,7 +279,7 @@ def compared_metrics(ref: Reference) -> list[str]:
 
 
 def assemble(name, spec, params, ref: Reference, values, previous, against, tolerance_specs, sanity=None) -> dict:
-    n_boot = int(ref.fingerprint["metrics_settings"].get("bootstrap_samples", 2000))
+    n_boot = bootstrap_samples(ref.fingerprint["metrics_settings"])
     seed = int(ref.fingerprint["seed"])
     paired = paired_values(ref, values, sanity)
     found = compare_paired([(new, old, METRIC_INFO[m].higher_is_better) for _, m, new, old in paired], ALPHA, n_boot, seed)
@@ -331,6 +330,7 @@ def assemble(name, spec, params, ref: Reference, values, previous, against, tole
         "comparisons": comparisons,
         "ranks": ranks(name, values, ref, sanity),
         "against": None if against is None else str(against),
+        "against_method": None if previous is None else previous.get("method"),
         "regressions": regressions,
         "status": "fail" if any(r["regression"] for r in regressions) else "pass",
         "seconds_per_image": seconds,
@@ -364,15 +364,16 @@ def ranks(name: str, values: dict, ref: Reference, sanity: dict | None = None) -
         m: {b: float(np.mean(ref.values(b, m))) for b in ref.methods} | {label: float(np.mean(values[m]))}
         for m in compared_metrics(ref)
     }
-    for m in SANITY_COMPARED if sanity is not None else []:
-        means_by_metric[m] = {b: float(np.nanmean(ref.sanity_values(b, m))) for b in sanity["baselines"]}
-        means_by_metric[m][label] = float(np.nanmean(sanity["values"][m]))
+    if sanity is not None:
+        for m in SANITY_COMPARED:
+            means_by_metric[m] = {b: float(np.nanmean(ref.sanity_values(b, m))) for b in sanity["baselines"]}
+            means_by_metric[m][label] = float(np.nanmean(sanity["values"][m]))
     out = []
     for metric, means in means_by_metric.items():
         info = METRIC_INFO[metric]
         mine = means[label]
         better = sum((m > mine) if info.higher_is_better else (m < mine) for k, m in means.items() if k != label)
-        order = sorted(means, key=means.get, reverse=info.higher_is_better)
+        order = sorted(means, key=lambda k: means[k], reverse=info.higher_is_better)
         out.append(
             {
                 "metric": metric,
@@ -387,78 +388,88 @@ def ranks(name: str, values: dict, ref: Reference, sanity: dict | None = None) -
 
 # ---------------------------------------------------------------- check.md
 def markdown(result: dict) -> str:
-    comparisons, name, ref = result["comparisons"], result["method"], result["reference"]
-    count = {v: sum(c["verdict"] == v for c in comparisons) for v in ("better", "worse", "indistinguishable")}
-    sentence = (
-        f"**{name}** against the reference `{ref['name']}` ({len(result['images'])} images, {ref['model']}): "
-        f"better in {count['better']}, worse in {count['worse']} and indistinguishable in {count['indistinguishable']} "
-        f"of {len(comparisons)} comparisons with {len(ref['baselines'])} baselines"
-    )
-    if result["against"] is not None:
-        failed = [r["metric"] for r in result["regressions"] if r["regression"]]
-        sentence += (
-            f"; against its previous check: **regressed** in {', '.join(failed)}."
-            if failed
-            else "; against its previous check: no regression."
-        )
-    else:
-        sentence += "."
-    metrics = list(dict.fromkeys(c["metric"] for c in comparisons))
-    lines = [
-        sentence,
-        "",
-        "| metric | rank | " + " | ".join(ref["baselines"]) + " |",
-        "|---|---|" + "---|" * len(ref["baselines"]),
-    ]
-    rank = {r["metric"]: r for r in result["ranks"]}
-    cell = {(c["baseline"], c["metric"]): f"{SYMBOL[c['verdict']]} {_signed(c['mean_diff'])}" for c in comparisons}
-    for metric in metrics:
-        arrow = "↑" if rank[metric]["higher_is_better"] else "↓"
-        cells = [cell.get((baseline, metric), "not tested") for baseline in ref["baselines"]]
-        lines.append(f"| {metric} {arrow} | {rank[metric]['rank']} of {rank[metric]['of']} | " + " | ".join(cells) + " |")
-    lines += [
-        "",
-        f"Cells: verdict and mean difference ({name} minus the baseline) over the images; ↑/↓ the better direction; "
-        f"~ indistinguishable. {result['statistics']['verdict']} ({result['statistics']['test']}; "
-        f"{result['statistics']['correction']}).",
-    ]
-    undecidable = [c for c in comparisons if smallest_holm_p(c["n"], len(comparisons)) >= ALPHA]
-    if undecidable:
-        sizes = sorted({c["n"] for c in undecidable})
-        lines += [
-            "",
-            f"{len(undecidable)} of the {len(comparisons)} comparisons cannot reach a verdict whatever the values: on "
-            f"{' or '.join(map(str, sizes))} images the smallest two-sided Wilcoxon p-value is 2/2^n "
-            f"({2.0 ** (1 - sizes[-1]):.2g} for n = {sizes[-1]}), and Holm multiplies the smallest by "
-            f"{len(comparisons)}; {images_for_a_verdict(len(comparisons))} images are needed for p < {ALPHA}. Read their "
-            "differences and ranks, not their ~.",
-        ]
+    """check.md: the headline, the verdict table, what the cells mean, and the details. Every
+    name a user chose (method, reference, folder) is escaped: CI posts check.md as a comment."""
+    comparisons = result["comparisons"]
+    lines = [_headline(result), "", *_verdict_table(result), "", _legend(result)]
+    lines += _undecidable_note(comparisons)
     if result.get("sanity"):
         test = result["sanity"]
         lines += [
             "",
             f"randomisation_spearman and randomisation_ssim: the similarity of a map to the map of the fully randomised "
             f"model (cascading model-parameter randomisation, the reference's groups and seed) on the test's "
-            f"{len(test['images'])} images, against the baselines the reference tested ({', '.join(test['baselines'])}); "
-            f"about 0 passes the test. The method's test: `{test['folder']}/report.md`.",
+            f"{len(test['images'])} images, against the baselines the reference tested "
+            f"({', '.join(escape(b) for b in test['baselines'])}); about 0 passes the test. The method's test: "
+            f"{code(test['folder'] + '/report.md')}.",
         ]
     if result["regressions"]:
-        lines += ["", f"Regression check against `{result['against']}`:", "", _table(result["regressions"], tolerance=True)]
+        lines += ["", f"Regression check against {code(result['against'])}:", "", *_table(result["regressions"], tolerance=True)]
+    ref = result["reference"]
     stack = stack_note(ref["name"], ref.get("versions"), result.get("versions", {}))
     lines += ["", *stack] if stack else []
-    seconds = ", ".join(f"{s['method']} {s['seconds']:.3g} s ({s['measured_by']})" for s in result["seconds_per_image"])
-    lines += [
+    seconds = ", ".join(f"{escape(s['method'])} {s['seconds']:.3g} s ({s['measured_by']})" for s in result["seconds_per_image"])
+    lines += ["", f"Seconds per image: {seconds}.", "", "<details><summary>All comparisons</summary>", ""]
+    return "\n".join([*lines, *_table(comparisons), "", "</details>", ""])
+
+
+def _headline(result: dict) -> str:
+    comparisons, name, ref = result["comparisons"], result["method"], result["reference"]
+    count = {v: sum(c["verdict"] == v for c in comparisons) for v in ("better", "worse", "indistinguishable")}
+    sentence = (
+        f"**{escape(name)}** against the reference {code(ref['name'])} ({len(result['images'])} images, "
+        f"{escape(ref['model'])}): better in {count['better']}, worse in {count['worse']} and indistinguishable in "
+        f"{count['indistinguishable']} of {len(comparisons)} comparisons with {len(ref['baselines'])} baselines"
+    )
+    if result["against"] is None:
+        return sentence + "."
+    failed = [r["metric"] for r in result["regressions"] if r["regression"]]
+    previous = result.get("against_method")
+    which = (
+        "its previous check"
+        if previous in (None, name)
+        else f"the previous check of another method, **{escape(previous)}** ({code(result['against'])})"
+    )
+    return sentence + (
+        f"; against {which}: **regressed** in {', '.join(failed)}." if failed else f"; against {which}: no regression."
+    )
+
+
+def _verdict_table(result: dict) -> list[str]:
+    """Per metric: the checked method's rank and its verdict against each baseline."""
+    comparisons, baselines = result["comparisons"], result["reference"]["baselines"]
+    rank = {r["metric"]: r for r in result["ranks"]}
+    cell = {(c["baseline"], c["metric"]): f"{SYMBOL[c['verdict']]} {_signed(c['mean_diff'])}" for c in comparisons}
+    rows = []
+    for metric in dict.fromkeys(c["metric"] for c in comparisons):
+        arrow = "↑" if rank[metric]["higher_is_better"] else "↓"
+        cells = [cell.get((baseline, metric), "not tested") for baseline in baselines]
+        rows.append([f"{metric} {arrow}", f"{rank[metric]['rank']} of {rank[metric]['of']}", *cells])
+    return table(["metric", "rank", *(escape(b) for b in baselines)], rows)
+
+
+def _legend(result: dict) -> str:
+    statistics = result["statistics"]
+    return (
+        f"Cells: verdict and mean difference ({escape(result['method'])} minus the baseline) over the images; ↑/↓ the "
+        f"better direction; ~ indistinguishable. {statistics['verdict']} ({statistics['test']}; {statistics['correction']})."
+    )
+
+
+def _undecidable_note(comparisons: list[dict]) -> list[str]:
+    """Which comparisons are too small for any verdict (see :func:`smallest_holm_p`)."""
+    undecidable = [c for c in comparisons if smallest_holm_p(c["n"], len(comparisons)) >= ALPHA]
+    if not undecidable:
+        return []
+    sizes = sorted({c["n"] for c in undecidable})
+    return [
         "",
-        f"Seconds per image: {seconds}.",
-        "",
-        "<details><summary>All comparisons</summary>",
-        "",
-        _table(comparisons),
-        "",
-        "</details>",
-        "",
+        f"{len(undecidable)} of the {len(comparisons)} comparisons cannot reach a verdict whatever the values: on "
+        f"{' or '.join(map(str, sizes))} images the smallest two-sided Wilcoxon p-value is 2/2^n "
+        f"({2.0 ** (1 - sizes[-1]):.2g} for n = {sizes[-1]}), and Holm multiplies the smallest by "
+        f"{len(comparisons)}; {images_for_a_verdict(len(comparisons))} images are needed for p < {ALPHA}. Read their "
+        "differences and ranks, not their ~.",
     ]
-    return "\n".join(lines)
 
 
 def smallest_holm_p(n: int, family: int) -> float:
@@ -476,15 +487,19 @@ def images_for_a_verdict(family: int, alpha: float = ALPHA) -> int:
     return n
 
 
-def _table(rows: list[dict], tolerance: bool = False) -> str:
-    head = "| baseline | metric | mean diff | 95% CI | p (Holm) | verdict |" + (" tolerance | fails |" if tolerance else "")
-    out = [head, "|---" * (8 if tolerance else 6) + "|"]
+def _table(rows: list[dict], tolerance: bool = False) -> list[str]:
+    header = ["baseline", "metric", "mean diff", "95% CI", "p (Holm)", "verdict"] + ["tolerance", "fails"] * tolerance
+    body = []
     for r in rows:
-        line = (
-            f"| {r['baseline']} | {r['metric']} | {_signed(r['mean_diff'])} | [{r['ci_low']:.4g}, {r['ci_high']:.4g}] "
-            f"| {r['p_value']:.3g} | {r['verdict']} |"
-        )
+        cells = [
+            escape(r["baseline"]),
+            r["metric"],
+            _signed(r["mean_diff"]),
+            f"[{r['ci_low']:.4g}, {r['ci_high']:.4g}]",
+            f"{r['p_value']:.3g}",
+            r["verdict"],
+        ]
         if tolerance:
-            line += f" {r['tolerance']:.4g} | {'yes' if r['regression'] else 'no'} |"
-        out.append(line)
-    return "\n".join(out)
+            cells += [f"{r['tolerance']:.4g}", "yes" if r["regression"] else "no"]
+        body.append(cells)
+    return table(header, body)

@@ -126,6 +126,13 @@ class Reference:
         """The randomisation test frozen with the run (fingerprint, methods, summary), or None."""
         return self.info.get("sanity")
 
+    @property
+    def sanity_test(self) -> dict:
+        """:attr:`sanity`, for a caller that needs one: a reference without is refused."""
+        if self.sanity is None:
+            raise ReferenceInputError(f"{self.path} holds no randomisation test")
+        return self.sanity
+
     @cached_property
     def sanity_table(self) -> pd.DataFrame:
         path = self.path / SANITY_CSV
@@ -137,10 +144,7 @@ class Reference:
     def sanity_values(self, method: str, metric: str) -> np.ndarray:
         """Per image of the test (its fingerprint's order): ``method``'s ``metric``
         (:data:`bench.studies.sanity.SUMMARY_METRICS`) after full randomisation."""
-        sanity = self.sanity
-        if sanity is None:
-            raise ReferenceInputError(f"{self.path} holds no randomisation test")
-        return final_values(self.sanity_table, method, metric, sanity["fingerprint"]["image_ids"])
+        return final_values(self.sanity_table, method, metric, self.sanity_test["fingerprint"]["image_ids"])
 
 
 def freeze_run(run_dir: str | Path, out: str | Path, name: str | None = None, command: str | None = None) -> Reference:
