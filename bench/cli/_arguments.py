@@ -8,7 +8,6 @@ import argparse
 from bench.execution import EXECUTORS
 from bench.execution.ray_cluster import import_ray
 from common.errors import InputError
-from models import get_model
 
 
 def positive_hours(text: str) -> float:
@@ -98,18 +97,3 @@ def executor_settings(args: argparse.Namespace) -> dict:
     options = {"workers": args.ray_workers, "cpus_per_worker": args.ray_cpus_per_worker}
     options = {k: v for k, v in options.items() if v is not None}
     return {"executor": "ray", "ray_address": args.ray_address, "executor_options": options}
-
-
-def load_model(name: str, weights: str | None):
-    return get_model(name, weights=weights)
-
-
-def load_images(data_dir, size, limit):
-    """The image set (``--data-dir``, else the default) at ``size`` pixels, first ``limit`` images, and its description."""
-    from bench.datasets import load_image_set, resolve_data_dir  # noqa: PLC0415 - heavy: pandas; keeps --help fast
-
-    try:
-        folder, description = resolve_data_dir(data_dir)
-        return load_image_set(folder, size=size, limit=limit), description
-    except (FileNotFoundError, KeyError, ValueError) as err:  # the data layer's own checks
-        raise InputError(message(err)) from None

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import sys
 
-from bench.cli._arguments import add_data_args, add_model_args, load_images, load_model, positive_int
-from models import MODELS
+from bench.cli._arguments import add_data_args, add_model_args, positive_int
+from models import MODELS, get_model
 
 
 def register(sub) -> None:
@@ -85,11 +85,12 @@ def _predict_parser(sub) -> None:
 
 
 def _predict(args) -> int:
+    from bench.datasets import load_images  # noqa: PLC0415 - heavy: pandas; keeps --help fast
     from bench.datasets.imagenet import class_name  # noqa: PLC0415 - heavy: pandas
     from bench.run.predict import accuracy, predict  # noqa: PLC0415 - heavy: pandas
 
-    model = load_model(args.model, args.weights)
-    images, description = load_images(args.data_dir, model.input_size, args.limit)
+    model = get_model(args.model, weights=args.weights)
+    images, _, description = load_images(args.data_dir, model.input_size, args.limit)
     predictions = predict(model, images, batch_size=args.batch_size)
     summary = {"model": model.name, "data": description, **accuracy(predictions)}
     if args.json:

@@ -9,13 +9,12 @@ from bench.cli._arguments import (
     add_executor_args,
     add_model_args,
     executor_settings,
-    load_images,
-    load_model,
     message,
     positive_hours,
 )
 from bench.run.limits import DEFAULT_MAX_HOURS
 from common.errors import InputError
+from models import get_model
 
 
 def register(sub) -> None:
@@ -46,11 +45,12 @@ def _explain_parser(sub) -> None:
 
 
 def _explain(args) -> int:
+    from bench.datasets import load_images  # noqa: PLC0415 - heavy: pandas; keeps --help fast
     from bench.run.explain import explain_to_folder  # noqa: PLC0415 - heavy: matplotlib
     from bench.run.profile import apply_overrides, empty_profile, load_profile  # noqa: PLC0415 - heavy: scipy, scikit-image
 
-    model = load_model(args.model, args.weights)
-    images, description = load_images(args.data_dir, model.input_size, args.limit)
+    model = get_model(args.model, weights=args.weights)
+    images, _, description = load_images(args.data_dir, model.input_size, args.limit)
     base = load_profile(args.profile) if args.profile else empty_profile()
     params = apply_overrides(base, args.param)["methods"]
     out = explain_to_folder(model, images, args.methods.split(","), params, args.out)
