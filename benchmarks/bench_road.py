@@ -13,7 +13,7 @@ In one process, on images of the shared sample at 224x224:
   and ROAD's own protocol (:data:`metrics.perturbation.ROAD_PROTOCOL_STEPS`: 9 fractions,
   10 %..90 %); for the smooth map also the ROAD images built in line (fast path, plain
   solve, 2 threads) and scored separately. The model is traced for every batch shape first.
-* ``--protocol`` (no model): on the shipped 32-image ``nips17-ci-road`` reference, ABPC from
+* ``--protocol`` (no model): on the shipped 32-image ``nips17-ci`` reference, ABPC from
   ROAD's 9 fractions (the stored 100-step curves at the nearest steps) against the 100-step
   ABPC: claim verdict, ranking, and every pairwise ``compare_paired`` verdict.
 
@@ -55,7 +55,7 @@ Ideas measured (same removed sets, float64 agreement with the exact solve in bra
 * Imputing the next batch while the model scores (``CurveEvaluator``, one background
   thread): 5-6 % per curve here (6.61 vs 7.09 s, 6.98 vs 7.37 s): the 2 cores are busy.
   Kept (images bit-identical, tests/test_road.py).
-* ROAD's protocol, 9 fractions: 0.45-0.51x the random-colour curve. On ``nips17-ci-road``
+* ROAD's protocol, 9 fractions: 0.45-0.51x the random-colour curve. On ``nips17-ci``
   its ABPC gives the same claim verdict ("undecided") and the same ranking of the 6 methods
   as the 100 steps; of 120 pairwise verdicts (30 method pairs x 4 ABPC metrics) 8 differ,
   all borderline and none reversed: deeplift vs intgrad (logit) and elrp vs perturbation
@@ -219,7 +219,7 @@ def curve_costs(images: np.ndarray, repeats: int) -> dict:
     }
 
 
-def protocol_verdicts(reference: str = "nips17-ci-road", points: int = ROAD_PROTOCOL_STEPS) -> dict:
+def protocol_verdicts(reference: str = "nips17-ci", points: int = ROAD_PROTOCOL_STEPS) -> dict:
     """ABPC of ROAD's protocol (``points`` removal fractions, 10 %..90 % for 9) against the
     100-step ABPC, both from the reference's stored 100-step ROAD curves (the step nearest each
     fraction): the ABPC claim's verdict (``evaluate_claims``), the ranking of the methods by
@@ -283,7 +283,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=2, help="images for the curve costs (the solve table uses the first)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--no-model", action="store_true", help="skip the curve costs (no TensorFlow)")
-    parser.add_argument("--protocol", action="store_true", help="only ROAD's protocol vs 100 steps on nips17-ci-road's curves")
+    parser.add_argument("--protocol", action="store_true", help="only ROAD's protocol vs 100 steps on nips17-ci's curves")
     args = parser.parse_args()
 
     if args.protocol:

@@ -64,7 +64,7 @@ evaluate a handful of fractions, not hundreds of steps), i.e. ``steps = 9`` and
 ``pixels_per_step = pixels_per_step_for(size, 9, 0.9)`` (5018 at 224x224, 8939 at 299x299).
 With ``replacement="road"`` it costs 9 imputations and 9 forward passes per curve instead of
 100 or 800: less than a 100-step random-colour curve (``benchmarks/bench_road.py``). On the
-32-image ``nips17-ci-road`` run, ABPC from those 9 fractions gives the same claim verdict and
+32-image ``nips17-ci`` run, ABPC from those 9 fractions gives the same claim verdict and
 the same ranking of the 6 methods as the 100 steps; 8-10 of the 120 pairwise check verdicts
 (Holm-corrected, borderline p) move between decided and indistinguishable
 (``bench_road.py --protocol``)."""

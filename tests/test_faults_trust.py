@@ -240,7 +240,7 @@ def test_an_edited_reference_file_is_refused_naming_it(run_dir, tmp_path, capsys
     assert not (tmp_path / "check" / "check.json").exists()
 
 
-@pytest.mark.parametrize("name", ["nips17-ci", "embedded-ci", "nips17-ci-road"])
+@pytest.mark.parametrize("name", ["nips17-ci", "embedded-ci"])
 def test_the_shipped_references_carry_and_pass_their_hashes(name):
     from bench.regression.references import load_reference
 

@@ -326,3 +326,12 @@ def test_a_reference_refuses_a_randomisation_test_it_cannot_stand_for(run_with_s
     with pytest.raises(FrozenReferenceError, match=message):
         freeze_run(run_dir, tmp_path / "ref")
     assert not (tmp_path / "ref").exists()
+
+
+def test_the_quick_profile_computes_both_replacements_and_the_paper_profile_the_thesiss():
+    """Issue 24: ROAD on by default where verdicts are made (quick, the references, checks); the
+    paper profile keeps the thesis's protocol, ROAD an option (``--param metrics.replacement``)."""
+    assert replacements(load_profile("quick")["metrics"]) == ["random-colour", "road"]
+    assert replacements(load_profile("paper")["metrics"]) == ["random-colour"]
+    paper = apply_overrides(load_profile("paper"), ["metrics.replacement=random-colour,road"])
+    assert replacements(paper["metrics"]) == ["random-colour", "road"]

@@ -97,6 +97,13 @@ def _check_parser(sub) -> None:
     )
     p.add_argument("--param", action="append", metavar="KEY=VALUE", help="a parameter of METHOD, e.g. steps=32")
     p.add_argument("--weights", help="local weights file, when the reference's model needs one")
+    p.add_argument(
+        "--replacement",
+        type=lambda v: [r.strip() for r in v.split(",")],
+        metavar="NAME[,NAME]",
+        help="compare the curves of these pixel replacements only, e.g. random-colour (default: both the reference holds; "
+        "ROAD's curves cost several times the random-colour ones)",
+    )
     p.add_argument("--out", help="output folder (default: results/check-<method>-<timestamp>)")
     add_executor_args(p)
     p.set_defaults(func=_check)
@@ -118,6 +125,7 @@ def _check(args) -> int:
         against=args.against,
         tolerances=args.tolerance,
         weights=args.weights,
+        replacements=args.replacement,
         **executor,
     )
     print(f"check: {out}/check.md, {out}/check.json")

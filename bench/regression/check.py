@@ -155,6 +155,7 @@ def run_check(
     against: str | Path | None = None,
     tolerances: list[str] | None = None,
     weights: str | None = None,
+    replacements: list[str] | None = None,
     log=print,
     executor: str = "local",
     ray_address: str | None = None,
@@ -162,13 +163,16 @@ def run_check(
 ) -> dict:
     """Run the check and write OUT; returns check.json's content. Every argument is checked
     before the model loads. ``executor``, ``ray_address``, ``executor_options``: where the
-    method's units run (:func:`bench.run.runner.run_benchmark`)."""
+    method's units run (:func:`bench.run.runner.run_benchmark`). ``replacements``: compare the
+    curves of these replacements only (default: every one the reference holds)."""
     name = method_name(method)
     settings = method_params(method, params)
     built = build_method(method, settings)
     tolerance_specs = parse_tolerances(tolerances)
     previous = load_previous(against) if against is not None else None
     ref = choose_reference(reference, data_dir)
+    if replacements is not None:
+        ref = ref.restricted_to(replacements)
     if previous is not None and previous["reference"]["fingerprint_sha256"] != ref.fingerprint_sha256:
         raise CheckError(
             f"--against {against}: that check used reference {previous['reference'].get('name')!r} with another "

@@ -15,11 +15,14 @@ Layout of a reference folder::
                      then runs the test on the checked method and compares it too
 
 The suite ships two (``bench/regression/shipped/<name>/``; how each was made is in its
-reference.json and in ``bench/regression/shipped/README.md``).
+reference.json and in ``bench/regression/shipped/README.md``), each with its curves under both
+replacements (random colour and ROAD), so a check compares both unless told otherwise
+(:meth:`Reference.restricted_to`).
 """
 
 from __future__ import annotations
 
+import copy
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -32,15 +35,17 @@ import pandas as pd
 
 from bench.core.fingerprint import fingerprint_sha256
 from bench.core.jsonfiles import read_json_file
+from bench.run.profile import replacements, with_replacements
 from bench.run.store import RANDOM_ORDER, RunFolderError, RunStore
 from bench.studies.sanity import SANITY_FOLDER, final_values, read_table
 from common.errors import CorruptFileError, InputError, UnknownNameError
 from common.files import file_sha256, replace_dir, write_json
+from metrics.per_image import CURVE_METRICS, curve_metric_name
 
 REFERENCE_JSON = "reference.json"
 SANITY_CSV = "sanity.csv"
 SHIPPED_DIR = files("bench.regression") / "shipped"
-SHIPPED = ("nips17-ci", "embedded-ci", "nips17-ci-road")
+SHIPPED = ("nips17-ci", "embedded-ci")
 """The shipped references, in the order ``bench check`` tries them for a data folder."""
 FORMAT = 1
 FILES = "files"
@@ -110,6 +115,28 @@ class Reference:
     def metric_names(self) -> set[str]:
         """The metrics the reference holds (its curve metrics depend on its ``metrics.replacement``)."""
         return set(self.metrics["metric"])
+
+    @property
+    def replacements(self) -> list[str]:
+        """The pixel replacements of the reference's curves (``metrics.replacement``)."""
+        return replacements(self.fingerprint["metrics_settings"])
+
+    def restricted_to(self, chosen: list[str]) -> Reference:
+        """This reference with the curves of the replacements ``chosen`` only, and its metric
+        settings saying so: what ``bench check --replacement random-colour`` compares against
+        when ROAD's curves (several times the cost of the random-colour ones) are not wanted."""
+        unknown = [r for r in chosen if r not in self.replacements]
+        if not chosen or unknown:
+            raise ReferenceInputError(
+                f"--replacement {','.join(unknown or chosen) or '(none)'}: the reference {self.name} ({self.path}) holds "
+                f"curves under {', '.join(self.replacements)}; choose among those"
+            )
+        info = copy.deepcopy(self.info)
+        info["fingerprint"]["metrics_settings"] = with_replacements(self.fingerprint["metrics_settings"], chosen)
+        dropped = {curve_metric_name(i.name, r) for r in self.replacements if r not in chosen for i in CURVE_METRICS}
+        narrowed = Reference(self.path, info)
+        narrowed.__dict__["metrics"] = self.metrics[~self.metrics["metric"].isin(dropped)]  # fills the cached property
+        return narrowed
 
     def values(self, method: str, metric: str) -> np.ndarray:
         """Per-image values of ``method``'s ``metric``, in the order of :attr:`image_ids`."""
