@@ -237,7 +237,7 @@ def test_the_readme_method_example_runs_as_one_file_plus_a_registry_line(tmp_pat
 
     from models import get_model
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[1] / "docs" / "tutorials" / "check-your-method.md").read_text()
     code = readme.split("# examples/plugins/smoothgrad.py (in my_pkg/ in your own package)\n", 1)[1].split("```", 1)[0]
     assert code in (Path(__file__).resolve().parents[1] / "examples" / "plugins" / "smoothgrad.py").read_text()
     (tmp_path / "readme_smoothgrad.py").write_text(code)
