@@ -32,7 +32,7 @@ and ``--executor ray`` on the simulated cluster into RUNS/discover-cluster, time
 The paper-profile projection: the cost per image of each method and of the curves on
 Inception V3 (299x299) measured here on a few steps (random weights: the cost does not
 depend on their values), scaled to the paper profile's settings, and the wall time for 1,
-10 and 50 workers (see the README's section "Running on a cluster (Ray)").
+10 and 50 workers (docs/how-to/cluster.md).
 """
 
 from __future__ import annotations

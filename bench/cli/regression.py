@@ -75,7 +75,7 @@ def _check_parser(sub) -> None:
         "check",
         help="score one method against a stored reference's baselines (and its previous check)",
         description="Run METHOD alone on a reference's images with the reference's model and settings and compare it, "
-        "paired per image, with every baseline stored there: mean difference, 95%% bootstrap CI, Holm-corrected "
+        "paired per image, with every baseline stored there: mean difference, 95% bootstrap CI, Holm-corrected "
         "Wilcoxon p-value and a verdict per metric, and its rank. With --against, compare it with an earlier check "
         "and exit 1 when a metric got significantly worse by more than its tolerance. Writes OUT/check.json, "
         "OUT/check.md, OUT/figures/check.png and OUT/run/.",

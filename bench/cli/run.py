@@ -32,7 +32,7 @@ def _explain_parser(sub) -> None:
     )
     add_model_args(p)
     add_data_args(p)
-    p.add_argument("--methods", required=True, help="comma-separated method names (see the README; plug-ins too)")
+    p.add_argument("--methods", required=True, help="comma-separated method names (docs: reference/methods.md; plug-ins too)")
     p.add_argument("--out", default="results/explain", help="output folder (default: results/explain)")
     p.add_argument("--profile", help="take method parameters from this profile (e.g. quick)")
     p.add_argument(

@@ -79,7 +79,7 @@ def _sanity_parser(sub) -> None:
         "occlusion strides 8 pixels unless --param says otherwise.",
     )
     add_model_args(p)
-    p.add_argument("--methods", required=True, help="comma-separated method names (see the README; plug-ins too)")
+    p.add_argument("--methods", required=True, help="comma-separated method names (docs: reference/methods.md; plug-ins too)")
     add_data_args(p)
     p.add_argument(
         "--param",

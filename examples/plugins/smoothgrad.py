@@ -1,4 +1,4 @@
-"""SmoothGrad (Smilkov et al. 2017) as a plug-in: the README's one-file method example.
+"""SmoothGrad (Smilkov et al. 2017) as a plug-in: the one-file method example of docs/tutorials/check-your-method.md.
 
 Check it: python -m bench check examples.plugins.smoothgrad:SmoothGrad
 """

@@ -1,0 +1,123 @@
+"""The leaderboard (index.html): per board, methods x metrics with the mean over the images, its
+95% bootstrap CI and the rank (1 = best in the metric's declared direction; ties share the better
+rank); the latest check of each method checked against the board is a row among the baselines,
+with its verdicts against them (better / worse / indistinguishable, from check.json); the metric's
+trust grade where a meta table (``bench meta``'s meta.csv) grades it. A click on a column sorts."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from bench.site.collect import Board, Check, Results
+from bench.site.html import esc, number, page, table
+from bench.studies.meta.grades import grade_table
+from metrics import PER_IMAGE_METRICS
+
+
+def latest_checks(results: Results, board: Board) -> list[Check]:
+    """The latest check of each method checked against ``board``."""
+    latest: dict[str, Check] = {}
+    for check in results.checks_of(board):
+        latest[check.method] = check
+    return list(latest.values())
+
+
+def grades(meta: pd.DataFrame | None) -> dict[str, dict]:
+    """metric -> its trust grade from a meta table (:func:`bench.studies.meta.grades.grade_table`:
+    "grade", "weakest" measure, ...); empty without one."""
+    return {} if meta is None else grade_table(meta)
+
+
+def _means(rows: list[dict]) -> dict[str, dict]:
+    return {r["metric"].name: r for r in rows}
+
+
+def ranks(means: dict[str, float], higher_is_better: bool) -> dict[str, int]:
+    """Rank of each row (1 = best); ties share the better rank."""
+    return {k: 1 + sum((o > v) if higher_is_better else (o < v) for j, o in means.items() if j != k) for k, v in means.items()}
+
+
+def board_table(results: Results, board: Board) -> str:
+    checks = latest_checks(results, board)
+    rows: dict[str, dict[str, dict]] = {m: {} for m in board.methods}
+    for r in board.summaries:
+        rows.setdefault(r["method"], {})[r["metric"].name] = r
+    labels = {m: esc(m) for m in rows}
+    for check in checks:
+        key = f"{check.method} (checked)"
+        rows[key] = _means(check.summaries)
+        labels[key] = (
+            f'<a href="check-{check.name}.html">{esc(check.method)}</a> <span class="tag">checked {check.created:%Y-%m-%d}</span>'
+        )
+    metrics = [m for m in PER_IMAGE_METRICS if any(m in r for r in rows.values())]
+    graded = grades(results.meta_of(board))
+    verdicts = {(f"{c.method} (checked)", v["metric"]): v for c in checks for v in _verdict_counts(c.result["comparisons"])}
+    header = ['<th data-type="text">method</th>']
+    for metric in metrics:
+        info = PER_IMAGE_METRICS[metric]
+        arrow = "↑" if info.higher_is_better else "↓"
+        grade = ""
+        if metric in graded:
+            why = esc(
+                f"trust grade (bench meta): {graded[metric]['grade']}, set by its weakest measure, {graded[metric]['weakest']}"
+            )
+            grade = f'<br><span class="grade grade-{esc(graded[metric]["grade"])}" title="{why}">trust: {esc(graded[metric]["grade"])}</span>'
+        title = esc(f"{info.description} ({info.unit}); {'higher' if info.higher_is_better else 'lower'} is better")
+        header.append(
+            f'<th title="{title}" data-better="{"high" if info.higher_is_better else "low"}">{esc(metric)} {arrow}{grade}</th>'
+        )
+    ranked = {
+        m: ranks({k: r[m]["mean"] for k, r in rows.items() if m in r}, PER_IMAGE_METRICS[m].higher_is_better) for m in metrics
+    }
+    body, attrs = [], []
+    for key, cells in rows.items():
+        line = [f'<td data-value="{esc(key)}">{labels[key]}</td>']
+        for metric in metrics:
+            line.append(_cell(cells.get(metric), ranked[metric].get(key), verdicts.get((key, metric))))
+        body.append(line)
+        attrs.append(' class="checked"' if key.endswith("(checked)") else "")
+    return table(header, body, "sortable leaderboard", attrs)
+
+
+def _cell(row: dict | None, rank: int | None, verdict: dict | None) -> str:
+    if row is None:
+        return '<td data-value="">–</td>'
+    ci = f"[{number(row['ci_low'])}, {number(row['ci_high'])}]"
+    badge = ""
+    if verdict is not None:
+        badge = (
+            f'<div class="verdicts" title="against the baselines: better / worse / indistinguishable">'
+            f'<span class="better">▲{verdict["better"]}</span> <span class="worse">▼{verdict["worse"]}</span> '
+            f'<span class="same">~{verdict["indistinguishable"]}</span></div>'
+        )
+    return (
+        f'<td data-value="{row["mean"]!r}"><span class="mean">{number(row["mean"])}</span>'
+        f'<sup class="rank" title="rank">#{rank}</sup><div class="ci">{ci}</div>{badge}</td>'
+    )
+
+
+def _verdict_counts(comparisons: list[dict]) -> list[dict]:
+    out: dict[str, dict] = {}
+    for c in comparisons:
+        counts = out.setdefault(c["metric"], {"metric": c["metric"], "better": 0, "worse": 0, "indistinguishable": 0})
+        counts[c["verdict"]] += 1
+    return list(out.values())
+
+
+def leaderboard_page(results: Results) -> str:
+    parts = [
+        "<p>Per method and metric: the mean over the images, its 95% bootstrap CI and its rank (#1 = best in the metric's "
+        "direction, ↑ higher or ↓ lower is better). A checked method is shown among the baselines with its verdicts "
+        "against them (▲ better, ▼ worse, ~ indistinguishable; Wilcoxon signed-rank, Holm-corrected). Click a column "
+        "to sort.</p>"
+    ]
+    if not results.boards:
+        parts.append("<p>No run or reference folder was given.</p>")
+    for board in results.boards:
+        fp = board.run
+        parts.append(
+            f'<section><h2>{esc(board.label)}</h2><p class="meta">{esc(fp.get("model"))}, {len(board.image_ids)} images, '
+            f"{len(board.methods)} methods</p>"
+            f'<div class="scroll">{board_table(results, board)}</div></section>'
+        )
+    return page("Leaderboard", "".join(parts), "index.html")

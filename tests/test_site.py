@@ -1,0 +1,208 @@
+"""bench site: the static site's files, links and numbers (tests/test_site_browser.py loads it in a
+real browser). The site is built once per session (tests/site_support.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from site_support import built_site  # noqa: F401 - the shared session fixture
+
+from bench.cli import main
+from bench.regression.export import summaries
+from bench.site.html import markdown_to_html
+from bench.site.leaderboard import grades
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+LINK = re.compile(r'(?:src|href)="([^"]+)"')
+
+
+def pages(site: Path) -> list[Path]:
+    return sorted(site.glob("*.html"))
+
+
+def test_every_page_links_only_files_of_the_site(built_site):  # noqa: F811
+    site, _ = built_site
+    assert {p.name for p in pages(site)} >= {
+        "index.html",
+        "explorer.html",
+        "checks.html",
+        "history.html",
+        "thesis.html",
+        "studies.html",
+    }
+    for page in pages(site):
+        for link in LINK.findall(page.read_text()):
+            if link.startswith("data:"):
+                continue
+            assert "://" not in link and not link.startswith("//"), f"{page.name} links outside the site: {link}"
+            assert (site / link).is_file(), f"{page.name} links a missing file: {link}"
+
+
+def test_plotly_is_one_shared_file_and_no_page_carries_a_copy(built_site):  # noqa: F811
+    site, _ = built_site
+    scripts = list(site.rglob("*.js"))
+    plotly = [p for p in scripts if p.read_text().count("plotly.js v") > 0 and p.stat().st_size > 1_000_000]
+    assert [p.relative_to(site).as_posix() for p in plotly] == ["assets/plotly.min.js"]
+    for page in pages(site):
+        assert page.stat().st_size < 300_000, page.name  # charts are data, not the library
+        assert "cdn.plot.ly" not in page.read_text()
+
+
+def test_images_are_files_beside_the_pages(built_site):  # noqa: F811
+    site, checks = built_site
+    assert "base64" not in "".join(p.read_text() for p in pages(site))
+    shown = site / "img" / "embedded-ci" / "astronaut"
+    assert (shown / "image.jpg").is_file()
+    # the real check's map, as stored (the grayscale that PNG size measures) and as a heatmap
+    stored = checks[-1] / "run" / "maps" / "sensitivity" / "astronaut.png"
+    assert (shown / "sensitivity-grayscale.png").read_bytes() == stored.read_bytes()
+    assert (shown / "sensitivity-heatmap.png").is_file()
+
+
+def test_leaderboard_holds_the_stored_means_and_the_latest_check(built_site):  # noqa: F811
+    site, checks = built_site
+    index = (site / "index.html").read_text()
+    assert "reference nips17-ci" in index and "reference embedded-ci" in index
+    expected = {(r["method"], r["metric"].name): r["mean"] for r in summaries(checks[-1])}
+    # the cell of the checked row holds the check's mean of png_bytes, as bench export gives it
+    assert f'data-value="{expected["sensitivity", "png_bytes"]!r}"' in index
+    assert index.count('class="checked"') == 1  # the latest check of the method only
+    assert "check-sensitivity-now-" in index
+    # both replacements of nips17-ci are columns
+    assert "abpc_sum_logit_road" in index
+
+
+def test_check_pages_and_history(built_site):  # noqa: F811
+    site, checks = built_site
+    listing = (site / "checks.html").read_text()
+    assert listing.count('href="check-') == 3
+    real = json.loads((checks[-1] / "check.json").read_text())
+    page = next(site.glob("check-sensitivity-now-*.html")).read_text()
+    assert page.count('class="indistinguishable"') + page.count('class="better"') + page.count('class="worse"') >= len(
+        real["comparisons"]
+    )
+    history = (site / "history.html").read_text()
+    assert "sensitivity checked against embedded-ci" in history and "3 points" in history
+
+
+def test_the_thesis_tables_show_the_checked_method(built_site):  # noqa: F811
+    site, _ = built_site
+    thesis = (site / "thesis.html").read_text()
+    assert "Table 1: PNG size of the grayscale maps (KiB)" in thesis and "sensitivity (checked)" in thesis
+    assert "75.3 ± 5.5" in thesis  # the thesis's own deeplift cell
+
+
+def test_a_meta_table_grades_the_metrics(tmp_path):
+    meta = tmp_path / "meta"
+    meta.mkdir()
+    rows = "metric,measure,value,ci_low,ci_high,n\nssim,inter_rater_alpha,0.85,0.7,0.9,5\npng_bytes,inter_rater_alpha,0.1,0.0,0.2,5\n"
+    (meta / "meta.csv").write_text(rows)
+    graded = grades(pd.read_csv(meta / "meta.csv"))
+    assert {m: g["grade"] for m, g in graded.items()} == {"ssim": "high", "png_bytes": "low"}
+    assert main(["site", "embedded-ci", str(meta), "--out", str(tmp_path / "site")]) == 0
+    index = (tmp_path / "site" / "index.html").read_text()
+    assert "trust: high" in index and "trust: low" in index
+
+
+def test_refusals_name_the_folder_and_write_nothing(tmp_path, capsys):
+    empty = tmp_path / "nothing"
+    empty.mkdir()
+    assert main(["site", str(empty), "--out", str(tmp_path / "site")]) == 2
+    assert "not a run, reference, check" in capsys.readouterr().err and not (tmp_path / "site").exists()
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    assert main(["site", "embedded-ci", "--out", str(other)]) == 2
+    assert "is not a site built by bench site" in capsys.readouterr().err
+    assert [p.name for p in other.iterdir()] == ["notes.txt"]
+
+
+def test_a_site_is_replaced_whole(tmp_path):
+    out = tmp_path / "site"
+    assert main(["site", "nips17-ci", "--out", str(out)]) == 0
+    assert len(list(out.glob("explore-nips17-ci-*.html"))) == 32
+    assert main(["site", "embedded-ci", "--out", str(out)]) == 0
+    assert not list(out.glob("explore-nips17-ci-*.html")) and len(list(out.glob("explore-embedded-ci-*.html"))) == 5
+    assert json.loads((out / "site.json").read_text())["sources"] == [{"folder": "embedded-ci", "kinds": ["reference"]}]
+
+
+def test_report_markdown_becomes_html():
+    html = markdown_to_html(["### Table \\_1", "", "| | a\\|b |", "|---|---|", "| **x** | `y<z` |", "", "note"])
+    assert "<h4>Table _1</h4>" in html and "<th>a|b</th>" in html
+    assert "<strong>x</strong>" in html and "<code>y&lt;z</code>" in html and "<p>note</p>" in html
+
+
+def test_the_example_workflow_publishes_the_site():
+    from ruamel.yaml import YAML
+
+    workflow = YAML(typ="safe").load((Path(__file__).resolve().parents[1] / "examples" / "ci" / "saliency-check.yml").read_text())
+    steps = workflow["jobs"]["check"]["steps"]
+    build = next(s["run"] for s in steps if "python -m bench site" in s.get("run", ""))
+    assert "--out site" in build and "check" in build.split("--out")[0]
+    uploads = [s for s in steps if s.get("uses", "").startswith("actions/upload-pages-artifact@")]
+    assert [s["with"]["path"] for s in uploads] == ["site"]
+    pages = workflow["jobs"]["pages"]
+    assert pages["needs"] == "check" and pages["permissions"] == {"pages": "write", "id-token": "write"}
+    assert [s["uses"].split("@")[0] for s in pages["steps"]] == ["actions/deploy-pages"]
+
+
+def test_studies_from_a_sanity_and_a_discovery_folder(tmp_path):
+    from bench.studies.discovery import CSV_COLUMNS
+    from bench.studies.sanity.summary import summary
+
+    rng = np.random.default_rng(0)
+    steps = [
+        (m, i, s, s * rng.uniform(0.1, 0.9) if m == "sensitivity" else 1 - s / 3)
+        for m in ("sensitivity", "elrp")
+        for i in "ab"
+        for s in range(4)
+    ]
+    table = pd.DataFrame(
+        [(m, i, s, f"group{s}", 1 - v if s else 1.0, 1 - v / 2 if s else 1.0) for m, i, s, v in steps],
+        columns=["method", "image_id", "step", "layer", "spearman", "ssim"],
+    )
+    sanity = tmp_path / "sanity"
+    sanity.mkdir()
+    test = {
+        "status": "complete",
+        "modes": ["cascading"],
+        "methods": ["sensitivity", "elrp"],
+        "summary": {"cascading": summary(table)},
+    }
+    (sanity / "sanity.json").write_text(json.dumps(test))
+    discovery = tmp_path / "discovery"
+    discovery.mkdir()
+    (discovery / "discovery.json").write_text("{}")
+    rows = [
+        (model, f"layer{p}", p, i, 40 - 5 * p, 0.5, 100, 0.3 - 0.03 * p, 0.5)
+        for model in ("vgg16", "resnet50")
+        for p in range(1, 7)
+        for i in "ab"
+    ]
+    pd.DataFrame(rows, columns=CSV_COLUMNS).to_csv(discovery / "discovery.csv", index=False)
+    assert main(["site", str(sanity), str(discovery), "--out", str(tmp_path / "site")]) == 0
+    studies = (tmp_path / "site" / "studies.html").read_text()
+    assert "Randomisation test: sanity" in studies and "randomisation_spearman" in studies
+    assert "Model discovery: discovery" in studies and "resnet50" in studies
+    assert studies.count('class="plotly-graph-div"') == 4  # two similarities, loss term and spread
+
+
+def test_exports_over_time_are_a_history(tmp_path, built_site):  # noqa: F811
+    from bench.regression.export import export_folder
+
+    _, checks = built_site
+    folders = []
+    for day, check in enumerate(checks):  # CI's artefacts of three commits, dated by their files
+        out = tmp_path / f"export-{day}"
+        bencher = next(p for p in export_folder(check, out) if p.name == "bencher.json")
+        os.utime(bencher, (1_700_000_000 + day * 86_400,) * 2)
+        folders.append(str(out))
+    assert main(["site", *folders, "--out", str(tmp_path / "site")]) == 0
+    history = (tmp_path / "site" / "history.html").read_text()
+    assert "sensitivity in exports" in history and "3 points" in history
