@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 import tensorflow as tf
 
+from common.progress import progress
 from models.interface import Classifier
 from models.keras_api import TF_VERSION
 
@@ -106,6 +107,7 @@ def integrate_path(
     targets = np.asarray(targets).reshape(-1)
     total = np.zeros(x.shape, np.float64)
     pairs = [(i, k) for i in range(len(x)) for k in range(len(alphas))]
+    bar = progress(total=len(pairs), desc=f"integrated gradients ({len(x)} images)", unit="gradients")
     for start in range(0, len(pairs), batch_size):
         chunk = pairs[start : start + batch_size]
         idx = np.array([i for i, _ in chunk])
@@ -114,6 +116,8 @@ def integrate_path(
         grads = np.asarray(gradient(points, targets[idx]))
         w = np.array([weights[k] for _, k in chunk])[:, None, None, None]
         np.add.at(total, idx, grads.astype(np.float64) * w)
+        bar.update(len(chunk))
+    bar.close()
     attributions: np.ndarray = (total * (x.astype(np.float64) - x0)).astype(np.float32)
     return attributions
 

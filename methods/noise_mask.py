@@ -5,7 +5,7 @@ A mask M = sigmoid(V) at the input's resolution blends the image with fresh unif
 mean(M) + beta * mean((F_l(X) - F_l(X_hat))^2) over V, with F_l a pre-softmax layer
 (default: the logits) and beta = beta0 = 1 / mean_U mean((F_l(U) - F_l(X))^2).
 
-Stopping rule (documented in the README): every ``window`` iterations, compare the mean
+Stopping rule (documented in docs/reference/methods.md): every ``window`` iterations, compare the mean
 stochastic objective of the last window with that of the window before; an image has
 converged when it fell by less than ``tolerance`` (relative), after at least two windows.
 A converged image's mask is frozen at that point (the rest of its batch keeps going);
@@ -132,7 +132,7 @@ class NoiseMask(SaliencyMethod):
         final_v = np.zeros((n, h, w, 1), np.float32)
         iterations = np.full(n, max_iter, np.int64)
         active = np.ones(n, bool)
-        bar = progress(total=max_iter, desc=f"noise_mask ({n} images)")
+        bar = progress(total=max_iter, desc=f"noise_mask ({n} images)", unit="iterations")
         for it in range(max_iter):
             if it == trace.shape[1]:  # memory follows the iterations run, not the cap
                 more = min(trace.shape[1], max_iter - trace.shape[1])

@@ -20,6 +20,7 @@ from typing import ClassVar
 import numpy as np
 import tensorflow as tf
 
+from common.progress import progress
 from models.interface import Classifier
 
 from .base import Attribution, ModelCosts, Param, SaliencyMethod, batch_size_param
@@ -67,6 +68,7 @@ class Occlusion(SaliencyMethod):
         relevance = np.zeros((n, h, w), np.float32)
         rows = np.arange(h)[None, :, None]
         cols = np.arange(w)[None, None, :]
+        bar = progress(total=n * len(positions), desc=f"occlusion ({n} images)", unit="patches")
         for i in range(n):
             x = model.preprocess(tf.constant(images[i : i + 1], tf.float32))  # (1, h, w, 3) input space
             t = tf.constant([targets[i]], tf.int64)
@@ -79,6 +81,7 @@ class Occlusion(SaliencyMethod):
                 occluded = tf.where(tf.constant(inside[..., None]), tf.cast(p["patch_value"], tf.float32), x)
                 tb = tf.fill([len(inside)], t[0])
                 batches.append(base - target_logit(occluded, tb).numpy())
+                bar.update(len(inside))
             drops = np.concatenate(batches)
             total = np.zeros((h, w), np.float64)
             count = np.zeros((h, w), np.float64)
@@ -86,6 +89,7 @@ class Occlusion(SaliencyMethod):
                 total[r : r + size, c : c + size] += drop
                 count[r : r + size, c : c + size] += 1
             relevance[i] = total / count
+        bar.close()
         return Attribution(relevance, relevance, info={"patches_per_image": len(positions)})
 
 

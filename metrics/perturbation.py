@@ -38,6 +38,7 @@ import numpy as np
 import numpy.typing as npt
 
 from common import thesis
+from common.progress import progress
 from models.interface import Classifier, softmax
 
 from .relevance_maps import ORDERS, pixel_ranking
@@ -312,7 +313,9 @@ class CurveEvaluator:
             pick = (np.arange(count), self.targets[slot_img[:count]])
             logits[at] = out[pick]
             probs[at] = softmax(out.astype(np.float64))[pick]
+            bar.update(count)
 
+        bar = progress(total=n * T, desc=f"{order} curves ({n} images, {self.replacement})", unit="steps")
         for i in range(n):
             for t, perturbed in enumerate(self._perturbed_images(i, ranking_of(i))):
                 buf[fill] = perturbed.reshape(h * w, 3)
@@ -323,6 +326,7 @@ class CurveEvaluator:
                     fill = 0
         if fill:
             flush(fill)
+        bar.close()
         return Curves(order, logits, probs, k, self.targets.copy())
 
     def _perturbed_images(self, i: int, order_i: np.ndarray) -> Iterator[np.ndarray]:

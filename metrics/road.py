@@ -79,6 +79,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import splu, spsolve
 
+from common.progress import progress
+
 ROAD_NOISE_STD = 0.01 * 255.0
 """Std of ROAD's imputation noise in our pixel units: ``NoisyLinearImputer(noise=0.01)``
 (road/imputations.py line 97; road/road.py line 22) on ToTensor images in [0, 1], times 255."""
@@ -417,10 +419,14 @@ class ImputationCurve:
         def fill(i: int) -> None:
             out[i] = self.step_image(steps[i])
 
+        bar = progress(total=len(steps), desc="ROAD imputations", unit="images")
         if workers == 1 or len(steps) < 2:
             for i in range(len(steps)):
                 fill(i)
+                bar.update(1)
         else:
             with ThreadPoolExecutor(min(int(workers), len(steps))) as pool:
-                list(pool.map(fill, range(len(steps))))
+                for _ in pool.map(fill, range(len(steps))):
+                    bar.update(1)
+        bar.close()
         return out

@@ -98,7 +98,7 @@ def validate_image_set(root: Path, expected_size: tuple[int, int] | None = NIPS_
     no_row = sorted(files - set(table["ImageId"]))
     if no_row:
         raise FetchError(f"{root / IMAGES_DIR / (no_row[0] + '.png')}: image has no row in {CSV_NAME}")
-    for image_id in progress(table["ImageId"], desc="validating images", disable=not show_progress):
+    for image_id in progress(table["ImageId"], desc="validating images", unit="images", disable=not show_progress):
         check_png(root / IMAGES_DIR / f"{image_id}.png", expected_size)
     return table
 
@@ -142,7 +142,8 @@ def build_manifest(root: Path, show_progress: bool = True) -> dict:
     return {
         "format": "nips17-image-set/1",
         "files": {
-            str(p.relative_to(root)): file_sha256(regular(p)) for p in progress(files, desc="hashing", disable=not show_progress)
+            str(p.relative_to(root)): file_sha256(regular(p))
+            for p in progress(files, desc="hashing", unit="files", disable=not show_progress)
         },
     }
 
@@ -154,7 +155,7 @@ def verify_manifest(data_dir: Path, show_progress: bool = True) -> dict:
         manifest = json.loads(path.read_text())
     except (OSError, ValueError) as err:
         raise FetchError(f"{path}: missing or unreadable manifest ({err})") from None
-    for rel, digest in progress(manifest["files"].items(), desc="verifying", disable=not show_progress):
+    for rel, digest in progress(manifest["files"].items(), desc="verifying", unit="files", disable=not show_progress):
         file = data_dir / rel
         if not file.is_file():
             raise FetchError(f"{file}: listed in {path} but missing")
@@ -219,7 +220,7 @@ def _import(
         transfer = os.replace if from_zip else shutil.copy2  # a zip's files are ours to move
         with members_named(label):
             transfer(regular(root / CSV_NAME), new / CSV_NAME)
-            for image_id in progress(table["ImageId"], desc="copying", disable=not show_progress):
+            for image_id in progress(table["ImageId"], desc="copying", unit="images", disable=not show_progress):
                 transfer(regular(root / IMAGES_DIR / f"{image_id}.png"), new / IMAGES_DIR / f"{image_id}.png")
         if build_manifest(new, show_progress=False)["files"] != incoming["files"]:
             raise FetchError(f"{source}: files changed while being imported; try again")

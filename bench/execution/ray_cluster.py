@@ -35,6 +35,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable
 
 from common.errors import InputError
+from common.progress import line_interval, progress
 
 INSTALL_HINT = "pip install 'noise-mask-bench[ray]'"
 MAX_RETRIES = 3
@@ -98,7 +99,12 @@ class UnitActor:
         }
 
     def run(self, unit):
-        return self.worker.run(unit)
+        # the unit is this process's outermost loop: the method's and the curves' own progress
+        # lines (forwarded to the driver's log) then come only for long steps
+        with progress(total=1, desc=f"worker {os.getpid()}: {unit.key}", unit="units") as bar:
+            result = self.worker.run(unit)
+            bar.update(1)
+        return result
 
 
 class RayExecutor:
@@ -249,6 +255,7 @@ class _Dispatch:
         self.probing = {actor.where.remote(): actor for actor in executor.actors}  # ready when its model is loaded
         self.later: list = []  # (when, actor): a restarting actor, asked again then
         self.starting = set(executor.actors)  # not yet ready for the first time
+        self.ready = progress(total=len(self.starting), desc="ray: workers ready", unit="workers")
         self.start_by = time.monotonic() + executor.start_wait
         self.attempts: Counter = Counter()
         self.failure: BaseException | None = None
@@ -266,6 +273,8 @@ class _Dispatch:
                 f"{self.executor.start_wait:g}s; starting on the others (the late ones join when ready)"
             )
             self.starting.clear()
+        if not self.starting:
+            self.ready.close()
         while self.idle and self.pending and self.failure is None and not self.starting:
             actor, unit = self.idle.popleft(), self.pending.popleft()
             self.running[actor.run.remote(unit)] = (unit, actor)
@@ -279,11 +288,14 @@ class _Dispatch:
         if not self.running and not self.probing:
             time.sleep(max(0.0, min(when for when, _ in self.later) - now))
             return True
-        waits = [1.0] * bool(self.later) + [self.start_by - now] * bool(self.starting)
+        # while workers start, wake every progress interval to say how many are ready
+        waits = [1.0] * bool(self.later) + [self.start_by - now, max(1.0, line_interval())] * bool(self.starting)
         refs = list(self.running) + list(self.probing)
         ready, _ = self.ray.wait(refs, num_returns=1, timeout=max(0.0, min(waits)) if waits else None)
         if ready:
             (self._probed if ready[0] in self.probing else self._computed)(ready[0])
+        if self.starting:
+            self.ready.update(0)
         return True
 
     def _probed(self, ref) -> None:
@@ -312,7 +324,9 @@ class _Dispatch:
                 f"ray: worker {'restarted' if previous else 'ready'} on {place['host']} (node {place['node_id'][:12]}, "
                 f"pid {place['pid']}), model loaded in {place['load_seconds']:.1f}s"
             )
-        self.starting.discard(actor)
+        if actor in self.starting:
+            self.starting.discard(actor)
+            self.ready.update(1)
         self.idle.append(actor)
 
     def _computed(self, ref) -> None:

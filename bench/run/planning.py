@@ -1,5 +1,5 @@
 """What a run computes: its images (selected and seeded), the units the store still lacks, and
-a rough estimate of their cost.
+an estimate of their time, updated as they finish.
 
 A unit is a (method, image chunk) pair (:class:`bench.run.units.Unit`); the planner looks only
 at the store, so a resumed run plans exactly the work a killed one left undone.
@@ -16,12 +16,22 @@ import numpy as np
 import metrics
 from bench.datasets import ImageSet
 from bench.run.store import RANDOM_ORDER, RunError, RunStore, curve_key
-from bench.run.units import Unit
+from bench.run.units import Unit, estimated_cost
 from methods import ModelCosts
+from metrics.road import ImputationCurve
 from models import Classifier
 
 RANDOM_CHUNK = 8
 """Images per random-order unit."""
+
+TIMED_REPEATS = 3
+"""Timed calls per measured pass at start-up (their mean: one call on a loaded machine is noisy)."""
+
+FIRST_UNIT_COMPILES = 3
+"""What a method's first unit costs beyond its passes (compiling its functions, building its
+graph, a first evaluation), in compilations of one gradient: 1-7 for the six methods of the
+smoke and quick profiles (the tiny model, EfficientNet-Lite0); 3 fits the smoke profile, whose
+time is nearly all of it."""
 
 
 def image_seed(seed: int, image_id: str) -> int:
@@ -121,28 +131,113 @@ def _method_units(store: RunStore, work: RunWork, method: str, chunk: int, chose
     return units
 
 
-def estimate_minutes(
-    model: Classifier, images: ImageSet, method_objects: dict, steps: int, store: RunStore, curve_sets: int = 1
-) -> float:
-    """Rough wall-time estimate from one timed forward batch and one gradient batch."""
+@dataclass(frozen=True)
+class StartupCosts:
+    """Pass costs measured once at start-up, on the run's model and images."""
+
+    model: ModelCosts
+    """Seconds per image of a forward pass at the curves' batch size and of a compiled
+    forward+backward pass (as the gradient methods run them)."""
+    compile_seconds: float
+    """Seconds to compile a gradient function once: each method pays about that on its first unit."""
+    curve_step: dict[str, float]
+    """replacement -> seconds per image and curve step (a forward pass; ROAD adds an imputation)."""
+
+
+def measure_costs(
+    model: Classifier, images: ImageSet, batch_size: int, steps: int, pixels_per_step: int, chosen: list[str]
+) -> StartupCosts:
+    """Time the passes a run is made of, as the run makes them: ``model.logits`` on a full
+    batch of the curves' ``batch_size`` (after a warm-up call), a compiled gradient of a batch
+    of 8 (its first call, which compiles it, measured apart), each the mean of
+    :data:`TIMED_REPEATS` calls, and, when ROAD curves are chosen, the mean of ROAD's
+    imputations at a quarter, half and three quarters of a curve (after a warm-up one)."""
     import tensorflow as tf  # noqa: PLC0415 - heavy; the planner's other users need no TensorFlow
 
-    x = images.pixels[: min(8, len(images))]
-    model.logits(x)  # warm-up
+    def tiled(count: int) -> np.ndarray:
+        return np.resize(images.pixels, (count, *images.pixels.shape[1:]))
+
+    def mean_seconds(call) -> float:
+        t0 = time.perf_counter()
+        for _ in range(TIMED_REPEATS):
+            call()
+        return (time.perf_counter() - t0) / TIMED_REPEATS
+
+    x = tiled(batch_size)
+    model.logits(x, batch_size=batch_size)  # warm-up: compiles the forward pass the curves use
+    forward = mean_seconds(lambda: model.logits(x, batch_size=batch_size)) / len(x)
+    v = tf.Variable(tiled(8).astype(np.float32))
+
+    @tf.function
+    def gradient() -> tf.Tensor:
+        with tf.GradientTape() as tape:
+            total = tf.reduce_sum(model.forward(v)[:, 0])
+        return tape.gradient(total, v)
+
     t0 = time.perf_counter()
-    model.logits(x)
-    forward = (time.perf_counter() - t0) / len(x)
-    xt = tf.constant(x, tf.float32)
-    t0 = time.perf_counter()
-    with tf.GradientTape() as tape:
-        tape.watch(xt)
-        out = model.forward(xt)
-    tape.gradient(out[:, 0], xt)
-    backward = (time.perf_counter() - t0) / len(x)
-    costs = ModelCosts(forward=forward, backward=backward, input_size=model.input_size)
-    n = len(images)
-    total = curve_sets * n * (2 * len(method_objects) + 1) * steps * forward  # ROAD's imputation not counted
-    for name, method in method_objects.items():
-        todo = sum(not store.has(name, i) for i in images.ids)
-        total += todo * method.estimate_seconds(costs)
-    return total / 60
+    gradient().numpy()
+    first = time.perf_counter() - t0
+    backward = mean_seconds(lambda: gradient().numpy()) / 8
+    curve_step = {replacement: forward for replacement in chosen}
+    if "road" in chosen:
+        ranking = np.random.default_rng(0).permutation(images.pixels.shape[1] * images.pixels.shape[2])
+        curve = ImputationCurve(images.pixels[0], ranking, pixels_per_step, steps)
+        curve.step_image(1)  # warm-up: builds the image size's solver structure once
+        quarters = [max(1, steps * q // 4) for q in (1, 2, 3)]  # the cost grows with the pixels removed
+        t0 = time.perf_counter()
+        for t in quarters:
+            curve.step_image(t)
+        curve_step["road"] = forward + (time.perf_counter() - t0) / len(quarters)
+    return StartupCosts(ModelCosts(forward, backward, model.input_size), max(0.0, first - 8 * backward), curve_step)
+
+
+def unit_estimates(units: list[Unit], method_objects: dict, steps: int, costs: StartupCosts) -> list[float]:
+    """Estimated seconds of each unit: the method's own estimate from the measured pass costs
+    and its curves (:func:`bench.run.units.estimated_cost`), plus :data:`FIRST_UNIT_COMPILES`
+    compilations for the first unit of each method that explains images."""
+    seconds, compiled = [], set()
+    for unit in units:
+        cost = estimated_cost(unit, method_objects, steps, costs.model, costs.curve_step)
+        if unit.method != RANDOM_ORDER and unit.relevance is None and unit.method not in compiled:
+            compiled.add(unit.method)
+            cost += FIRST_UNIT_COMPILES * costs.compile_seconds
+        seconds.append(cost)
+    return seconds
+
+
+PRIOR_SHARE = 0.1
+"""How much the start-up estimate weighs against the finished units when a method has none
+finished yet: as much as finished units estimated at this share of the run would."""
+
+
+class RunEstimate:
+    """A run's time left, updated as units finish: each pending unit's estimate is rescaled by
+    how long the finished units of its method took against their estimates (until one of its
+    own has finished: by the finished units of all methods, weighed against the start-up
+    estimate by :data:`PRIOR_SHARE`), and the sum by how much of the workers' time the elapsed
+    wall time was (1 in this process, less on a cluster of several)."""
+
+    def __init__(self, units: list[Unit], seconds: list[float]):
+        self.pending = {id(u): (u.method, s) for u, s in zip(units, seconds)}
+        self.total = float(sum(seconds))
+        self.spent: dict[str, list[float]] = {}
+        """method -> [estimated, actual] seconds of its finished units."""
+
+    def finished(self, unit: Unit, seconds: float) -> None:
+        """``unit`` took ``seconds`` of a worker's time."""
+        method, estimate = self.pending.pop(id(unit))
+        spent = self.spent.setdefault(method, [0.0, 0.0])
+        spent[0] += estimate
+        spent[1] += seconds
+
+    def left(self, elapsed: float) -> float:
+        """Seconds left, ``elapsed`` wall seconds after the first unit started."""
+        estimated = sum(e for e, _ in self.spent.values())
+        actual = sum(a for _, a in self.spent.values())
+        if not actual or not estimated:
+            return sum(s for _, s in self.pending.values())
+        ratios = {m: a / e for m, (e, a) in self.spent.items() if e > 0}
+        prior = PRIOR_SHARE * self.total
+        overall = (actual + prior) / (estimated + prior)
+        serial = sum(s * ratios.get(m, overall) for m, s in self.pending.values())
+        return serial * elapsed / actual

@@ -9,6 +9,7 @@ loaded) before anything is written; then, under the folder's lock, the units the
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,12 +23,21 @@ from bench.core.provenance import image_sha256, jsonable, package_versions
 from bench.datasets import ImageSet, load_images, resolve_data_dir
 from bench.execution import ExecutorChoice
 from bench.run.limits import DEFAULT_MAX_HOURS
-from bench.run.planning import RunWork, estimate_minutes, image_seed, plan_units, resolve_pixels_per_step, select_ids
+from bench.run.planning import (
+    RunEstimate,
+    RunWork,
+    image_seed,
+    measure_costs,
+    plan_units,
+    resolve_pixels_per_step,
+    select_ids,
+    unit_estimates,
+)
 from bench.run.profile import replacements, validate_profile, with_replacements
 from bench.run.store import RANDOM_ORDER, RunError, RunStore, resume_fingerprint
 from bench.run.units import Unit, UnitResult, Worker, WorkSpec, write_result
 from common.errors import UnknownNameError
-from common.progress import progress
+from common.progress import duration, progress
 from methods import ALIASES, available, build_method
 from metrics.perturbation import REPLACEMENTS
 from models import get_model
@@ -83,8 +93,8 @@ def run_benchmark(
             raise RunError(f"this run would differ from what it must match: {'; '.join(differences)}")
     store = RunStore(out_dir)
     with store.lock():
-        chosen = _start(store, prepared, log, max_hours)
-        _compute(store, prepared, plan_units(store, prepared.work, prepared.methods, chosen, random_baseline), choice, log)
+        units, estimate = _start(store, prepared, log, max_hours, random_baseline)
+        _compute(store, prepared, units, estimate, choice, log)
         prepared.run["status"] = "complete"
         store.write_run(jsonable(prepared.run))
         settings = prepared.run["metrics_settings"]
@@ -184,10 +194,12 @@ def describe_run(
     }
 
 
-def _start(store: RunStore, prepared: PreparedRun, log: Callable[[str], None], max_hours: float | None) -> list[str]:
+def _start(
+    store: RunStore, prepared: PreparedRun, log: Callable[[str], None], max_hours: float | None, random_baseline: bool
+) -> tuple[list[Unit], RunEstimate]:
     """Under the lock: refuse a folder of other settings (or a run estimated over ``max_hours``),
-    take over a resumed run's replacements and timings, clean leftovers, log the plan and write
-    run.json. Returns the replacements."""
+    take over a resumed run's replacements and timings, clean leftovers, plan the units the store
+    lacks, estimate them, log the plan and write run.json."""
     run, model, images = prepared.run, prepared.model, prepared.work.images
     previous = store.check(resume_fingerprint(jsonable(run)))
     chosen = replacements(run["metrics_settings"])
@@ -200,31 +212,44 @@ def _start(store: RunStore, prepared: PreparedRun, log: Callable[[str], None], m
         run["timings_s"] = previous.get("timings_s", {})
         log(f"resuming the run in {store.root}" + (f"; adding the {', '.join(added)} curves" if added else ""))
     store.remove_leftovers(log)
-    steps, pps = run["metrics_settings"]["steps"], run["metrics_settings"]["pixels_per_step"]
+    settings = run["metrics_settings"]
+    steps, pps = settings["steps"], settings["pixels_per_step"]
     log(f"model: {model.name} (weights: {model.weights})")
     log(f"data:  {run['data']}, {len(images)} images")
     log(f"methods: {', '.join(run['methods'])}; curves: {steps} steps of {pps} pixels, replacement {' and '.join(chosen)}")
-    minutes = estimate_minutes(model, images, prepared.methods, steps, store, len(chosen))
-    log(f"estimated time: {minutes:.0f} min on this machine (rough)")
-    if max_hours is not None and minutes > 60 * max_hours:
+    units = plan_units(store, prepared.work, prepared.methods, chosen, random_baseline)
+    estimate = RunEstimate([], [])
+    if units:
+        costs = measure_costs(model, images, int(settings["batch_size"]), int(steps), int(pps), chosen)
+        estimate = RunEstimate(units, unit_estimates(units, prepared.methods, int(steps), costs))
+        log(
+            f"estimated time: {duration(estimate.total)} for {len(units)} units on this machine, from the pass costs "
+            f"measured now (per image: forward {1e3 * costs.model.forward:.0f} ms, forward+backward "
+            f"{1e3 * costs.model.backward:.0f} ms); updated as units finish"
+        )
+    if max_hours is not None and estimate.total > 3600 * max_hours:
         raise RunError(
-            f"this run is estimated at {minutes / 60:,.1f} hours on this machine, over the limit of {max_hours:g} hours; "
-            "check the settings (an extra zero in a count?), or raise the limit with --max-hours HOURS. Nothing was run."
+            f"this run is estimated at {estimate.total / 3600:,.1f} hours on this machine, over the limit of {max_hours:g} "
+            "hours; check the settings (an extra zero in a count?), or raise the limit with --max-hours HOURS. Nothing was run."
         )
     store.write_run(jsonable(run))
-    return chosen
+    return units, estimate
 
 
-def _compute(store: RunStore, prepared: PreparedRun, units: list[Unit], choice: ExecutorChoice, log) -> None:
+def _compute(
+    store: RunStore, prepared: PreparedRun, units: list[Unit], estimate: RunEstimate, choice: ExecutorChoice, log
+) -> None:
     """Compute ``units`` on the chosen executor; each result is written (and run.json's timings
-    updated) by this process as it arrives."""
+    updated) by this process as it arrives, and the time left is logged, rescaled by the
+    finished units (:class:`bench.run.planning.RunEstimate`)."""
     run, timings = prepared.run, prepared.run["timings_s"]
     total_images = sum(len(u.image_ids) for u in units)
     if not units:
         return
     log(f"{len(units)} units of work ({total_images} method-image pairs) on the {choice.name} executor")
-    bar = progress(total=total_images, desc="images")
+    bar = progress(total=len(units), desc="run", unit="units")
     done = {"units": 0, "images": 0}
+    started = time.perf_counter()
 
     def on_result(unit: Unit, result: UnitResult) -> None:
         write_result(store, result)
@@ -233,9 +258,13 @@ def _compute(store: RunStore, prepared: PreparedRun, units: list[Unit], choice: 
         store.write_run(jsonable(run))
         done["units"] += 1
         done["images"] += len(unit.image_ids)
-        bar.update(len(unit.image_ids))
+        estimate.finished(unit, result.explain_seconds + result.metrics_seconds)
+        elapsed = time.perf_counter() - started
+        left = estimate.left(elapsed)
+        bar.update(1, left=left)
+        when = f"about {duration(left)} left" if done["units"] < len(units) else f"{duration(elapsed)} in all"
         log(
-            f"  [{done['units']}/{len(units)} units, {done['images']}/{total_images} images] {unit.key}: "
+            f"  [{done['units']} of {len(units)} units, {when}] {unit.key}: "
             f"{result.explain_seconds:.1f}s explain, {result.metrics_seconds:.1f}s curves"
         )
 
@@ -245,6 +274,7 @@ def _compute(store: RunStore, prepared: PreparedRun, units: list[Unit], choice: 
     finally:
         executor.close()
         bar.close()
+    log(f"computed in {duration(time.perf_counter() - started)} (estimated at the start: {duration(estimate.total)})")
 
 
 def unit_timings(unit: Unit, result: UnitResult) -> dict[str, float]:

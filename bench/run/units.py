@@ -94,16 +94,21 @@ class UnitResult:
     """replacement -> seconds spent on its curves (part of ``metrics_seconds``)."""
 
 
-def estimated_cost(unit: Unit, methods: dict, steps: int) -> float:
-    """A unit's cost in forward passes of one image, from the method's own estimate
-    (:meth:`methods.SaliencyMethod.estimate_seconds` with a backward pass = 3 forward passes)
-    and its curves: only an order for the schedule, never a time."""
-    curves = len(unit.replacements) * steps
+def estimated_cost(
+    unit: Unit, methods: dict, steps: int, costs: ModelCosts | None = None, curve_step: dict[str, float] | None = None
+) -> float:
+    """A unit's cost: its method's own estimate (:meth:`methods.SaliencyMethod.estimate_seconds`)
+    and its curves. With the model's measured ``costs`` (and ``curve_step``: seconds per image
+    and curve step, by replacement; default one forward pass) it is in seconds
+    (:func:`bench.run.planning.unit_estimates`); without, in forward passes of one image with a
+    backward pass = 3 forward passes, only an order for the schedule."""
+    costs = costs or ModelCosts(1.0, 3.0, tuple(unit.pixels.shape[1:3]))
+    curves = steps * sum((curve_step or {}).get(r, costs.forward) for r in unit.replacements)
     if unit.method == RANDOM_ORDER:
         return len(unit.image_ids) * curves
     explain = 0.0
     if unit.relevance is None:
-        explain = methods[unit.method].estimate_seconds(ModelCosts(1.0, 3.0, tuple(unit.pixels.shape[1:3])))
+        explain = methods[unit.method].estimate_seconds(costs)
     return len(unit.image_ids) * (explain + 2 * curves)
 
 

@@ -30,6 +30,7 @@ from bench.studies.discovery.report import build_report
 from bench.studies.discovery.units import DiscoveryResult, DiscoverySpec, DiscoveryUnit, DiscoveryWorker
 from common.errors import InputError, UnknownNameError
 from common.files import write_text
+from common.progress import progress
 from methods import build_method
 from models import MODELS, get_model
 from models.layers import discovery_layers, logits_layer, modules
@@ -240,9 +241,11 @@ def _compute(out: Path, folder: ResumableFolder, prepared: PreparedDiscovery, un
         return
     log(f"{len(units)} (model, layer) records to compute on the {choice.name} executor")
     run = prepared.run
+    bar = progress(total=len(units), desc="discovery", unit="records")
 
     def on_result(unit: DiscoveryUnit, result: DiscoveryResult) -> None:
         write_record(out, unit, result)
+        bar.update(1)
         run["timings_s"][f"{unit.model}/{unit.position}-{unit.layer}"] = result.seconds
         folder.write_manifest(run)
         loss = ", ".join(f"{v:.1f}" for v in result.diagnostics["loss_term_pct"])
@@ -256,6 +259,7 @@ def _compute(out: Path, folder: ResumableFolder, prepared: PreparedDiscovery, un
         executor.run(units, on_result)
     finally:
         executor.close()
+        bar.close()
 
 
 def _known_ids(folder: Path) -> list[str]:

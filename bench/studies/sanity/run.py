@@ -238,7 +238,7 @@ def _compute(out: Path, prepared: PreparedSanity, choice: ExecutorChoice, starte
     )
     if total == 0:
         return
-    bar, done = progress(total=total, desc="sanity"), []
+    bar, done = progress(total=total, desc="sanity", unit="passes"), []
 
     def on_result(unit, result) -> None:
         write_result(out, result, run["image_ids"])

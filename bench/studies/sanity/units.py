@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from common.progress import progress
 from methods import build_method
 from metrics.similarity import similarities
 from models import get_model
@@ -200,10 +201,14 @@ def run_randomisation(
     worker = SanityWorker(model, methods, randomiser)
     ids = [str(k) for k in range(len(pixels))]
     originals: dict[str, np.ndarray] = {}
-    for unit in original_units(list(methods), ids, pixels, targets):
-        result = worker.run(unit)
-        assert result.relevance is not None  # a computed pass always carries its maps
-        originals[unit.method] = result.relevance
-        yield result
-    for unit in randomised_units(originals, randomiser.groups, modes, ids, pixels, targets):
-        yield worker.run(unit)
+    with progress(total=len(methods) * (1 + randomiser.steps * len(modes)), desc="sanity", unit="passes") as bar:
+        for unit in original_units(list(methods), ids, pixels, targets):
+            result = worker.run(unit)
+            assert result.relevance is not None  # a computed pass always carries its maps
+            originals[unit.method] = result.relevance
+            bar.update(1)
+            yield result
+        for unit in randomised_units(originals, randomiser.groups, modes, ids, pixels, targets):
+            result = worker.run(unit)
+            bar.update(1)
+            yield result
