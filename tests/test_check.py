@@ -373,6 +373,28 @@ def test_shipped_references_are_small_and_complete():
     assert len(load_reference("nips17-ci").image_ids) == 32 and len(load_reference("embedded-ci").image_ids) == 5
 
 
+def test_a_runs_meta_evaluation_travels_into_its_reference_and_beside_the_verdicts(reference, tmp_path):
+    root, data, _ = reference
+    run = tmp_path / "run"
+    shutil.copytree(root / "run", run)
+    assert main(["meta", str(run), "--out", str(run / "meta"), "--perturb-images", "0", "--bootstrap", "50"]) == 0
+    assert main(["reference", str(run), "--out", str(tmp_path / "ref")]) == 0
+    frozen = load_reference(tmp_path / "ref")
+    assert "meta.csv" in frozen.info["files"] and frozen.meta is not None
+    pd.testing.assert_frame_equal(frozen.meta, pd.read_csv(run / "meta" / "meta.csv", float_precision="round_trip"))
+    out = tmp_path / "check"
+    assert main(["check", "sensitivity", "--reference", str(tmp_path / "ref"), "--data-dir", str(data), "--out", str(out)]) == 0
+    found = json.loads((out / "check.json").read_text())
+    text = (out / "check.md").read_text()
+    assert set(found["trust"]) <= set(COMPARED_METRICS) and found["trust"]
+    assert "| metric | rank | trust |" in text and "Trust: how far each metric's verdicts can be trusted" in text
+    verdict_rows = {
+        line.split(" ")[1]: line for line in text.splitlines() if line.startswith("| ") and (" ↑ |" in line or " ↓ |" in line)
+    }
+    for metric, grade in found["trust"].items():
+        assert ("†" in verdict_rows[metric]) == (grade["grade"] == "low"), verdict_rows[metric]
+
+
 def test_a_check_can_leave_out_a_replacement():
     ref = load_reference("nips17-ci")
     narrowed = ref.restricted_to(["random-colour"])

@@ -12,10 +12,10 @@ import argparse
 import os
 import sys
 
-from bench.cli import data, regression, run, studies
+from bench.cli import data, meta, regression, run, site, studies
 from common.errors import InputError
 
-COMMANDS = (data, run, regression, studies)
+COMMANDS = (data, run, regression, studies, meta, site)
 """The command modules, in the order ``--help`` lists their commands."""
 
 
@@ -32,6 +32,9 @@ def main(argv=None) -> int:
     their message and exit 2; anything else is a bug and keeps its traceback."""
     # TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notes) hides real messages
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # a log file gets each line as it is written, in order with the progress lines on stderr
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(line_buffering=True)
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

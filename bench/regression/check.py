@@ -18,8 +18,10 @@ Output folder::
 
     check.json   method, reference, images, comparisons, ranks, regressions, status, seconds,
                  sanity (the test's images and the method's values, or null)
-    check.md     a PR-comment summary: one sentence, the verdict table, the details, and the
-                 packages whose versions differ from the reference's (bench.regression.stack)
+    check.md     a PR-comment summary: one sentence, the verdict table (with each metric's trust
+                 grade when the reference carries its meta-evaluation, bench.studies.meta), whether
+                 the curve verdicts agree under both replacements, the details, and the packages
+                 whose versions differ from the reference's (bench.regression.stack)
     figures/check.png   mean differences with their CIs, per metric and baseline
     run/         the method's run folder (maps, records, metrics.csv, curves.csv)
     sanity/      the method's randomisation test (only when the reference has one)
@@ -43,13 +45,14 @@ from bench.regression.stack import stack_note
 from bench.run.profile import bootstrap_samples, parse_value
 from bench.run.runner import RunError, run_benchmark
 from bench.run.store import RunStore
+from bench.studies.meta.grades import grade_table
 from bench.studies.sanity import SANITY_FOLDER, SUMMARY_METRICS, final_values, read_table, run_sanity
 from common.errors import InputError, ParameterError
 from common.files import folder_lock, write_json, write_text
 from methods import build_method, method_name
 from metrics import PER_IMAGE_METRICS, compare_paired
 from metrics.per_image import CURVE_METRICS, curve_metric_name
-from metrics.perturbation import REPLACEMENTS
+from metrics.perturbation import DEFAULT_REPLACEMENT, REPLACEMENTS
 
 CHECK_JSON = "check.json"
 ALPHA = 0.05
@@ -70,6 +73,8 @@ a significant change fails the check: a share of the previous mean's magnitude (
 amount in the metric's unit (SSIM and the randomisation similarities: their means can sit
 near 0)."""
 SYMBOL = {"better": "better", "worse": "**worse**", "indistinguishable": "~"}
+LOW_TRUST = "†"
+"""Marks a verdict on a metric whose trust grade is low on the reference's data."""
 
 
 def _signed(value: float) -> str:
@@ -340,8 +345,30 @@ def assemble(name, spec, params, ref: Reference, values, previous, against, tole
         "seconds_per_image": seconds,
         "values": {m: [float(v) for v in values[m]] for m in PER_IMAGE_METRICS if m in values},
         "sanity": sanity,
+        "trust": trust(ref),
+        "replacement_agreement": replacement_agreement(comparisons),
         "versions": package_versions(),
     }
+
+
+def trust(ref: Reference) -> dict[str, dict]:
+    """metric -> its trust grade on the reference's data (:func:`bench.studies.meta.grades.grade_table`
+    of the reference's meta.csv); empty when the reference carries no meta-evaluation."""
+    return {} if ref.meta is None else grade_table(ref.meta)
+
+
+def replacement_agreement(comparisons: list[dict]) -> list[dict]:
+    """Per curve metric and baseline compared under more than one replacement: each
+    replacement's verdict and whether they all agree."""
+    verdict = {(c["baseline"], c["metric"]): c["verdict"] for c in comparisons}
+    out = []
+    for info in CURVE_METRICS:
+        for baseline in dict.fromkeys(c["baseline"] for c in comparisons):
+            found = {r: verdict.get((baseline, curve_metric_name(info.name, r))) for r in REPLACEMENTS}
+            found = {r: v for r, v in found.items() if v is not None}
+            if len(found) > 1:
+                out.append({"metric": info.name, "baseline": baseline, "verdicts": found, "agree": len(set(found.values())) == 1})
+    return out
 
 
 def _row(baseline: str, metric: str, c, n: int) -> dict:
@@ -396,7 +423,9 @@ def markdown(result: dict) -> str:
     name a user chose (method, reference, folder) is escaped: CI posts check.md as a comment."""
     comparisons = result["comparisons"]
     lines = [_headline(result), "", *_verdict_table(result), "", _legend(result)]
+    lines += _trust_note(result)
     lines += _undecidable_note(comparisons)
+    lines += _agreement_section(result)
     if result.get("sanity"):
         test = result["sanity"]
         lines += [
@@ -425,6 +454,13 @@ def _headline(result: dict) -> str:
         f"{escape(ref['model'])}): better in {count['better']}, worse in {count['worse']} and indistinguishable in "
         f"{count['indistinguishable']} of {len(comparisons)} comparisons with {len(ref['baselines'])} baselines"
     )
+    agreement = result.get("replacement_agreement") or []
+    if agreement:
+        agreed = sum(a["agree"] for a in agreement)
+        sentence += (
+            f"; {agreed} of the {len(agreement)} curve verdicts agree under {' and '.join(REPLACEMENTS)}"
+            f" ({len(agreement) - agreed} differ)"
+        )
     if result["against"] is None:
         return sentence + "."
     failed = [r["metric"] for r in result["regressions"] if r["regression"]]
@@ -443,13 +479,71 @@ def _verdict_table(result: dict) -> list[str]:
     """Per metric: the checked method's rank and its verdict against each baseline."""
     comparisons, baselines = result["comparisons"], result["reference"]["baselines"]
     rank = {r["metric"]: r for r in result["ranks"]}
-    cell = {(c["baseline"], c["metric"]): f"{SYMBOL[c['verdict']]} {_signed(c['mean_diff'])}" for c in comparisons}
+    grades = result.get("trust") or {}
+    low = {m for m, g in grades.items() if g["grade"] == "low"}
+    cell = {
+        (
+            c["baseline"],
+            c["metric"],
+        ): f"{SYMBOL[c['verdict']]} {_signed(c['mean_diff'])}{' ' + LOW_TRUST if c['metric'] in low else ''}"
+        for c in comparisons
+    }
     rows = []
     for metric in dict.fromkeys(c["metric"] for c in comparisons):
         arrow = "↑" if rank[metric]["higher_is_better"] else "↓"
         cells = [cell.get((baseline, metric), "not tested") for baseline in baselines]
-        rows.append([f"{metric} {arrow}", f"{rank[metric]['rank']} of {rank[metric]['of']}", *cells])
-    return table(["metric", "rank", *(escape(b) for b in baselines)], rows)
+        graded = [_grade_cell(grades[metric])] if metric in grades else ["–"] if grades else []
+        rows.append([f"{metric} {arrow}", f"{rank[metric]['rank']} of {rank[metric]['of']}", *graded, *cells])
+    header = ["metric", "rank", *(["trust"] if grades else []), *(escape(b) for b in baselines)]
+    return table(header, rows)
+
+
+def _grade_cell(grade: dict) -> str:
+    """ "low: internal_consistency_replacement_tau 0.07": the grade and the measure that set it."""
+    value, _ = grade["measures"][grade["weakest"]]
+    return f"{grade['grade']}: {grade['weakest']} {value:.2f}"
+
+
+def _trust_note(result: dict) -> list[str]:
+    """What the trust column means, where the reference carries its meta-evaluation."""
+    grades = result.get("trust") or {}
+    if not grades:
+        return []
+    compared = dict.fromkeys(c["metric"] for c in result["comparisons"])
+    low = [m for m in compared if grades.get(m, {}).get("grade") == "low"]
+    marked = f" {LOW_TRUST} marks a verdict on a metric graded low ({', '.join(low)})." if low else ""
+    return [
+        "",
+        f"Trust: how far each metric's verdicts can be trusted on the reference's images, measured on the reference "
+        f"itself (python -m bench meta; thresholds: bench/studies/meta/grades.py, after Tomsett et al. 2020 and "
+        f"MetaQuantus 2023): the grade and the measure that set it; – not measured.{marked}",
+    ]
+
+
+def _agreement_section(result: dict) -> list[str]:
+    """Per curve metric and baseline: the verdicts under each replacement and whether they agree."""
+    agreement = result.get("replacement_agreement") or []
+    if not agreement:
+        return []
+    baselines = list(dict.fromkeys(a["baseline"] for a in agreement))
+    cell = {(a["metric"], a["baseline"]): a for a in agreement}
+
+    def show(a: dict | None) -> str:
+        if a is None:
+            return "not tested"
+        verdicts = " / ".join(SYMBOL[v] for v in a["verdicts"].values())
+        return f"agree ({verdicts})" if a["agree"] else f"**differ** ({verdicts})"
+
+    metrics = list(dict.fromkeys(a["metric"] for a in agreement))
+    order = " / ".join(a for a in REPLACEMENTS)
+    return [
+        "",
+        f"Do the curve verdicts survive both replacements? Each cell: the verdicts under {order} "
+        f"({DEFAULT_REPLACEMENT} is the thesis's); a verdict that differs depends on how removed pixels are filled, "
+        "not only on the map.",
+        "",
+        *table(["metric", *(escape(b) for b in baselines)], [[m, *(show(cell.get((m, b))) for b in baselines)] for m in metrics]),
+    ]
 
 
 def _legend(result: dict) -> str:

@@ -9,6 +9,10 @@ Layout of a reference folder::
     metrics.csv      image_id, method, metric, value (every per-image value, exact)
     curves.npz       "<method>.<order>_<logit|prob>": (images, steps + 1), rows in the
                      order of the fingerprint's image_ids; the random-order baseline too
+    meta.csv         only when the run held a meta-evaluation (RUN_DIR/meta/meta.csv, written by
+                     ``bench meta RUN_DIR --out RUN_DIR/meta``) or one was attached later
+                     (``bench meta REFERENCE --attach``): bench check prints its trust grades
+                     beside the verdicts (:attr:`Reference.meta`)
     sanity.csv       only when the run held a finished randomisation test (RUN_DIR/sanity):
                      its cascading table (bench.studies.sanity.CSV_COLUMNS); reference.json's
                      "sanity" holds its fingerprint, methods and summary, and bench check
@@ -37,6 +41,7 @@ from bench.core.fingerprint import fingerprint_sha256
 from bench.core.jsonfiles import read_json_file
 from bench.run.profile import replacements, with_replacements
 from bench.run.store import RANDOM_ORDER, RunFolderError, RunStore
+from bench.studies.meta.settings import META_CSV, META_FOLDER
 from bench.studies.sanity import SANITY_FOLDER, final_values, read_table
 from common.errors import CorruptFileError, InputError, UnknownNameError
 from common.files import file_sha256, replace_dir, write_json
@@ -148,6 +153,18 @@ class Reference:
         with np.load(self.path / "curves.npz") as data:
             return {k: data[k] for k in data.files}
 
+    @cached_property
+    def meta(self) -> pd.DataFrame | None:
+        """The meta-evaluation of the reference's metrics (meta.csv: metric, measure, value,
+        ci_low, ci_high, n), or None when it has none; its sha256 was checked on loading."""
+        path = self.path / META_CSV
+        if META_CSV not in self.info.get(FILES, {}):
+            return None
+        try:
+            return pd.read_csv(path, float_precision="round_trip")
+        except (OSError, ValueError) as err:
+            raise CorruptFileError(f"{path} is unreadable ({err}); the reference {self.path} is incomplete") from None
+
     @property
     def sanity(self) -> dict | None:
         """The randomisation test frozen with the run (fingerprint, methods, summary), or None."""
@@ -220,6 +237,8 @@ def freeze_run(run_dir: str | Path, out: str | Path, name: str | None = None, co
         np.savez_compressed(staged / "curves.npz", **curves)  # type: ignore[arg-type]  # numpy's stub: **kwds as allow_pickle
         if sanity is not None:
             sanity[1].to_csv(staged / SANITY_CSV, index=False)
+        if (store.root / META_FOLDER / META_CSV).is_file():
+            shutil.copyfile(store.root / META_FOLDER / META_CSV, staged / META_CSV)
         info[FILES] = data_file_hashes(staged)
         write_json(staged / REFERENCE_JSON, info)
         staged.chmod(0o755)
@@ -254,6 +273,35 @@ def frozen_sanity(folder: Path, run: dict) -> tuple[dict, pd.DataFrame] | None:
     if outside:
         raise ReferenceInputError(f"{folder}: the randomisation test used images the run has not: {', '.join(outside[:5])}")
     return {"fingerprint": fingerprint, "methods": test["methods"], "summary": test["summary"]["cascading"]}, read_table(folder)
+
+
+def attach_meta(folder: str | Path, meta_csv: str | Path) -> Reference:
+    """Add (or replace) ``meta_csv`` as the reference's meta.csv and record its sha256 in
+    reference.json, the reference staged whole and moved into place (as :func:`freeze_run`)."""
+    ref = load_reference(folder)
+    columns = {"metric", "measure", "value", "ci_low", "ci_high", "n"}
+    try:
+        found = set(pd.read_csv(meta_csv, nrows=1).columns)
+    except (OSError, ValueError) as err:
+        raise ReferenceInputError(f"{meta_csv} is unreadable ({err}); make it with python -m bench meta") from None
+    if not columns <= found:
+        raise ReferenceInputError(
+            f"{meta_csv} lacks the columns {', '.join(sorted(columns - found))}: not a meta.csv of bench meta"
+        )
+    staged = Path(tempfile.mkdtemp(prefix=f".{ref.path.name}.", dir=ref.path.parent))
+    try:
+        for name in ref.info.get(FILES, {}):
+            shutil.copyfile(ref.path / name, staged / name)
+        shutil.copyfile(meta_csv, staged / META_CSV)
+        info = dict(ref.info)
+        info[FILES] = data_file_hashes(staged)
+        write_json(staged / REFERENCE_JSON, info)
+        staged.chmod(0o755)
+        replace_dir(staged, ref.path)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+    return load_reference(ref.path)
 
 
 def load_reference(name_or_path: str | Path) -> Reference:

@@ -285,3 +285,37 @@ def evaluate_claims(
         evidence = f"{c.describe(means)}; {_images(c.table)}, {int(valid.sum())} resamples"
         out.append(ClaimVerdict(c.text, verdict_of(fraction), fraction, win_rate, evidence))
     return out
+
+
+@dataclass(frozen=True)
+class Survival:
+    """Which claims hold under every replacement of a run (the report's headline)."""
+
+    both: list[str]
+    """Curve claims supported under every replacement."""
+    some: dict[str, list[str]]
+    """Curve claims supported under some replacements only: claim -> those replacements."""
+    none: list[str]
+    """Curve claims supported under no replacement."""
+    maps: dict[str, str]
+    """Claims about the maps (PNG size, SSIM; no curves, so the replacement does not touch them) -> verdict."""
+
+
+MAP_CLAIMS = (PNG_CLAIM, SSIM_CLAIM)
+
+
+def survival(
+    metrics: pd.DataFrame, curves: pd.DataFrame, methods: list[str], replacements: list[str], n_boot: int = 2000, seed: int = 0
+) -> Survival:
+    """The claims' verdicts under each of ``replacements`` (:func:`evaluate_claims`), summed up:
+    a curve claim survives when it is supported under every one."""
+    verdicts = {r: {v.claim: v.verdict for v in evaluate_claims(metrics, curves, methods, n_boot, seed, r)} for r in replacements}
+    claims = list(dict.fromkeys(c for found in verdicts.values() for c in found if c not in MAP_CLAIMS))
+    supported = {c: [r for r in replacements if verdicts[r].get(c) == "supported"] for c in claims}
+    first = verdicts[replacements[0]] if replacements else {}
+    return Survival(
+        both=[c for c in claims if len(supported[c]) == len(replacements)],
+        some={c: supported[c] for c in claims if 0 < len(supported[c]) < len(replacements)},
+        none=[c for c in claims if not supported[c]],
+        maps={c: first[c] for c in MAP_CLAIMS if c in first},
+    )

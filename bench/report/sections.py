@@ -11,8 +11,22 @@ import numpy as np
 import pandas as pd
 
 from bench.core import markdown
-from bench.report.claims import NOT_SUPPORTED_BELOW, SUPPORTED_AT, ClaimVerdict, evaluate_claims
+from bench.report.claims import (
+    ABPC_CLAIM,
+    LERF_CLAIM,
+    MORF_CLAIM,
+    NOT_SUPPORTED_BELOW,
+    PNG_CLAIM,
+    SSIM_CLAIM,
+    SUPPORTED_AT,
+    ClaimVerdict,
+    evaluate_claims,
+    survival,
+)
 from bench.run.store import RunStore, per_method_values
+from bench.studies.meta.grades import read_grades
+from bench.studies.meta.report import trust_table
+from bench.studies.meta.settings import META_CSV, META_FOLDER
 from common import thesis
 from metrics import summarise
 from metrics.per_image import curve_metric_name
@@ -145,10 +159,29 @@ def header(inputs: ReportInputs) -> list[str]:
         f"{run['input_space_zero_pixel']} (a mid-grey image); occlusion patches are that value too",
         "- **versions**: " + ", ".join(f"{k} {v}" for k, v in run["versions"].items()),
     ]
+    lines += headline(inputs)
     dep = departures(run)
     lines.append("\n## Departures from the thesis's protocol\n")
     lines += [f"- {d}" for d in dep] if dep else ["- none: this is the thesis's protocol"]
     return lines
+
+
+def headline(inputs: ReportInputs) -> list[str]:
+    """With more than one replacement: which of the thesis's curve claims survive all of them."""
+    if len(inputs.replacements) < 2:
+        return []
+    found = survival(inputs.metrics, inputs.curves, inputs.done, inputs.replacements, inputs.n_boot, inputs.seed)
+    under = " and ".join(inputs.replacements)
+    some = "; ".join(f"{c} (under {', '.join(r)} only)" for c, r in found.some.items())
+    maps = "; ".join(f"{c}: {v}" for c, v in found.maps.items())
+    return [
+        "",
+        f"**Headline.** Curve claims supported under both replacements ({under}): "
+        + ("; ".join(found.both) if found.both else "**none**")
+        + (f". Supported under one only: {some}" if some else "")
+        + (f". Supported under neither: {'; '.join(found.none)}" if found.none else "")
+        + (f". The map claims (no curves): {maps}." if maps else "."),
+    ]
 
 
 def _thesis_row(table: Mapping[str, tuple[float, float] | float], digits: int, methods: list[str]) -> list[str]:
@@ -216,7 +249,38 @@ def claims(inputs: ReportInputs) -> list[str]:
         "rendering; the next section shows them under the others.\n"
     )
     verdicts = evaluate_claims(inputs.metrics, inputs.curves, inputs.done, n_boot=inputs.n_boot, seed=inputs.seed)
-    return lines + claims_table([("", verdicts)])
+    return lines + claims_table([("", verdicts)]) + trust(inputs)
+
+
+CLAIMS_ON = {
+    "png_bytes": [PNG_CLAIM],
+    "ssim": [SSIM_CLAIM],
+    **{curve_metric_name("abpc_sum_logit", r): [MORF_CLAIM, LERF_CLAIM, ABPC_CLAIM] for r in REPLACEMENT_TEXT},
+}
+"""The claims each metric's grade bears on (claims 3-4 read the curves that ABPC sums)."""
+
+
+def trust(inputs: ReportInputs) -> list[str]:
+    """The metrics' trust grades (RUN_DIR/meta/meta.csv, from bench meta) beside the claims."""
+    path = inputs.store.root / META_FOLDER / META_CSV
+    lines = ["\n### Can the metrics behind these claims be trusted on this data?\n"]
+    if not path.is_file():
+        return [
+            *lines,
+            f"Not measured for this run: `python -m bench meta RUN_DIR --out RUN_DIR/{META_FOLDER}` "
+            "measures each metric's reliability and its reaction to perturbed models and grades it; the report then "
+            "shows the grades here.",
+        ]
+    meta = pd.read_csv(path)
+    grades = read_grades(path)
+    claims_on = {m: ", ".join(CLAIMS_ON[m]) for m in grades if m in CLAIMS_ON}
+    body = trust_table(meta, grades, ("claims resting on it", claims_on))
+    return [
+        *lines,
+        f"From `{META_FOLDER}/{META_CSV}` ({META_FOLDER}/meta.md has every measure): a claim on a metric graded **low** "
+        "rests on a metric whose verdicts do not hold up on this data; value [95% bootstrap CI over images].\n",
+        *body,
+    ]
 
 
 def noise_mask_diagnostics(inputs: ReportInputs) -> list[str]:
