@@ -187,6 +187,10 @@ def test_run_meta_writes_the_table_the_markdown_and_the_figure(meta_folder):
 def test_a_reference_carries_its_meta_table_verified_by_sha256(meta_folder, tmp_path):
     ref = tmp_path / "ref"
     shutil.copytree(load_reference("embedded-ci").path, ref)
+    (ref / "meta.csv").unlink()  # the shipped one carries its table: start from one without
+    info = json.loads((ref / "reference.json").read_text())
+    del info["files"]["meta.csv"]
+    (ref / "reference.json").write_text(json.dumps(info))
     assert load_reference(ref).meta is None
     from bench.regression.references import attach_meta
 
