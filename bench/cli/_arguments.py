@@ -21,15 +21,23 @@ def positive_hours(text: str) -> float:
     return value
 
 
-def positive_int(text: str) -> int:
-    """argparse type for counts (images, batch size): an integer >= 1; argparse names the option in its error."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def whole_number(minimum: int):
+    """argparse type for counts: an integer >= ``minimum``; argparse names the option in its error."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+positive_int = whole_number(1)
+"""Counts that cannot be 0 (images, batch size)."""
 
 
 def message(err: BaseException) -> str:

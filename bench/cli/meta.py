@@ -4,19 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from bench.cli._arguments import positive_int
+from bench.cli._arguments import positive_int, whole_number
 from bench.studies.meta.settings import CHEAP_METHODS, IMAGES, NOISE_STD
-
-
-def _count(text: str) -> int:
-    """argparse type: a whole number >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
-    return value
 
 
 def _std(text: str) -> float:
@@ -50,7 +39,7 @@ def register(sub) -> None:
     )
     p.add_argument(
         "--perturb-images",
-        type=_count,
+        type=whole_number(0),
         default=IMAGES,
         metavar="N",
         help=f"images explained again under the perturbed models (default: {IMAGES}; 0: leave the test out)",
