@@ -48,6 +48,13 @@ def summarise(values: npt.ArrayLike, n_boot: int = 10_000, seed: int = 0, confid
     return Summary(float(v.mean()), std, float(lo), float(hi), n, confidence, int(n_boot), int(seed))
 
 
+def image_resamples(n: int, n_boot: int, seed: int) -> np.ndarray:
+    """(n_boot, n) image positions drawn with replacement, ``default_rng(seed).integers(0, n,
+    (n_boot, n))``: the one draw behind the report's claims and the meta-evaluation's intervals,
+    so the same seed gives them the same resamples."""
+    return np.random.default_rng(seed).integers(0, n, (n_boot, n))
+
+
 VERDICTS = ("better", "worse", "indistinguishable")
 
 

@@ -40,7 +40,7 @@ import pandas as pd
 from bench.core.fingerprint import fingerprint_sha256
 from bench.core.jsonfiles import read_json_file
 from bench.run.profile import replacements, with_replacements
-from bench.run.store import RANDOM_ORDER, RunFolderError, RunStore
+from bench.run.store import RANDOM_ORDER, RunFolderError, RunStore, stacked_curves
 from bench.studies.meta.settings import META_CSV, META_FOLDER
 from bench.studies.sanity import SANITY_FOLDER, final_values, read_table
 from common.errors import CorruptFileError, InputError, UnknownNameError
@@ -208,14 +208,13 @@ def freeze_run(run_dir: str | Path, out: str | Path, name: str | None = None, co
     store.verify(run["methods"], run["image_ids"])
     sanity = frozen_sanity(store.root / SANITY_FOLDER, run)
     ids = run["image_ids"]
-    metric_rows, curves = [], {}
+    metric_rows: list[tuple[str, str, str, float]] = []
+    curves: dict[str, np.ndarray] = {}
     for method in [RANDOM_ORDER, *run["methods"]]:
         records = [store.read_record(store.record_path(method, i)) for i in ids]
         for image_id, rec in zip(ids, records):
             metric_rows += [(image_id, method, str(n), float(v)) for n, v in zip(rec["metric_names"], rec["metric_values"])]
-        for key in records[0]:
-            if key.endswith(("_logit", "_prob")):
-                curves[f"{method}.{key}"] = np.stack([rec[key] for rec in records])
+        curves |= stacked_curves(method, records)
     info = {
         "format": FORMAT,
         "name": name or out.name,

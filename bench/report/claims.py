@@ -7,7 +7,7 @@ whether it would still be true on other images. So each claim is also evaluated 
 bootstrap resamples of the images:
 
 * The images are resampled with replacement, ``n_boot`` times, with
-  ``np.random.default_rng(seed).integers(0, n, (n_boot, n))`` over the ``n`` images that
+  :func:`metrics.stats.image_resamples` over the ``n`` images that
   any claim has (in the order of their ids as strings). The resamples are *paired*: the
   same draw of images is used for every method and for every claim, so the methods are
   compared on the same images each time.
@@ -41,6 +41,7 @@ import pandas as pd
 from metrics import PER_IMAGE_METRICS
 from metrics.per_image import curve_metric_name
 from metrics.perturbation import DEFAULT_REPLACEMENT
+from metrics.stats import image_resamples
 
 SUPPORTED_AT = 0.95
 """A claim holding in at least this share of the resamples is "supported"."""
@@ -262,7 +263,7 @@ def evaluate_claims(
     position = {image: k for k, image in enumerate(universe)}
     counts = np.zeros((n_boot, 0))  # no images: every claim's table is empty
     if n:
-        draws = np.random.default_rng(seed).integers(0, n, (n_boot, n))
+        draws = image_resamples(n, n_boot, seed)
         offsets = (np.arange(n_boot) * n)[:, None]
         counts = np.bincount((draws + offsets).ravel(), minlength=n_boot * n).reshape(n_boot, n).astype(float)
 

@@ -102,6 +102,12 @@ def resume_fingerprint(run: dict) -> dict:
     return {**fingerprint, "metrics_settings": with_replacements(fingerprint["metrics_settings"] or {}, [DEFAULT_REPLACEMENT])}
 
 
+def stacked_curves(method: str, records: list[dict]) -> dict[str, np.ndarray]:
+    """A reference's curves.npz entries of one method, ``"<method>.<key>"`` -> (images, steps + 1),
+    from its records in image order (every record key ending ``_logit`` or ``_prob``)."""
+    return {f"{method}.{key}": np.stack([rec[key] for rec in records]) for key in records[0] if key.endswith(("_logit", "_prob"))}
+
+
 class RunStore(ResumableFolder):
     """A run folder: run.json as its manifest (the fingerprint is part of the settings it holds,
     :func:`resume_fingerprint`), the records as the finished units."""

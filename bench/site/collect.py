@@ -28,7 +28,7 @@ from bench.regression import references
 from bench.regression.check import CHECK_JSON
 from bench.regression.export import BENCHER, sanity_summaries, summaries
 from bench.report.rendering_search import load_run_images
-from bench.run.store import RANDOM_ORDER, RunStore
+from bench.run.store import RANDOM_ORDER, RunStore, stacked_curves
 from bench.studies.sanity import SANITY_FOLDER
 from common import thesis
 from common.errors import InputError
@@ -254,10 +254,7 @@ def stored_curves(store: RunStore, methods: list[str], ids: list[str]) -> dict[s
     for method in methods:
         if not all(store.has(method, i) for i in ids):
             continue
-        records = [store.read_record(store.record_path(method, i)) for i in ids]
-        for key in records[0]:
-            if key.endswith(("_logit", "_prob")):
-                out[f"{method}.{key}"] = np.stack([rec[key] for rec in records])
+        out |= stacked_curves(method, [store.read_record(store.record_path(method, i)) for i in ids])
     return out
 
 
