@@ -177,7 +177,7 @@ def test_unit_estimates_come_from_the_measured_passes_and_one_start_up_per_metho
     costs = StartupCosts(ModelCosts(forward=0.01, backward=0.1, input_size=(8, 8)), 2.0, {"random-colour": 0.01})
     units = [unit("noise_mask", 4), unit("noise_mask", 2), unit("sensitivity", 4)]
     curves = 2 * 20 * 0.01  # MoRF and LeRF, 20 steps, a forward pass each
-    estimates = unit_estimates(units, methods, 20, costs)
+    estimates = unit_estimates(units, methods, {"steps": 20, "pixels_per_step": 3}, costs)
     start_up = FIRST_UNIT_COMPILES * 2.0
     assert estimates == pytest.approx(
         [4 * (10 * 0.1 + curves) + start_up, 2 * (10 * 0.1 + curves), 4 * (0.2 + curves) + start_up]

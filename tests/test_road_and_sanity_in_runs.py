@@ -11,12 +11,13 @@ import pandas as pd
 import pytest
 
 from bench.report.run_report import write_report
-from bench.run.profile import apply_overrides, load_profile, replacements
+from bench.run.profile import apply_overrides, curve_grid, load_profile, replacements, with_explicit_road_grid
 from bench.run.runner import RunError, run_benchmark
 from bench.run.store import RunStore
 from common.errors import ParameterError
 from metrics import CurveEvaluator
 from metrics.per_image import curve_metric_name
+from metrics.perturbation import ROAD_PROTOCOL_STEPS, pixels_per_step_for
 
 FAST = ["perturbation", "sensitivity"]
 ROAD = ["abpc_sum_logit_road", "abpc_mean_logit_road", "abpc_sum_prob_pct_road", "abpc_mean_prob_pct_road"]
@@ -75,7 +76,11 @@ def test_a_run_with_both_replacements(both_run, plain_run):
     a = curves[(curves["replacement"] == "random-colour") & (curves["order"] == "morf")]
     b = road[road["order"] == "morf"]
     assert np.array_equal(a[a["step"] == 0]["logit"].to_numpy(), b[b["step"] == 0]["logit"].to_numpy())
-    assert not np.allclose(a["logit"].to_numpy(), b["logit"].to_numpy())
+    # ROAD on its own protocol (9 fractions), random colours on the profile's 20 steps; both end near 90 %
+    assert set(b["step"]) == set(range(10)) and set(a["step"]) == set(range(21))
+    last_a, last_b = a[a["step"] == 20], b[b["step"] == 9]
+    np.testing.assert_allclose(last_a["fraction_replaced"], last_b["fraction_replaced"], atol=0.01)
+    assert not np.allclose(last_a["logit"].to_numpy(), last_b["logit"].to_numpy())
 
 
 def test_the_runs_road_curves_are_the_evaluators(both_run):
@@ -91,18 +96,43 @@ def test_the_runs_road_curves_are_the_evaluators(both_run):
     images = load_image_set(run["data_dir"], size=model.input_size, ids=run["image_ids"])
     rel = np.stack([store.load_map("sensitivity", i) for i in run["image_ids"]])
     ms = run["metrics_settings"]
+    # ROAD's own protocol by default: 9 fractions of 10 % to 90 %, a grid of its own
+    assert curve_grid(ms, "road") == (ROAD_PROTOCOL_STEPS, pixels_per_step_for(model.input_size, 9, 0.9))
+    assert curve_grid(ms, "random-colour") == (ms["steps"], ms["pixels_per_step"]) and ms["steps"] == 20
+    steps, pixels_per_step = curve_grid(ms, "road")
     evaluator = CurveEvaluator(
         model,
         images.pixels,
         np.array(run["targets"]),
-        pixels_per_step=ms["pixels_per_step"],
-        steps=ms["steps"],
+        pixels_per_step=pixels_per_step,
+        steps=steps,
         seed=[image_seed(run["seed"], i) for i in run["image_ids"]],
         replacement="road",
     )
     morf = evaluator.curves(rel, "morf")
     record = store.read_record(store.record_path("sensitivity", run["image_ids"][1]))
+    assert record["road:morf_logit"].shape == (10,) and record["morf_logit"].shape == (21,)
     np.testing.assert_allclose(record["road:morf_logit"], morf.logits[1], rtol=1e-5, atol=1e-5)
+    curves = store.tables(ms, 32 * 32)[1]
+    fractions = curves[(curves["replacement"] == "road") & (curves["order"] == "morf")]["fraction_replaced"].unique()
+    np.testing.assert_allclose(fractions, np.arange(10) * pixels_per_step / (32 * 32))
+
+
+def test_road_grid_of_settings_stored_before_it_existed_is_the_random_colour_grid():
+    """run.json and reference.json written before road_steps gave ROAD the random-colour grid; they still mean it,
+    and a check of such a reference computes its curves on that grid."""
+    old = {"steps": 100, "pixels_per_step": 449, "replacement": ["random-colour", "road"]}
+    assert curve_grid(old, "road") == curve_grid(old, "random-colour") == (100, 449)
+    assert with_explicit_road_grid(old) == {**old, "road_steps": 100, "road_pixels_per_step": 449}
+    new = {**old, "road_steps": 9, "road_pixels_per_step": 5018}
+    assert curve_grid(new, "road") == (9, 5018) and with_explicit_road_grid(new) == new
+
+
+def test_a_road_grid_that_removes_every_pixel_is_refused_before_work(smoke, tmp_path):
+    profile = apply_overrides(smoke, ["metrics.replacement=road", "metrics.road_steps=32", "metrics.road_pixels_per_step=32"])
+    with pytest.raises(RunError, match=r"32 steps of 32 pixels \(road curves\) would replace all 1024 pixels"):
+        run_benchmark(profile, tmp_path / "run", log=lambda s: None)
+    assert not (tmp_path / "run" / "run.json").exists()
 
 
 def test_a_run_extended_with_road_reuses_its_maps(plain_run, both_run, smoke, tmp_path):

@@ -42,7 +42,7 @@ from bench.datasets.imageset import read_csv
 from bench.regression.figures import check_figure
 from bench.regression.references import MATCHED_BY_CHECK, Reference, ReferenceInputError, load_reference, shipped_reference_for
 from bench.regression.stack import stack_note
-from bench.run.profile import bootstrap_samples, parse_value
+from bench.run.profile import bootstrap_samples, parse_value, with_explicit_road_grid
 from bench.run.runner import RunError, run_benchmark
 from bench.run.store import RunStore
 from bench.studies.meta.grades import grade_table
@@ -183,7 +183,7 @@ def run_check(
             f"--against {against}: that check used reference {previous['reference'].get('name')!r} with another "
             f"fingerprint; this one uses {ref.name!r} ({ref.path}). Compare checks of the same reference."
         )
-    fp = ref.fingerprint
+    fp = {**ref.fingerprint, "metrics_settings": with_explicit_road_grid(ref.fingerprint["metrics_settings"])}
     profile = {
         "name": f"check-{name}",
         "source": f"reference {ref.name} ({ref.path})",

@@ -7,7 +7,7 @@ Layout of a reference folder::
                      image ids and each image's pixel sha256, targets, seed, method and
                      metric settings), package versions
     metrics.csv      image_id, method, metric, value (every per-image value, exact)
-    curves.npz       "<method>.<order>_<logit|prob>": (images, steps + 1), rows in the
+    curves.npz       "<method>.<order>_<logit|prob>": (images, steps + 1) on that replacement's grid, rows in the
                      order of the fingerprint's image_ids; the random-order baseline too
     meta.csv         only when the run held a meta-evaluation (RUN_DIR/meta/meta.csv, written by
                      ``bench meta RUN_DIR --out RUN_DIR/meta``) or one was attached later

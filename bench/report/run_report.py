@@ -72,7 +72,7 @@ def read_inputs(store: RunStore, data_dir: str | Path | None = None) -> ReportIn
     check_records(store, run)
     h, w = run["model_input_size"]
     ms = run["metrics_settings"]
-    metrics, curves = store.tables(ms["pixels_per_step"], h * w)
+    metrics, curves = store.tables(ms, h * w)
     order = thesis.METHOD_ORDER
     methods = [m for m in order if m in run["methods"]] + [m for m in run["methods"] if m not in order]
     done = set(metrics["method"])

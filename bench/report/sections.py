@@ -23,6 +23,7 @@ from bench.report.claims import (
     evaluate_claims,
     survival,
 )
+from bench.run.profile import curve_grid
 from bench.run.store import RunStore, per_method_values
 from bench.studies.meta.grades import read_grades
 from bench.studies.meta.report import trust_table
@@ -30,7 +31,7 @@ from bench.studies.meta.settings import META_CSV, META_FOLDER
 from common import thesis
 from metrics import summarise
 from metrics.per_image import curve_metric_name
-from metrics.perturbation import DEFAULT_REPLACEMENT, REPLACEMENT_TEXT
+from metrics.perturbation import DEFAULT_REPLACEMENT, REPLACEMENT_TEXT, ROAD_PROTOCOL_STEPS
 
 
 @dataclass
@@ -152,8 +153,12 @@ def header(inputs: ReportInputs) -> list[str]:
         f"- **data**: {run['data']}; **{len(run['image_ids'])} images**; status: {run['status']}",
         f"- **methods**: {', '.join(inputs.methods)}; images done per method: "
         + ", ".join(f"{m} {done.get(m, 0)}" for m in inputs.methods),
-        f"- **curves**: {ms['steps']} steps of {ms['pixels_per_step']} pixels, "
-        + "; separately, ".join(REPLACEMENT_TEXT[r] for r in inputs.replacements)
+        "- **curves**: "
+        + "; separately, ".join(
+            f"{REPLACEMENT_TEXT[r]}, {steps} steps of {pixels} pixels"
+            for r in inputs.replacements
+            for steps, pixels in [curve_grid(ms, r)]
+        )
         + "; target = each image's top-1 class",
         f"- **baselines**: IG and DeepLIFT use zeros in the model's input space, i.e. the pixel value "
         f"{run['input_space_zero_pixel']} (a mid-grey image); occlusion patches are that value too",
@@ -335,18 +340,29 @@ def replacement_section(inputs: ReportInputs) -> list[str]:
     """Table 3 and the curve claims (3-5) under each replacement of the run, side by side, and
     what the ROAD curves cost against the random-colour ones."""
     run, metrics, methods, chosen = inputs.run, inputs.metrics, inputs.done, inputs.replacements
-    steps = run["metrics_settings"]["steps"]
     lines = [
         "\n## Do the curve verdicts survive ROAD's imputation?\n",
         "Random colours make an out-of-distribution image: a curve can fall because the image looks broken, and the "
         "shape of the replaced pixels can show the ranking. ROAD (Rong et al., ICML 2022) imputes each removed pixel "
         "from its neighbours (weights 1/6 direct, 1/12 diagonal, plus noise; `metrics/road.py`). The same maps, "
-        "rankings and images under both replacements:\n",
+        "rankings and images under both replacements"
+        + "".join(
+            f"; {r} curves: {steps} steps of {pixels} pixels ({steps * pixels / np.prod(run['model_input_size']):.0%} of the image)"
+            for r in chosen
+            for steps, pixels in [curve_grid(run["metrics_settings"], r)]
+        )
+        + (
+            " (ROAD's own protocol: removal fractions of 10 % to 90 %, as Rong et al. evaluate)"
+            if curve_grid(run["metrics_settings"], "road")[0] == ROAD_PROTOCOL_STEPS
+            else ""
+        )
+        + ":\n",
     ]
     rows = []
     for replacement in chosen:
         area_sum = per_method_values(metrics, curve_metric_name("abpc_sum_logit", replacement))
         area_pct = per_method_values(metrics, curve_metric_name("abpc_sum_prob_pct", replacement))
+        steps = curve_grid(run["metrics_settings"], replacement)[0]
         rows += [
             (f"{replacement}: sum over steps, logit", [inputs.cell(area_sum.get(m), 1) for m in methods]),
             (

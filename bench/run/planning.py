@@ -15,9 +15,11 @@ import numpy as np
 
 import metrics
 from bench.datasets import ImageSet
+from bench.run.profile import curve_grid
 from bench.run.store import RANDOM_ORDER, RunError, RunStore, curve_key
 from bench.run.units import Unit, estimated_cost
 from methods import ModelCosts
+from metrics.perturbation import REPLACEMENTS, ROAD_PROTOCOL_COVERAGE, ROAD_PROTOCOL_STEPS
 from metrics.road import ImputationCurve
 from models import Classifier
 
@@ -64,11 +66,34 @@ def selection_index(candidates: int, count: int | None, selection: str, seed: in
     raise RunError(f"profile [run] selection must be 'first' or 'random', got {selection!r}")
 
 
-def resolve_pixels_per_step(setting, size: tuple[int, int], steps: int) -> int:
-    """``metrics.pixels_per_step``: ``"auto"`` covers the thesis's fraction of the image in ``steps``."""
-    if setting == "auto":
-        return metrics.pixels_per_step_for(size, steps=steps)
-    return int(setting)
+def resolve_curve_grids(metric_settings: dict, size: tuple[int, int]) -> None:
+    """Write the curves' grids into a run's metric settings as numbers: ``pixels_per_step``
+    ``"auto"`` covers the thesis's fraction of the image in ``steps``; ROAD's curves take
+    ``road_steps`` (default: ROAD's own protocol, :data:`metrics.perturbation.ROAD_PROTOCOL_STEPS`
+    fractions) and ``road_pixels_per_step`` (``"auto"``, the default: 90 % of the image in those
+    steps, ROAD's 10 % to 90 %)."""
+    steps = int(metric_settings["steps"])
+    if metric_settings["pixels_per_step"] == "auto":
+        metric_settings["pixels_per_step"] = metrics.pixels_per_step_for(size, steps=steps)
+    road_steps = int(metric_settings.setdefault("road_steps", ROAD_PROTOCOL_STEPS))
+    if metric_settings.setdefault("road_pixels_per_step", "auto") == "auto":
+        metric_settings["road_pixels_per_step"] = metrics.pixels_per_step_for(size, road_steps, ROAD_PROTOCOL_COVERAGE)
+    for replacement in REPLACEMENTS:
+        steps, pixels = curve_grid(metric_settings, replacement)
+        if steps * pixels >= size[0] * size[1]:
+            raise RunError(
+                f"metrics: {steps} steps of {pixels} pixels ({replacement} curves) would replace all {size[0] * size[1]} "
+                f"pixels of a {size[0]}x{size[1]} input; lower the steps or the pixels per step"
+            )
+
+
+def curves_text(metric_settings: dict, chosen: list[str]) -> str:
+    """The curves' grid per replacement, in words: "100 steps of 449 pixels (random-colour); 9 of 5018 (road)"."""
+    return "; ".join(
+        f"{steps} steps of {pixels} pixels ({replacement})"
+        for replacement in chosen
+        for steps, pixels in [curve_grid(metric_settings, replacement)]
+    )
 
 
 @dataclass
@@ -145,7 +170,7 @@ class StartupCosts:
 
 
 def measure_costs(
-    model: Classifier, images: ImageSet, batch_size: int, steps: int, pixels_per_step: int, chosen: list[str]
+    model: Classifier, images: ImageSet, batch_size: int, metric_settings: dict, chosen: list[str]
 ) -> StartupCosts:
     """Time the passes a run is made of, as the run makes them: ``model.logits`` on a full
     batch of the curves' ``batch_size`` (after a warm-up call), a compiled gradient of a batch
@@ -181,6 +206,7 @@ def measure_costs(
     curve_step = {replacement: forward for replacement in chosen}
     if "road" in chosen:
         ranking = np.random.default_rng(0).permutation(images.pixels.shape[1] * images.pixels.shape[2])
+        steps, pixels_per_step = curve_grid(metric_settings, "road")
         curve = ImputationCurve(images.pixels[0], ranking, pixels_per_step, steps)
         curve.step_image(1)  # warm-up: builds the image size's solver structure once
         quarters = [max(1, steps * q // 4) for q in (1, 2, 3)]  # the cost grows with the pixels removed
@@ -191,13 +217,13 @@ def measure_costs(
     return StartupCosts(ModelCosts(forward, backward, model.input_size), max(0.0, first - 8 * backward), curve_step)
 
 
-def unit_estimates(units: list[Unit], method_objects: dict, steps: int, costs: StartupCosts) -> list[float]:
+def unit_estimates(units: list[Unit], method_objects: dict, metric_settings: dict, costs: StartupCosts) -> list[float]:
     """Estimated seconds of each unit: the method's own estimate from the measured pass costs
     and its curves (:func:`bench.run.units.estimated_cost`), plus :data:`FIRST_UNIT_COMPILES`
     compilations for the first unit of each method that explains images."""
     seconds, compiled = [], set()
     for unit in units:
-        cost = estimated_cost(unit, method_objects, steps, costs.model, costs.curve_step)
+        cost = estimated_cost(unit, method_objects, metric_settings, costs.model, costs.curve_step)
         if unit.method != RANDOM_ORDER and unit.relevance is None and unit.method not in compiled:
             compiled.add(unit.method)
             cost += FIRST_UNIT_COMPILES * costs.compile_seconds

@@ -109,6 +109,8 @@ def _count(high: int) -> tuple:
 METRIC_SETTINGS = {
     "steps": _count(100_000),  # 125x the thesis's 800 steps
     "pixels_per_step": (lambda v: v == "auto" or (_positive_int(v) and v <= 10_000_000), '"auto" or a positive int'),
+    "road_steps": _count(100_000),
+    "road_pixels_per_step": (lambda v: v == "auto" or (_positive_int(v) and v <= 10_000_000), '"auto" or a positive int'),
     "png_compress_level": (lambda v: _int(v) and 0 <= v <= 9, "an int in 0..9"),
     "bootstrap_samples": _count(1_000_000),  # 500x the default; each resample is a mean over the images
     "batch_size": _count(4096),
@@ -154,6 +156,27 @@ def with_replacements(metric_settings: dict, chosen: list[str]) -> dict:
     if chosen != [DEFAULT_REPLACEMENT]:
         out["replacement"] = list(chosen)
     return out
+
+
+def curve_grid(metric_settings: dict, replacement: str) -> tuple[int, int]:
+    """(steps, pixels_per_step) of the curves under ``replacement`` in a run's (or a reference's)
+    resolved metric settings. ROAD's curves have their own (``road_steps``,
+    ``road_pixels_per_step``; by default ROAD's own protocol, 9 fractions of 10 % to 90 %:
+    :data:`metrics.perturbation.ROAD_PROTOCOL_STEPS`); settings written before those keys existed
+    (format of issue 24) gave ROAD the random-colour curve's steps, and still mean that."""
+    if replacement == "road" and "road_steps" in metric_settings:
+        return int(metric_settings["road_steps"]), int(metric_settings["road_pixels_per_step"])
+    return int(metric_settings["steps"]), int(metric_settings["pixels_per_step"])
+
+
+def with_explicit_road_grid(metric_settings: dict) -> dict:
+    """``metric_settings`` with ROAD's curve grid written out: what settings stored before
+    ``road_steps`` existed meant (ROAD on the random-colour curve's grid), so that a check of such
+    a reference computes the same curves instead of the newer default."""
+    if "road_steps" in metric_settings:
+        return dict(metric_settings)
+    steps, pixels = curve_grid(metric_settings, DEFAULT_REPLACEMENT)
+    return {**metric_settings, "road_steps": steps, "road_pixels_per_step": pixels}
 
 
 DEFAULT_BOOTSTRAP_SAMPLES = 2000

@@ -29,7 +29,8 @@ from bench.run.planning import (
     image_seed,
     measure_costs,
     plan_units,
-    resolve_pixels_per_step,
+    curves_text,
+    resolve_curve_grids,
     select_ids,
     unit_estimates,
 )
@@ -98,7 +99,7 @@ def run_benchmark(
         prepared.run["status"] = "complete"
         store.write_run(jsonable(prepared.run))
         settings = prepared.run["metrics_settings"]
-        store.write_tables(*store.tables(settings["pixels_per_step"], int(np.prod(prepared.run["model_input_size"]))))
+        store.write_tables(*store.tables(settings, int(np.prod(prepared.run["model_input_size"]))))
     return store.root
 
 
@@ -128,8 +129,8 @@ def prepare_run(profile: dict, data_dir=None, weights=None) -> PreparedRun:
     # the images are chosen from the table, then only those are decoded
     select = lambda ids: select_ids(ids, count, selection, seed)
     images, _, _ = load_images(folder, model.input_size, ids=settings.get("image_ids"), select=select)
+    resolve_curve_grids(metric_settings, model.input_size)
     steps = int(metric_settings["steps"])
-    metric_settings["pixels_per_step"] = resolve_pixels_per_step(metric_settings["pixels_per_step"], model.input_size, steps)
     seeds = [image_seed(seed, i) for i in images.ids]
     # targets=None: the evaluator scores the unperturbed images once and takes each top-1
     # class; every unit reuses those scores as its step 0.
@@ -213,15 +214,14 @@ def _start(
         log(f"resuming the run in {store.root}" + (f"; adding the {', '.join(added)} curves" if added else ""))
     store.remove_leftovers(log)
     settings = run["metrics_settings"]
-    steps, pps = settings["steps"], settings["pixels_per_step"]
     log(f"model: {model.name} (weights: {model.weights})")
     log(f"data:  {run['data']}, {len(images)} images")
-    log(f"methods: {', '.join(run['methods'])}; curves: {steps} steps of {pps} pixels, replacement {' and '.join(chosen)}")
+    log(f"methods: {', '.join(run['methods'])}; curves: {curves_text(settings, chosen)}")
     units = plan_units(store, prepared.work, prepared.methods, chosen, random_baseline)
     estimate = RunEstimate([], [])
     if units:
-        costs = measure_costs(model, images, int(settings["batch_size"]), int(steps), int(pps), chosen)
-        estimate = RunEstimate(units, unit_estimates(units, prepared.methods, int(steps), costs))
+        costs = measure_costs(model, images, int(settings["batch_size"]), settings, chosen)
+        estimate = RunEstimate(units, unit_estimates(units, prepared.methods, settings, costs))
         log(
             f"estimated time: {duration(estimate.total)} for {len(units)} units on this machine, from the pass costs "
             f"measured now (per image: forward {1e3 * costs.model.forward:.0f} ms, forward+backward "

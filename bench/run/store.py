@@ -37,7 +37,7 @@ from PIL import Image
 
 from bench.core.resumable import FolderError, ResumableFolder
 from bench.datasets.imageset import IMAGE_ID, MAX_ID_LENGTH
-from bench.run.profile import with_replacements
+from bench.run.profile import curve_grid, with_replacements
 from common.errors import CorruptFileError
 from common.files import atomic_path, file_sha256, write_npy
 from methods.registry import NAME_PATTERN
@@ -309,20 +309,25 @@ class RunStore(ResumableFolder):
             yield path.parent.name, path.stem, self.read_record(path)
 
     # ---------------------------------------------------------------- consolidated tables
-    def tables(self, pixels_per_step: int, num_pixels: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    def tables(self, metric_settings: dict, num_pixels: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(metrics: image_id, method, metric, value; curves: one row per image, method,
+        replacement, order and step, with the fraction of the ``num_pixels`` replaced by then
+        under that replacement's grid, :func:`bench.run.profile.curve_grid`)."""
         metric_rows, curve_frames = [], []
         for method, image_id, rec in self._records():
             for name, value in zip(rec["metric_names"], rec["metric_values"]):
                 metric_rows.append((image_id, method, str(name), float(value)))
             for key, (logits, probs) in self.record_curves(rec).items():
                 replacement, _, order = key.rpartition(":")
+                replacement = replacement or DEFAULT_REPLACEMENT
                 steps = np.arange(len(logits))
+                pixels_per_step = curve_grid(metric_settings, replacement)[1]
                 curve_frames.append(
                     pd.DataFrame(
                         {
                             "image_id": image_id,
                             "method": method,
-                            "replacement": replacement or DEFAULT_REPLACEMENT,
+                            "replacement": replacement,
                             "order": order,
                             "step": steps,
                             "fraction_replaced": steps * pixels_per_step / num_pixels,

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import metrics
+from bench.run.profile import curve_grid
 from bench.run.store import MAP_SHA256, RANDOM_ORDER, RunStore, curve_key
 from methods import ModelCosts, build_method
 from metrics.per_image import curve_metrics, map_metrics
@@ -38,7 +39,7 @@ class WorkSpec:
     methods: dict[str, tuple[str, dict]]
     """built method name -> (the name or ``module:Class`` it was built from, its parameters)."""
     metric_settings: dict
-    """The run's metric settings, with ``pixels_per_step`` resolved to a number."""
+    """The run's metric settings, with ``pixels_per_step`` and ``road_pixels_per_step`` resolved to numbers."""
 
     def make_worker(self) -> Worker:
         """The worker an executor's process builds (loads the model, builds the methods)."""
@@ -51,7 +52,7 @@ class WorkSpec:
         order is kept."""
         try:
             methods = {name: build_method(source, params) for name, (source, params) in self.methods.items()}
-            costs = [estimated_cost(u, methods, int(self.metric_settings["steps"])) for u in units]
+            costs = [estimated_cost(u, methods, self.metric_settings) for u in units]
         except Exception:
             return units
         return [units[k] for k in sorted(range(len(units)), key=lambda k: -costs[k])]
@@ -95,7 +96,7 @@ class UnitResult:
 
 
 def estimated_cost(
-    unit: Unit, methods: dict, steps: int, costs: ModelCosts | None = None, curve_step: dict[str, float] | None = None
+    unit: Unit, methods: dict, metric_settings: dict, costs: ModelCosts | None = None, curve_step: dict[str, float] | None = None
 ) -> float:
     """A unit's cost: its method's own estimate (:meth:`methods.SaliencyMethod.estimate_seconds`)
     and its curves. With the model's measured ``costs`` (and ``curve_step``: seconds per image
@@ -103,7 +104,9 @@ def estimated_cost(
     (:func:`bench.run.planning.unit_estimates`); without, in forward passes of one image with a
     backward pass = 3 forward passes, only an order for the schedule."""
     costs = costs or ModelCosts(1.0, 3.0, tuple(unit.pixels.shape[1:3]))
-    curves = steps * sum((curve_step or {}).get(r, costs.forward) for r in unit.replacements)
+    curves = sum(
+        curve_grid(metric_settings, r)[0] * (curve_step or {}).get(r, costs.forward) for r in unit.replacements
+    )
     if unit.method == RANDOM_ORDER:
         return len(unit.image_ids) * curves
     explain = 0.0
@@ -126,12 +129,13 @@ class Worker:
 
     def evaluator(self, unit: Unit, replacement: str) -> metrics.CurveEvaluator:
         ms = self.spec.metric_settings
+        steps, pixels_per_step = curve_grid(ms, replacement)
         return metrics.CurveEvaluator(
             self.model,
             unit.pixels,
             unit.targets,
-            pixels_per_step=int(ms["pixels_per_step"]),
-            steps=int(ms["steps"]),
+            pixels_per_step=pixels_per_step,
+            steps=steps,
             seed=unit.seeds,
             batch_size=int(ms["batch_size"]),
             unperturbed_logits=unit.base_logits,

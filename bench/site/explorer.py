@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.core.jsonfiles import read_json_object
-from bench.run.profile import replacements
+from bench.run.profile import curve_grid, replacements
 from bench.run.store import RANDOM_ORDER, RunStore, curve_key
 from bench.site import charts
 from bench.site.collect import Board, Results, slug
@@ -181,7 +181,7 @@ def curve_charts(board: Board, rows: list[Entry], n: int) -> str:
             if series is None:
                 continue
             y = series[n]
-            x = np.arange(len(y)) * settings["pixels_per_step"] / (height * width)
+            x = np.arange(len(y)) * curve_grid(settings, replacement)[1] / (height * width)
             lines.append({"method": label, "order": key, "x": x.round(4).tolist(), "y": [float(f"{v:.5g}") for v in y]})
         if lines:
             chart = charts.curves_chart(

@@ -67,7 +67,7 @@ def from_run(folder: str | Path, window: Window) -> MetaSource:
     if run is None:
         raise RunFolderError(f"{store.run_json} not found: {folder} is not a run folder (nor a reference)")
     h, w = run["model_input_size"]
-    metrics, curves = store.tables(run["metrics_settings"]["pixels_per_step"], h * w)
+    metrics, curves = store.tables(run["metrics_settings"], h * w)
     morf = curves[(curves["order"] == "morf") & (curves["method"] != RANDOM_ORDER)]
     rows = []
     for (method, replacement), part in morf.groupby(["method", "replacement"]):
