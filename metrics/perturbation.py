@@ -28,6 +28,7 @@ scores and the random-order curves once, and scores many relevance maps against 
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -179,6 +180,8 @@ class CurveEvaluator:
                 f"{h * w} pixels of a {h}x{w} image; see pixels_per_step_for({h}, steps={steps})"
             )
         self.pixels_per_step, self.steps, self.batch_size = int(pixels_per_step), int(steps), int(batch_size)
+        self.imputation_seconds = 0.0
+        """Seconds spent in ROAD's imputations so far (in a background thread, overlapping the model's passes)."""
         self._entropies = _image_entropies(seed, n)
         self._base: np.ndarray | None = None
         self._random: Curves | None = None
@@ -329,6 +332,17 @@ class CurveEvaluator:
         bar.close()
         return Curves(order, logits, probs, k, self.targets.copy())
 
+    def _timed(self, impute: Callable[[int], np.ndarray]) -> Callable[[int], np.ndarray]:
+        """``impute``, adding its seconds to :attr:`imputation_seconds` (one thread calls it)."""
+
+        def timed(t: int) -> np.ndarray:
+            started = time.perf_counter()
+            image = impute(t)
+            self.imputation_seconds += time.perf_counter() - started
+            return image
+
+        return timed
+
     def _perturbed_images(self, i: int, order_i: np.ndarray) -> Iterator[np.ndarray]:
         """Image ``i`` at steps 1..T along ``order_i``, one float32 array per step (valid until the next)."""
         h, w = self.images.shape[1:3]
@@ -337,7 +351,7 @@ class CurveEvaluator:
             curve = ImputationCurve(
                 self.images[i], order_i, k, T, np.random.SeedSequence(self._entropies[i], spawn_key=(_STREAM_ROAD,))
             )
-            yield from _computed_ahead(curve.step_image, range(1, T + 1), self.batch_size)
+            yield from _computed_ahead(self._timed(curve.step_image), range(1, T + 1), self.batch_size)
             return
         running = self.images[i].reshape(h * w, 3).astype(np.float32)  # a copy
         field = self.colour_field(i).reshape(h * w, 3)

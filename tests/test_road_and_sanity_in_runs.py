@@ -4,6 +4,7 @@ stored maps, the report's section, checks and exports (tiny model, smoke profile
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import numpy as np
@@ -164,6 +165,19 @@ def test_the_report_sets_the_replacements_side_by_side(both_run):
     assert "| replacement | claim |" in report
     assert "road: sum over steps, logit" in report and "ROAD / random colours = " in report
     assert "figures/morf_road.png" in report and (both_run / "figures" / "lerf_road.png").is_file()
+    assert "road curves: 9 steps of" in report and "ROAD's own protocol" in report
+
+
+def test_the_report_says_where_the_wall_time_went(both_run):
+    """Issue 32: the model's passes, ROAD's imputation and the rest as shares of the run's wall time."""
+    split = json.loads((both_run / "run.json").read_text())["time_split_s"]
+    assert split["wall"] > 0 and split["model_passes"] > 0 and split["imputation"] > 0
+    assert split["imputation"] <= json.loads((both_run / "run.json").read_text())["timings_s"]["curves/road"]
+    report = (both_run / "report.md").read_text()
+    row = re.search(r"\| model passes [^|]*\| ([\d.]+) \| (\d+)% \|", report)
+    assert row and float(row[1]) == pytest.approx(split["model_passes"], abs=0.06), report
+    assert round(100 * split["model_passes"] / split["wall"]) == int(row[2])
+    assert "| ROAD's imputation" in report and "| everything else" in report
 
 
 def test_a_resume_still_refuses_other_settings(plain_run, smoke):
@@ -362,6 +376,7 @@ def test_the_quick_profile_computes_both_replacements_and_the_paper_profile_the_
     """Issue 24: ROAD on by default where verdicts are made (quick, the references, checks); the
     paper profile keeps the thesis's protocol, ROAD an option (``--param metrics.replacement``)."""
     assert replacements(load_profile("quick")["metrics"]) == ["random-colour", "road"]
+    assert load_profile("quick")["metrics"]["road_steps"] == ROAD_PROTOCOL_STEPS  # issue 32: ROAD's own protocol
     assert replacements(load_profile("paper")["metrics"]) == ["random-colour"]
     paper = apply_overrides(load_profile("paper"), ["metrics.replacement=random-colour,road"])
     assert replacements(paper["metrics"]) == ["random-colour", "road"]

@@ -24,7 +24,7 @@ from bench.report.claims import (
     survival,
 )
 from bench.run.profile import curve_grid
-from bench.run.store import RunStore, per_method_values
+from bench.run.store import TIME_SPLIT, RunStore, per_method_values
 from bench.studies.meta.grades import read_grades
 from bench.studies.meta.report import trust_table
 from bench.studies.meta.settings import META_CSV, META_FOLDER
@@ -329,11 +329,31 @@ def figure_list(inputs: ReportInputs, grid: bool, traces: bool, convergence: boo
 
 
 def timings(inputs: ReportInputs) -> list[str]:
-    """Seconds spent per method and curve replacement, as run.json summed them."""
+    """Where the wall time went (the model's passes, ROAD's imputation, everything else), then the
+    seconds per method and curve replacement, as run.json summed them."""
     spent = inputs.run.get("timings_s", {})
     if not spent:
         return []
-    return ["\n## Timings (seconds, this machine)\n", *(f"- {k}: {v:.1f}" for k, v in spent.items())]
+    lines = ["\n## Timings (seconds, this machine)\n"]
+    split = inputs.run.get(TIME_SPLIT)
+    if split and split.get("wall"):
+        wall, passes, imputation = split["wall"], split["model_passes"], split["imputation"]
+        rest = wall - passes - imputation
+        lines += [
+            f"The computation took {wall:.1f} s of wall time. The first row is what its model passes alone take at the "
+            "speed timed at the start of the run: the nearer its share to 100 %, the nearer the run came to the "
+            "model's own speed.\n",
+            *markdown.table(
+                ["part", "seconds", "share of the wall time"],
+                [
+                    ["model passes (the methods' and one forward pass per curve step)", f"{passes:.1f}", f"{passes / wall:.0%}"],
+                    ["ROAD's imputation (a background thread, partly overlapping the passes)", f"{imputation:.1f}", f"{imputation / wall:.0%}"],
+                    ["everything else (the rest of the wall time)", f"{rest:.1f}", f"{rest / wall:.0%}"],
+                ],
+            ),
+            "",
+        ]
+    return lines + [f"- {k}: {v:.1f}" for k, v in spent.items()]
 
 
 def replacement_section(inputs: ReportInputs) -> list[str]:

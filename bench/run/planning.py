@@ -231,6 +231,12 @@ def unit_estimates(units: list[Unit], method_objects: dict, metric_settings: dic
     return seconds
 
 
+def model_pass_seconds(units: list[Unit], method_objects: dict, metric_settings: dict, costs: StartupCosts) -> list[float]:
+    """Seconds of each unit's model passes alone (its method's passes and one forward pass per
+    curve step) at the costs measured at the start: how long it would take at the model's speed."""
+    return [estimated_cost(unit, method_objects, metric_settings, costs.model) for unit in units]
+
+
 PRIOR_SHARE = 0.1
 """How much the start-up estimate weighs against the finished units when a method has none
 finished yet: as much as finished units estimated at this share of the run would."""
@@ -243,7 +249,10 @@ class RunEstimate:
     estimate by :data:`PRIOR_SHARE`), and the sum by how much of the workers' time the elapsed
     wall time was (1 in this process, less on a cluster of several)."""
 
-    def __init__(self, units: list[Unit], seconds: list[float]):
+    def __init__(self, units: list[Unit], seconds: list[float], model_seconds: list[float] | None = None):
+        self.model_seconds = dict(zip(map(id, units), model_seconds or []))
+        """Per pending unit: its model passes (explain and curves) at the pass costs measured at the
+        start, the time it would take at the model's own speed (:func:`model_pass_seconds`)."""
         self.pending = {id(u): (u.method, s) for u, s in zip(units, seconds)}
         self.total = float(sum(seconds))
         self.spent: dict[str, list[float]] = {}

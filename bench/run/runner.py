@@ -28,6 +28,7 @@ from bench.run.planning import (
     RunWork,
     image_seed,
     measure_costs,
+    model_pass_seconds,
     plan_units,
     curves_text,
     resolve_curve_grids,
@@ -35,7 +36,7 @@ from bench.run.planning import (
     unit_estimates,
 )
 from bench.run.profile import replacements, validate_profile, with_replacements
-from bench.run.store import RANDOM_ORDER, RunError, RunStore, resume_fingerprint
+from bench.run.store import RANDOM_ORDER, TIME_SPLIT, RunError, RunStore, resume_fingerprint
 from bench.run.units import Unit, UnitResult, Worker, WorkSpec, write_result
 from common.errors import UnknownNameError
 from common.progress import duration, progress
@@ -211,6 +212,8 @@ def _start(
         chosen = [r for r in REPLACEMENTS if r in kept or r in chosen]  # never drop curves a run holds
         run["metrics_settings"] = with_replacements(run["metrics_settings"], chosen)
         run["timings_s"] = previous.get("timings_s", {})
+        if TIME_SPLIT in previous:
+            run[TIME_SPLIT] = previous[TIME_SPLIT]
         log(f"resuming the run in {store.root}" + (f"; adding the {', '.join(added)} curves" if added else ""))
     store.remove_leftovers(log)
     settings = run["metrics_settings"]
@@ -221,7 +224,11 @@ def _start(
     estimate = RunEstimate([], [])
     if units:
         costs = measure_costs(model, images, int(settings["batch_size"]), settings, chosen)
-        estimate = RunEstimate(units, unit_estimates(units, prepared.methods, settings, costs))
+        estimate = RunEstimate(
+            units,
+            unit_estimates(units, prepared.methods, settings, costs),
+            model_pass_seconds(units, prepared.methods, settings, costs),
+        )
         log(
             f"estimated time: {duration(estimate.total)} for {len(units)} units on this machine, from the pass costs "
             f"measured now (per image: forward {1e3 * costs.model.forward:.0f} ms, forward+backward "
@@ -243,18 +250,23 @@ def _compute(
     updated) by this process as it arrives, and the time left is logged, rescaled by the
     finished units (:class:`bench.run.planning.RunEstimate`)."""
     run, timings = prepared.run, prepared.run["timings_s"]
+    split = run.setdefault(TIME_SPLIT, {"wall": 0.0, "model_passes": 0.0, "imputation": 0.0})
     total_images = sum(len(u.image_ids) for u in units)
     if not units:
         return
     log(f"{len(units)} units of work ({total_images} method-image pairs) on the {choice.name} executor")
     bar = progress(total=len(units), desc="run", unit="units")
     done = {"units": 0, "images": 0}
+    wall_before = split["wall"]  # a resumed run adds its sessions' walls
     started = time.perf_counter()
 
     def on_result(unit: Unit, result: UnitResult) -> None:
         write_result(store, result)
         for key, seconds in unit_timings(unit, result).items():
             timings[key] = timings.get(key, 0.0) + seconds
+        split["model_passes"] += estimate.model_seconds.pop(id(unit), 0.0)
+        split["imputation"] += result.imputation_seconds
+        split["wall"] = wall_before + time.perf_counter() - started
         store.write_run(jsonable(run))
         done["units"] += 1
         done["images"] += len(unit.image_ids)

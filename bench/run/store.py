@@ -49,6 +49,10 @@ identifiers (methods.registry), so no method can take it."""
 
 RUN_KEYS = ("status", "methods", "image_ids", "metrics_settings", "model_input_size")
 """Keys every run.json has; without them the file is not one this suite wrote whole."""
+TIME_SPLIT = "time_split_s"
+"""run.json's key for where the computation's wall time went: ``wall`` (summed over the sessions of
+a resumed run), ``model_passes`` (the units' model passes at the pass costs measured at the start)
+and ``imputation`` (ROAD's imputations, in a background thread); the report gives their shares."""
 UNREADABLE = (OSError, ValueError, EOFError, zipfile.BadZipFile)
 """What numpy raises on a truncated or garbled .npy/.npz."""
 

@@ -93,6 +93,8 @@ class UnitResult:
     metrics_seconds: float = 0.0
     curve_seconds: dict[str, float] = field(default_factory=dict)
     """replacement -> seconds spent on its curves (part of ``metrics_seconds``)."""
+    imputation_seconds: float = 0.0
+    """Seconds of ROAD's imputations in those curves (a background thread, overlapping the model's passes)."""
 
 
 def estimated_cost(
@@ -148,7 +150,9 @@ class Worker:
             result = UnitResult(unit.method, unit.image_ids, [{} for _ in range(n)], [{} for _ in range(n)])
             for replacement in unit.replacements:
                 t0 = time.perf_counter()
-                random = self.evaluator(unit, replacement).random_curves()
+                evaluator = self.evaluator(unit, replacement)
+                random = evaluator.random_curves()
+                result.imputation_seconds += evaluator.imputation_seconds
                 for row in range(n):
                     result.curves[row][curve_key(replacement, "random")] = (random.logits[row], random.probs[row])
                 result.curve_seconds[replacement] = time.perf_counter() - t0
@@ -179,6 +183,7 @@ class Worker:
             t2 = time.perf_counter()
             evaluator = self.evaluator(unit, replacement)
             morf, lerf = evaluator.curves(relevance, "morf"), evaluator.curves(relevance, "lerf")
+            result.imputation_seconds += evaluator.imputation_seconds
             for row in range(n):
                 result.curves[row][curve_key(replacement, "morf")] = (morf.logits[row], morf.probs[row])
                 result.curves[row][curve_key(replacement, "lerf")] = (lerf.logits[row], lerf.probs[row])
