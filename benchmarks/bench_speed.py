@@ -8,8 +8,9 @@ when the machine's speed drifts (absolute seconds on shared machines do not):
   and the minimum kept);
 * ``occlusion / raw``: occlusion's explain (the method's defaults: a 15x15 patch every 4 pixels)
   against the same number of raw forward passes at the best batch size;
-* ``Noise Mask iteration / raw forward+backward``: one optimisation step of a batch of images
-  against a compiled gradient of the same batch (the model's forward and backward pass alone);
+* ``Noise Mask iteration / raw forward+backward``: optimisation steps of a batch of images (the
+  difference of a run of I and of 3I iterations, so without a call's fixed costs, which are
+  printed apart) against a compiled gradient of the same batch (the model's passes alone);
 * ``ROAD / random colour``: one MoRF curve per image under ROAD's imputation (the default
   setting, ROAD's own 9 fractions, and the 100-step curve) against the 100-step random-colour
   curve, each also against its raw forward passes;
@@ -33,6 +34,7 @@ import numpy as np
 
 import metrics
 from bench.datasets import embedded_image_set_dir, load_image_set, shared_sample_dir
+from bench.run.profile import curve_grid
 from common.files import write_json
 from methods import build_method
 from metrics.perturbation import ROAD_PROTOCOL_COVERAGE, ROAD_PROTOCOL_STEPS
@@ -91,7 +93,7 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     parser.add_argument("--images", type=int, default=4, help="images for every part (default 4)")
     parser.add_argument("--repeats", type=int, default=3, help="timings per raw figure, the minimum kept (default 3)")
-    parser.add_argument("--noise-mask-iterations", type=int, default=200)
+    parser.add_argument("--noise-mask-iterations", type=int, default=100, help="I: runs of I and 3I iterations (default 100)")
     parser.add_argument("--check", action="store_true", help="also time bench check sensitivity against nips17-ci")
     args = parser.parse_args()
 
@@ -107,35 +109,55 @@ def main() -> None:
         print(f"{part:<44} {seconds:9.2f} s   {raw:<36} {raw_seconds:9.2f} s   {seconds / raw_seconds:6.2f}x", flush=True)
 
     forward, best_batch, per_batch = raw_forward(model, pixels, args.repeats)
-    print(f"raw forward: {1e3 * forward:.1f} ms per image at batch {best_batch} "
-          f"({', '.join(f'{b}: {1e3 * s:.1f}' for b, s in per_batch.items())} ms)", flush=True)
+    print(
+        f"raw forward: {1e3 * forward:.1f} ms per image at batch {best_batch} "
+        f"({', '.join(f'{b}: {1e3 * s:.1f}' for b, s in per_batch.items())} ms)",
+        flush=True,
+    )
 
     occlusion = build_method("occlusion", {})
     patches = len(occlusion.positions(*model.input_size))
     occlusion.explain(model, pixels[:1], targets[:1])  # warm-up (tracing)
-    row("occlusion explain", timed(lambda: occlusion.explain(model, pixels, targets)), n * patches * forward,
-        f"{n * patches} raw forward passes")
+    row(
+        "occlusion explain",
+        timed(lambda: occlusion.explain(model, pixels, targets)),
+        n * patches * forward,
+        f"{n * patches} raw forward passes",
+    )
 
+    # Noise Mask: a run of I and of 3I iterations; their difference is 2I iterations without the
+    # fixed costs of a call (tracing the step, beta's and the final evaluation's forward passes)
     iterations = args.noise_mask_iterations
-    noise_mask = build_method("noise_mask", {"preset": "fast", "max_iterations": iterations, "window": iterations,
-                                             "batch_size": n})
-    noise_mask.explain(model, pixels, targets)  # warm-up (tracing)
     step = raw_gradient(model, pixels, args.repeats)
-    row(f"Noise Mask, {iterations} iterations of {n} images", timed(lambda: noise_mask.explain(model, pixels, targets)),
-        iterations * step, f"{iterations} raw forward+backward")
+    seconds = {}
+    for count in (iterations, 3 * iterations):
+        noise_mask = build_method("noise_mask", {"preset": "fast", "max_iterations": count, "window": count, "batch_size": n})
+        seconds[count] = timed(lambda nm=noise_mask: nm.explain(model, pixels, targets))
+    row(
+        f"Noise Mask, {2 * iterations} iterations of {n} images",
+        seconds[3 * iterations] - seconds[iterations],
+        2 * iterations * step,
+        f"{2 * iterations} raw forward+backward",
+    )
+    fixed = seconds[iterations] - (seconds[3 * iterations] - seconds[iterations]) / 2
+    print(f"  Noise Mask's fixed cost per call (tracing, beta, final evaluation): {fixed:.1f} s", flush=True)
 
     relevance = build_method("sensitivity", {}).explain(model, pixels, targets).relevance
     h, w = model.input_size
     settings = {
         "random colour, 100 steps": ("random-colour", 100, metrics.pixels_per_step_for((h, w), 100)),
         f"ROAD, {ROAD_PROTOCOL_STEPS} fractions (the default)": (
-            "road", ROAD_PROTOCOL_STEPS, metrics.pixels_per_step_for((h, w), ROAD_PROTOCOL_STEPS, ROAD_PROTOCOL_COVERAGE)),
+            "road",
+            ROAD_PROTOCOL_STEPS,
+            metrics.pixels_per_step_for((h, w), ROAD_PROTOCOL_STEPS, ROAD_PROTOCOL_COVERAGE),
+        ),
         "ROAD, 100 steps": ("road", 100, metrics.pixels_per_step_for((h, w), 100)),
     }
     curve_seconds = {}
     for name, (replacement, steps, pps) in settings.items():
-        evaluator = metrics.CurveEvaluator(model, pixels, targets, pixels_per_step=pps, steps=steps, seed=0,
-                                           replacement=replacement)
+        evaluator = metrics.CurveEvaluator(
+            model, pixels, targets, pixels_per_step=pps, steps=steps, seed=0, replacement=replacement
+        )
         evaluator.unperturbed_logits()
         curve_seconds[name] = timed(lambda ev=evaluator: ev.curves(relevance, "morf"))
         row(f"MoRF curve, {name}", curve_seconds[name], n * steps * forward, f"{n * steps} raw forward passes")
@@ -148,7 +170,8 @@ def main() -> None:
         from bench.regression.references import load_reference  # noqa: PLC0415
 
         ref = load_reference(CHECK_REFERENCE)
-        passes = len(ref.image_ids) * sum(steps + 1 for steps in ref.curve_steps().values()) * 2
+        ms = ref.fingerprint["metrics_settings"]
+        passes = len(ref.image_ids) * (1 + sum(2 * curve_grid(ms, r)[0] for r in ref.replacements))
         with tempfile.TemporaryDirectory() as tmp:
             seconds = timed(lambda: run_check("sensitivity", Path(tmp) / "check", data_dir=DATA, log=lambda _: None))
         row(f"bench check sensitivity vs {CHECK_REFERENCE}", seconds, 12_928 * forward, "12,928 raw forward passes")

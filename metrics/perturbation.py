@@ -61,7 +61,8 @@ REPLACEMENTS = tuple(REPLACEMENT_TEXT)
 
 ROAD_PROTOCOL_STEPS = 9
 ROAD_PROTOCOL_COVERAGE = 0.9
-"""ROAD's own protocol as a curve setting: removal fractions 10 %, 20 %, ..., 90 % (Rong et al.
+"""ROAD's own protocol, the default grid of every ROAD curve (a run's ``metrics.road_steps`` and
+``road_pixels_per_step = "auto"``): removal fractions 10 %, 20 %, ..., 90 % (Rong et al.
 evaluate a handful of fractions, not hundreds of steps), i.e. ``steps = 9`` and
 ``pixels_per_step = pixels_per_step_for(size, 9, 0.9)`` (5018 at 224x224, 8939 at 299x299).
 With ``replacement="road"`` it costs 9 imputations and 9 forward passes per curve instead of

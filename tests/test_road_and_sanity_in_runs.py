@@ -254,6 +254,29 @@ def test_a_check_against_a_reference_with_road_compares_the_road_metrics(both_ru
     assert all(regressions[m]["mean_diff"] == 0.0 and regressions[m]["tolerance"] >= 0 for m in ROAD)
 
 
+def test_a_check_of_a_reference_made_before_road_steps_uses_its_random_colour_grid(smoke, tmp_path):
+    """A reference frozen before issue 32 has no road_steps: its ROAD curves are on the random-colour
+    grid, and a check computes the method's ROAD curves on that grid, not on today's default."""
+    from bench.regression.check import run_check
+    from bench.regression.references import freeze_run
+
+    grid = ["metrics.replacement=random-colour,road", "metrics.road_steps=20", "metrics.road_pixels_per_step=46"]
+    run_benchmark(apply_overrides(smoke, grid), tmp_path / "run", log=lambda s: None)
+    freeze_run(tmp_path / "run", tmp_path / "ref", name="old-ref")
+    manifest = json.loads((tmp_path / "ref" / "reference.json").read_text())
+    settings = manifest["fingerprint"]["metrics_settings"]
+    assert (settings["steps"], settings["pixels_per_step"]) == (20, 46)
+    del settings["road_steps"], settings["road_pixels_per_step"]  # as written before issue 32
+    (tmp_path / "ref" / "reference.json").write_text(json.dumps(manifest))
+    result = run_check("sensitivity", tmp_path / "check", reference=str(tmp_path / "ref"), log=lambda s: None)
+    record = RunStore(tmp_path / "check" / "run").read_record(
+        RunStore(tmp_path / "check" / "run").record_path("sensitivity", manifest["fingerprint"]["image_ids"][0])
+    )
+    assert record["road:morf_logit"].shape == (21,)  # 20 steps, not ROAD's 9 fractions
+    own = [c for c in result["comparisons"] if c["baseline"] == "sensitivity" and c["metric"] in ROAD]
+    assert len(own) == len(ROAD) and all(c["mean_diff"] == 0.0 for c in own)
+
+
 def test_a_runs_sanity_folder_shows_in_its_report_and_export(plain_run, tmp_path):
     """``bench sanity ... --out RUN_DIR/sanity``: the run's report shows the randomisation table and
     figure, and its export charts the summary (lower is better)."""

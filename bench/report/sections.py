@@ -347,7 +347,11 @@ def timings(inputs: ReportInputs) -> list[str]:
                 ["part", "seconds", "share of the wall time"],
                 [
                     ["model passes (the methods' and one forward pass per curve step)", f"{passes:.1f}", f"{passes / wall:.0%}"],
-                    ["ROAD's imputation (a background thread, partly overlapping the passes)", f"{imputation:.1f}", f"{imputation / wall:.0%}"],
+                    [
+                        "ROAD's imputation (a background thread, partly overlapping the passes)",
+                        f"{imputation:.1f}",
+                        f"{imputation / wall:.0%}",
+                    ],
                     ["everything else (the rest of the wall time)", f"{rest:.1f}", f"{rest / wall:.0%}"],
                 ],
             ),

@@ -169,9 +169,7 @@ class StartupCosts:
     """replacement -> seconds per image and curve step (a forward pass; ROAD adds an imputation)."""
 
 
-def measure_costs(
-    model: Classifier, images: ImageSet, batch_size: int, metric_settings: dict, chosen: list[str]
-) -> StartupCosts:
+def measure_costs(model: Classifier, images: ImageSet, batch_size: int, metric_settings: dict, chosen: list[str]) -> StartupCosts:
     """Time the passes a run is made of, as the run makes them: ``model.logits`` on a full
     batch of the curves' ``batch_size`` (after a warm-up call), a compiled gradient of a batch
     of 8 (its first call, which compiles it, measured apart), each the mean of

@@ -26,11 +26,11 @@ from bench.run.limits import DEFAULT_MAX_HOURS
 from bench.run.planning import (
     RunEstimate,
     RunWork,
+    curves_text,
     image_seed,
     measure_costs,
     model_pass_seconds,
     plan_units,
-    curves_text,
     resolve_curve_grids,
     select_ids,
     unit_estimates,

@@ -106,9 +106,7 @@ def estimated_cost(
     (:func:`bench.run.planning.unit_estimates`); without, in forward passes of one image with a
     backward pass = 3 forward passes, only an order for the schedule."""
     costs = costs or ModelCosts(1.0, 3.0, tuple(unit.pixels.shape[1:3]))
-    curves = sum(
-        curve_grid(metric_settings, r)[0] * (curve_step or {}).get(r, costs.forward) for r in unit.replacements
-    )
+    curves = sum(curve_grid(metric_settings, r)[0] * (curve_step or {}).get(r, costs.forward) for r in unit.replacements)
     if unit.method == RANDOM_ORDER:
         return len(unit.image_ids) * curves
     explain = 0.0
