@@ -250,8 +250,8 @@ def claims(inputs: ReportInputs) -> list[str]:
         f"A claim is **supported** when it holds in at least {SUPPORTED_AT:.0%} of {inputs.n_boot} bootstrap resamples of "
         f"the images (the same resample for every method), **not supported** below {NOT_SUPPORTED_BELOW:.0%}, else "
         "**undecided**: the verdict a reader should expect on another sample of as many such images. 'Per image': "
-        "the share of images on which the claim holds for that image alone. PNG size and SSIM here use the spec's "
-        "rendering; the next section shows them under the others.\n"
+        "the share of images on which the claim holds for that image alone. PNG size and SSIM here use the suite's "
+        "map (`abs-p99.5`, metrics/relevance_maps.py); the next section shows them under the other renderings.\n"
     )
     verdicts = evaluate_claims(inputs.metrics, inputs.curves, inputs.done, n_boot=inputs.n_boot, seed=inputs.seed)
     return lines + claims_table([("", verdicts)]) + trust(inputs)
