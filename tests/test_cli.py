@@ -69,3 +69,13 @@ def test_tensorflows_start_up_noise_is_hidden_by_default(tmp_path):
 def test_tensorflows_messages_come_back_when_asked_for(tmp_path, asked):
     err = _smoke_run(tmp_path, *asked, env=None if asked else {_tensorflow_logs.ENV: "1"})
     assert any(n in err for n in TF_NOISE), err
+
+
+def test_site_without_plotly_exits_2_with_the_install_command(monkeypatch, tmp_path, capsys):
+    from bench.cli import main
+
+    monkeypatch.setitem(sys.modules, "plotly", None)  # as if the `site` extra were not installed
+    assert main(["site", "embedded-ci", "--out", str(tmp_path / "site")]) == 2
+    err = capsys.readouterr().err
+    assert "pip install 'noise-mask-bench[site]'" in err and "pip install -e '.[site]'" in err
+    assert "Traceback" not in err and not (tmp_path / "site").exists()

@@ -208,3 +208,12 @@ def test_results_readme_names_only_folders_that_exist():
     text = (ROOT / "results" / "README.md").read_text()
     for folder in re.findall(r"`([\w./-]+/)`", text):
         assert (ROOT / folder).is_dir() or (ROOT / "results" / folder).is_dir(), f"results/README.md: {folder} does not exist"
+
+
+def test_the_readme_site_block_installs_the_extra_first():
+    from bench.cli.site import INSTALL_HINT
+
+    (block,) = [b for b in code_blocks(README) if "python -m bench site" in b["code"]]
+    install, command = block["code"].index("pip install -e '.[site]'"), block["code"].index("python -m bench site")
+    assert install < command and "pip install 'noise-mask-bench[site]'" in block["code"]
+    assert "pip install -e '.[site]'" in INSTALL_HINT  # what `bench site` says is what the README shows
