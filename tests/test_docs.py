@@ -158,6 +158,26 @@ def test_the_command_reference_lists_every_command_and_flag():
                 assert f"`{flag}`" in sections[name], f"bench {name}: {flag} is missing from the command reference"
 
 
+def test_the_committed_command_reference_is_current():
+    # committed so that it reads on GitHub (links such as cli.md#run); the parser is its source
+    generator = load_cli_reference()
+    page = DOCS / "reference" / "cli.md"
+    text = page.read_text()
+    assert text == generator.updated(text), f"docs/reference/cli.md is out of date; regenerate it: {generator.REGENERATE}"
+
+
+def test_the_command_reference_wraps_usage_the_same_on_every_python():
+    generator = load_cli_reference()
+    parser = argparse.ArgumentParser(prog="python -m bench x")
+    for flag in ("--alpha", "--beta", "--gamma", "--delta", "--epsilon", "--zeta"):
+        parser.add_argument(flag, metavar="VALUE", required=flag == "--gamma")
+    lines = generator.usage(parser).splitlines()
+    assert lines == [
+        "usage: python -m bench x [-h] [--alpha VALUE] [--beta VALUE] --gamma VALUE [--delta VALUE]",
+        "                         [--epsilon VALUE] [--zeta VALUE]",
+    ]
+
+
 def test_the_command_reference_expands_help_like_argparse():
     generator = load_cli_reference()
     parser = argparse.ArgumentParser(prog="p")
