@@ -115,8 +115,10 @@ def departures(run: dict) -> list[str]:
         )
     if run.get("embedded_data"):
         out.append("images are the embedded scikit-image photos, not the NIPS-2017 development set")
-    if len(run["image_ids"]) != thesis.IMAGES:
-        out.append(f"{len(run['image_ids'])} images, not {thesis.IMAGES}")
+    n, asked = len(run["image_ids"]), run.get("images_requested")
+    if n != thesis.IMAGES:
+        short = f": the profile asks for {asked}, and only {n} are available in the data" if asked and asked > n else ""
+        out.append(f"{n} images, not {thesis.IMAGES}{short}")
     if ms["steps"] != thesis.CURVE_STEPS or ms["pixels_per_step"] != thesis.PIXELS_PER_STEP:
         frac = ms["steps"] * ms["pixels_per_step"] / np.prod(run["model_input_size"])
         out.append(
