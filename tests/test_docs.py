@@ -79,6 +79,15 @@ def test_readme_is_short_and_starts_with_the_two_commands():
         assert command in lines, f"README.md lost the line {command!r}"
 
 
+def test_readme_says_how_long_the_main_job_and_the_tour_take():
+    text = README.read_text()
+    two_commands = text.split("## Two commands", 1)[1].split("\n## ", 1)[0]
+    # the figure sits between markers so that a new measurement can replace it
+    assert re.search(r"<!-- TIME -->\S[^<]*minutes<!-- /TIME -->", two_commands), "the main job's time is missing"
+    tour = next(line for line in text.splitlines() if line.startswith("## A tour"))
+    assert "minute" in tour and "five-minute" not in tour
+
+
 def test_every_run_marker_is_followed_by_a_runnable_block():
     for page in PAGES:
         lines = page.read_text().splitlines()
