@@ -40,3 +40,29 @@ def test_the_installed_packages_import_no_test_tool():
         for path in sorted((ROOT / package).rglob("*.py")):
             found = _imported(path) & set(TEST_ONLY)
             assert not found, f"{path.relative_to(ROOT)} imports {found}: only tests may"
+
+
+def _toxfile():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("toxfile_under_test", ROOT / "toxfile.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_tox_says_what_it_installs_before_the_first_install(tmp_path, capsys):
+    from types import SimpleNamespace
+
+    toxfile = _toxfile()
+    fresh = SimpleNamespace(name="reproduce", env_site_package_dir=lambda: tmp_path / "fresh")
+    toxfile.tox_on_install(fresh, [], "RunToxEnv", "deps")  # not the suite's package: nothing yet
+    assert capsys.readouterr().out == ""
+    toxfile.tox_on_install(fresh, [], "RunToxEnv", "package")
+    said = capsys.readouterr().out
+    assert said.startswith("reproduce: installing") and "TensorFlow" in said and "about 3 minutes" in said
+    toxfile.tox_on_install(fresh, [], "RunToxEnv", "package")  # once per environment
+    (tmp_path / "ready" / "tensorflow").mkdir(parents=True)
+    ready = SimpleNamespace(name="test", env_site_package_dir=lambda: tmp_path / "ready")
+    toxfile.tox_on_install(ready, [], "RunToxEnv", "package")  # installed before: quick, nothing to say
+    assert capsys.readouterr().out == ""
