@@ -1,4 +1,4 @@
-"""The thesis's facts, written once (SPEC sections 1, 4 and 5).
+"""The thesis's facts, written once: its Tables 1-3, its protocol (Section 4.2) and Noise Mask's settings.
 
 "Uncovering What Networks See by Noise Covering" (C.-C. Liao, NTU 2018): its published
 numbers, the order of its methods, its experimental protocol and the faithful Noise Mask
@@ -29,7 +29,7 @@ CURVE_COVERAGE = CURVE_STEPS * PIXELS_PER_STEP / (INPUT_SIZE * INPUT_SIZE)
 
 NOISE_MASK = {
     "learning_rate": 0.015,  # Adam (the thesis's LazyAdam equals Adam for a dense variable)
-    "init": 0.95,  # M0 (SPEC section 1: "M close to 1 everywhere")
+    "init": 0.95,  # M0: M close to 1 everywhere, the mask starts by keeping the image
     "max_iterations": 15000,  # the thesis ran 5,000 to 15,000 iterations
     "layer": None,  # the logits
 }

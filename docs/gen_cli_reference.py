@@ -1,20 +1,34 @@
 """The command reference, generated from the parser itself (``bench.cli.build_parser``) so that
 it cannot drift from the command line.
 
-MkDocs runs this file as a hook (``hooks:`` in mkdocs.yml): on ``reference/cli.md`` it replaces
-the line :data:`MARKER` with :func:`render`'s Markdown. ``tests/test_docs.py`` checks that every
-command and flag of the parser is in it. argparse's own API (``_actions``, ``_SubParsersAction``)
+The page is committed with the reference between :data:`BEGIN` and :data:`END`, so that it reads
+on GitHub too: ``python docs/gen_cli_reference.py`` rewrites it, and ``tests/test_docs.py`` checks
+that it is current and that every command and flag of the parser is in it. MkDocs also runs this
+file as a hook (``hooks:`` in mkdocs.yml): the site shows the reference as the parser has it when
+the site is built, without the markers. argparse's own API (``_actions``, ``_SubParsersAction``)
 is what ``--help`` itself walks; see https://docs.python.org/3/library/argparse.html.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
-from bench.cli import build_parser
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # this checkout's commands, also when run as a script
 
-MARKER = "<!-- cli-reference -->"
+from bench.cli import build_parser  # noqa: E402
+
+BEGIN = "<!-- cli-reference -->"
+END = "<!-- /cli-reference -->"
 PAGE = "reference/cli.md"
+REGENERATE = "python docs/gen_cli_reference.py"
+"""The command that rewrites the committed page."""
+WIDTH = 100
+"""Usage lines are wrapped here, at this width, not by argparse: its wrapping differs between
+Python versions and follows the terminal, and the committed page must be the same everywhere."""
 
 
 def subcommands(parser: argparse.ArgumentParser) -> dict[str, tuple[str, argparse.ArgumentParser]]:
@@ -59,9 +73,41 @@ def _default(action: argparse.Action) -> str:
     return f"`{action.default}`"
 
 
+def _usage_parts(text: str) -> list[str]:
+    """A one-line usage split at the spaces outside brackets, an option kept with its value."""
+    parts, depth, current = [], 0, ""
+    for char in text:
+        depth += (char in "[{(") - (char in "]})")
+        if char == " " and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    merged: list[str] = []
+    for part in [*parts, current]:
+        if merged and merged[-1].startswith("-") and " " not in merged[-1] and not part.startswith(("-", "[")):
+            merged[-1] += f" {part}"
+        else:
+            merged.append(part)
+    return merged
+
+
+def usage(parser: argparse.ArgumentParser) -> str:
+    """``parser``'s usage, wrapped at :data:`WIDTH` under the command's name."""
+    formatter = argparse.HelpFormatter(parser.prog, width=100_000)
+    formatter.add_usage(parser.usage, parser._actions, parser._mutually_exclusive_groups, prefix="")
+    head = f"usage: {parser.prog} "
+    lines = [head]
+    for part in _usage_parts(formatter.format_help().strip().removeprefix(parser.prog).strip()):
+        if len(lines[-1]) + len(part) > WIDTH and lines[-1].strip():
+            lines.append(" " * len(head))
+        lines[-1] += f"{part} "
+    return "\n".join(line.rstrip() for line in lines)
+
+
 def command_section(name: str, summary: str, parser: argparse.ArgumentParser) -> list[str]:
     lines = [f"## {name}", "", f"{summary[:1].upper()}{summary[1:]}." if summary else "", ""]
-    lines += ["```text", parser.format_usage().strip(), "```", ""]
+    lines += ["```text", usage(parser), "```", ""]
     if parser.description:
         lines += [" ".join(parser.description.split()), ""]
     rows = [
@@ -85,10 +131,38 @@ def render(parser: argparse.ArgumentParser | None = None) -> str:
     return "\n".join(lines)
 
 
+def _split(page: str) -> tuple[str, str]:
+    """The page before :data:`BEGIN` and after :data:`END`."""
+    head, begin, rest = page.partition(BEGIN)
+    _, end, tail = rest.partition(END)
+    if not (begin and end):
+        raise ValueError(f"docs/{PAGE} must hold the lines {BEGIN} and {END} (the generated reference goes between)")
+    return head, tail
+
+
+def updated(page: str) -> str:
+    """``page`` (docs/reference/cli.md's text) with the current reference between the markers."""
+    head, tail = _split(page)
+    return f"{head}{BEGIN}\n{render()}\n{END}{tail}"
+
+
 def on_page_markdown(markdown: str, page, **_) -> str:
-    """MkDocs hook: fill :data:`PAGE`'s :data:`MARKER` with the reference."""
+    """MkDocs hook: :data:`PAGE` shows the reference as the parser has it now, without the markers."""
     if page.file.src_uri != PAGE:
         return markdown
-    if MARKER not in markdown:
-        raise ValueError(f"docs/{PAGE} must contain the line {MARKER} (where the generated reference goes)")
-    return markdown.replace(MARKER, render())
+    head, tail = _split(markdown)
+    return f"{head}{render()}{tail}"
+
+
+def main() -> int:
+    """Rewrite the committed page (:data:`REGENERATE`)."""
+    path = Path(__file__).resolve().parent / PAGE
+    text = updated(path.read_text())
+    if text != path.read_text():
+        path.write_text(text)
+    print(f"{path.relative_to(ROOT)}: {len(text.splitlines())} lines, current")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -3,7 +3,7 @@
 
 A method receives a :class:`models.Classifier`, uint8 images at the model's input size
 and target classes, and returns an :class:`Attribution`: the raw attributions, the
-per-pixel relevance (N, H, W) of SPEC section 3, and per-image diagnostics and series.
+per-pixel relevance (N, H, W) (below: its sign convention), and per-image diagnostics and series.
 Parameters are declared as :class:`Param` and checked when the method is built, before
 any model loads. Subclasses implement :meth:`SaliencyMethod.attribute`;
 :meth:`SaliencyMethod.explain` validates inputs and targets and times the call.
@@ -140,7 +140,7 @@ class Attribution:
     attributions: np.ndarray
     """The raw output, in the method's ``attribution_space``."""
     relevance: np.ndarray
-    """(N, H, W): one value per pixel (SPEC section 3)."""
+    """(N, H, W): one value per pixel (the sign convention: the module docstring)."""
     diagnostics: dict[str, np.ndarray] = field(default_factory=dict)
     """Per-image scalars, each of shape (N,) (e.g. Noise Mask's preservation); runs store them."""
     series: dict[str, np.ndarray] = field(default_factory=dict)
@@ -153,7 +153,7 @@ class Attribution:
 class Explanation:
     method: str
     relevance: np.ndarray
-    """float32 (N, H, W): one relevance value per pixel, as the spec's section 3 defines."""
+    """float32 (N, H, W): one relevance value per pixel (the sign convention: the module docstring)."""
     attributions: np.ndarray
     """The method's raw output (e.g. (N, H, W, 3) for gradient methods, the mask for noise_mask)."""
     params: dict[str, Any]

@@ -5,8 +5,8 @@ derivative at the midpoint where ``|z - z0| <= 1e-5``), times ``x - x0``.
 See :mod:`methods.modified_gradient` (max pooling keeps its ordinary gradient).
 
 Attributions: (N, H, W, C) float32 in the model's input space; relevance: their sum over
-channels. Baseline: zeros in the model's input space (spec). ``info`` reports, per image,
-the sum of the attributions against f(x) - f(x0) (they agree: completeness).
+channels. Baseline: zeros in the model's input space (docs/reference/methods.md). ``info``
+reports, per image, the sum of the attributions against f(x) - f(x0) (they agree: completeness).
 """
 
 from __future__ import annotations

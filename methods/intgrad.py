@@ -4,7 +4,8 @@
 ``rule``'s points and weights: ``right`` (default; a_k = k/steps, k = 1..steps, as
 DeepExplain, the thesis's toolkit), ``left`` (k = 0..steps-1, as iNNvestigate),
 ``midpoint`` or ``trapezoid``. All images' interpolated inputs are processed together in
-batches of ``batch_size``. Baseline: zeros in the model's input space (spec).
+batches of ``batch_size``. Baseline: zeros in the model's input space
+(docs/reference/methods.md).
 
 Attributions: (N, H, W, C) float32; relevance: their sum over channels. ``info`` reports,
 per image, the sum of the attributions against f(x) - f(x0) (equal up to the integration
@@ -38,7 +39,7 @@ from .innvestigate_backend import analyze
 from .modified_gradient import get_engine
 
 MAX_STEPS = 100_000
-"""Path points at most: 1,000x the default 100 (SPEC section 2); beyond, the integration error
+"""Path points at most: 1,000x the default 100 (docs/reference/methods.md); beyond, the integration error
 is far below float32 rounding and only the cost grows."""
 
 

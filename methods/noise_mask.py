@@ -1,4 +1,4 @@
-"""Noise Mask (the thesis's method, SPEC section 1).
+"""Noise Mask (the thesis's method; its faithful settings: :data:`common.thesis.NOISE_MASK`).
 
 A mask M = sigmoid(V) at the input's resolution blends the image with fresh uniform
 [0, 255] noise in pixel space at every iteration, X_hat = X*M + U_t*(1-M); Adam minimises

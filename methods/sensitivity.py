@@ -1,7 +1,7 @@
 """Sensitivity (Simonyan et al. 2014): the gradient of the target logit w.r.t. the input.
 
 Attributions: the signed gradient w.r.t. the model's (preprocessed) input, (N, H, W, C)
-float32. Relevance (spec section 3): max over channels of its absolute value (DeepExplain's
+float32. Relevance (methods/base.py's convention): max over channels of its absolute value (DeepExplain's
 ``saliency`` is ``abs(gradient)``).
 """
 

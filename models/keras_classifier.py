@@ -52,7 +52,7 @@ class ModelWrapper:
         return [layer.name for layer in self.keras_model.layers]
 
     def input_space_zeros(self) -> np.ndarray:
-        """The pixel image whose preprocessed value is all zeros (the spec's baseline)."""
+        """The pixel image whose preprocessed value is all zeros (the baseline of DeepLIFT, Integrated Gradients and occlusion; docs/reference/methods.md)."""
         h, w = self.input_size
         # preprocessing is affine per pixel, out = A @ rgb + b, A possibly mixing channels (the
         # "caffe" RGB -> BGR swap): probe black and each pure channel, then solve A @ rgb = -b

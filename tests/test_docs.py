@@ -79,6 +79,15 @@ def test_readme_is_short_and_starts_with_the_two_commands():
         assert command in lines, f"README.md lost the line {command!r}"
 
 
+def test_readme_says_how_long_the_main_job_and_the_tour_take():
+    text = README.read_text()
+    two_commands = text.split("## Two commands", 1)[1].split("\n## ", 1)[0]
+    # the figure sits between markers so that a new measurement can replace it
+    assert re.search(r"<!-- TIME -->\S[^<]*minutes<!-- /TIME -->", two_commands), "the main job's time is missing"
+    tour = next(line for line in text.splitlines() if line.startswith("## A tour"))
+    assert "minute" in tour and "five-minute" not in tour
+
+
 def test_every_run_marker_is_followed_by_a_runnable_block():
     for page in PAGES:
         lines = page.read_text().splitlines()
@@ -158,6 +167,26 @@ def test_the_command_reference_lists_every_command_and_flag():
                 assert f"`{flag}`" in sections[name], f"bench {name}: {flag} is missing from the command reference"
 
 
+def test_the_committed_command_reference_is_current():
+    # committed so that it reads on GitHub (links such as cli.md#run); the parser is its source
+    generator = load_cli_reference()
+    page = DOCS / "reference" / "cli.md"
+    text = page.read_text()
+    assert text == generator.updated(text), f"docs/reference/cli.md is out of date; regenerate it: {generator.REGENERATE}"
+
+
+def test_the_command_reference_wraps_usage_the_same_on_every_python():
+    generator = load_cli_reference()
+    parser = argparse.ArgumentParser(prog="python -m bench x")
+    for flag in ("--alpha", "--beta", "--gamma", "--delta", "--epsilon", "--zeta"):
+        parser.add_argument(flag, metavar="VALUE", required=flag == "--gamma")
+    lines = generator.usage(parser).splitlines()
+    assert lines == [
+        "usage: python -m bench x [-h] [--alpha VALUE] [--beta VALUE] --gamma VALUE [--delta VALUE]",
+        "                         [--epsilon VALUE] [--zeta VALUE]",
+    ]
+
+
 def test_the_command_reference_expands_help_like_argparse():
     generator = load_cli_reference()
     parser = argparse.ArgumentParser(prog="p")
@@ -191,3 +220,29 @@ def test_the_site_builds_with_strict_warnings(tmp_path):
     assert 'id="check"' in commands and "--tolerance" in commands and "<!-- cli-reference -->" not in commands
     api = (site / "reference" / "api" / "methods" / "index.html").read_text()
     assert "SaliencyMethod" in api and ":class:" not in api
+
+
+STALE = re.compile(r"\bSPEC section|\bthe spec's (map|rendering|section|baseline|grayscale)|\bspec section", re.IGNORECASE)
+
+
+def test_no_text_cites_a_spec_file():
+    # there is none in the repository: a rule is cited by the thesis's table or section, or by the module that fixes it
+    packages = ("bench/report", "bench/site", "bench/cli", "methods", "models", "common")
+    texts = [*PAGES, ROOT / "results" / "README.md", *(p for d in packages for p in sorted((ROOT / d).rglob("*.py")))]
+    stale = [f"{p.relative_to(ROOT)}: {m.group(0)}" for p in texts for m in STALE.finditer(p.read_text())]
+    assert not stale, stale
+
+
+def test_results_readme_names_only_folders_that_exist():
+    text = (ROOT / "results" / "README.md").read_text()
+    for folder in re.findall(r"`([\w./-]+/)`", text):
+        assert (ROOT / folder).is_dir() or (ROOT / "results" / folder).is_dir(), f"results/README.md: {folder} does not exist"
+
+
+def test_the_readme_site_block_installs_the_extra_first():
+    from bench.cli.site import INSTALL_HINT
+
+    (block,) = [b for b in code_blocks(README) if "python -m bench site" in b["code"]]
+    install, command = block["code"].index("pip install -e '.[site]'"), block["code"].index("python -m bench site")
+    assert install < command and "pip install 'noise-mask-bench[site]'" in block["code"]
+    assert "pip install -e '.[site]'" in INSTALL_HINT  # what `bench site` says is what the README shows

@@ -130,7 +130,7 @@ def test_report_shows_the_rendering_search_and_robust_verdicts(smoke_run):
     table = pd.read_csv(smoke_run / rs.CACHE)
     assert set(table["rendering"]) == set(RENDERINGS)
     run = json.loads((smoke_run / "run.json").read_text())
-    spec = table[(table["rendering"] == rs.SPEC_RENDERING)].set_index(["image_id", "method"])
+    spec = table[(table["rendering"] == rs.SUITE_RENDERING)].set_index(["image_id", "method"])
     metrics = pd.read_csv(smoke_run / "metrics.csv").query("metric == 'png_bytes'").set_index(["image_id", "method"])
     for key, row in spec.iterrows():  # the spec's rendering is the run's own map
         assert row["png_bytes"] == metrics.loc[key, "value"], key

@@ -1,4 +1,4 @@
-"""Named map renderings (metrics.renderings): shapes, the spec's map, masks, DeepExplain's and iNNvestigate's colour maps."""
+"""Named map renderings (metrics.renderings): shapes, the suite's map, masks, DeepExplain's and iNNvestigate's colour maps."""
 
 from __future__ import annotations
 

@@ -148,3 +148,18 @@ def test_report_places_the_noise_mask_setting_on_the_measured_convergence(comple
     assert "objective +22." in lines and "blurred-mask r 0.86" in lines and (tmp_path / "c.png").is_file()
     metrics["value"] = [500.0, 800.0]  # stopped by the rule at different steps: no single measured point
     assert "was not measured" in "\n".join(convergence_section(run, metrics, tmp_path / "d.png"))
+
+
+def test_a_run_on_fewer_images_than_asked_says_so_in_its_log_and_report(smoke, tmp_path):
+    from bench.datasets.embedded import embedded_image_set_dir
+    from bench.report.sections import departures
+
+    profile = apply_overrides(smoke, None, methods=["sensitivity"], images=16)
+    logs: list[str] = []
+    out = run_benchmark(profile, tmp_path / "short", data_dir=embedded_image_set_dir(), log=logs.append)
+    (data_line,) = [line for line in logs if line.startswith("data:")]
+    assert data_line.endswith("5 images (the profile asks for 16; only 5 are available)")
+    run = json.loads((out / "run.json").read_text())
+    assert "5 images, not 200: the profile asks for 16, and only 5 are available in the data" in departures(run)
+    assert "5 images, not 200" in departures({**run, "images_requested": 5})  # as asked: no reason to give
+    assert not any("asks for" in line for line in departures({**run, "images_requested": 5}))

@@ -12,35 +12,49 @@ import argparse
 import os
 import sys
 
-from bench.cli import data, meta, regression, run, site, studies
+from bench.cli import _tensorflow_logs, data, meta, regression, run, site, studies
 from common.errors import InputError
 
 COMMANDS = (data, run, regression, studies, meta, site)
 """The command modules, in the order ``--help`` lists their commands."""
 
 
+VERBOSE_HELP = (
+    f"keep TensorFlow's start-up and log messages (CUDA probing, oneDNN notes), hidden by default; "
+    f"{_tensorflow_logs.ENV}=1 does the same"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description="Noise Mask saliency benchmark suite.")
+    parser.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMANDS:
         module.register(sub)
+    for command in sub.choices.values():
+        # after the command too; SUPPRESS, so that a command without it keeps `bench --verbose COMMAND`'s
+        command.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
     return parser
 
 
 def main(argv=None) -> int:
     """Run a command. The suite's own input errors (:class:`common.errors.InputError`) print
     their message and exit 2; anything else is a bug and keeps its traceback."""
-    # TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notes) hides real messages
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # a log file gets each line as it is written, in order with the progress lines on stderr
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(line_buffering=True)
     args = build_parser().parse_args(argv)
+    if not _tensorflow_logs.wanted(args.verbose):
+        # TensorFlow's C++ chatter (CUDA probing, oneDNN notes) reads as failures and hides real messages
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        _tensorflow_logs.install()
     try:
         return args.func(args)
     except InputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    finally:
+        _tensorflow_logs.remove()
 
 
 __all__ = ["COMMANDS", "build_parser", "main"]

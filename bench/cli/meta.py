@@ -27,7 +27,7 @@ def register(sub) -> None:
         "consistency of the curve metrics (early MoRF drop vs ABPC; random colours vs ROAD), with a second SOURCE of "
         "another model on the same images the inter-model Kendall tau, and, recomputing a few images' maps under a "
         "minor weight perturbation and under the fully randomised model, noise resilience and adversary reactivity. "
-        "Writes OUT/meta.csv (metric, measure, value, ci_low, ci_high, n; 95%% bootstrap intervals over images), "
+        "Writes OUT/meta.csv (metric, measure, value, ci_low, ci_high, n; 95% bootstrap intervals over images), "
         "OUT/meta.md (with a trust grade per metric), OUT/meta.json and OUT/figures/meta.png.",
     )
     p.add_argument(

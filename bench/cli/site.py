@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
+
+from common.errors import InputError
+
+INSTALL_HINT = "pip install 'noise-mask-bench[site]' (in a checkout of the repository: pip install -e '.[site]')"
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -18,7 +24,14 @@ def register(sub) -> None:
     p.set_defaults(func=_site)
 
 
+def _needs_plotly() -> None:
+    """The site's charts are Plotly's: without the extra, say how to install it (exit 2), not a traceback."""
+    if importlib.util.find_spec("plotly") is None:
+        raise InputError(f"bench site needs the `site` extra (Plotly), which is not installed: {INSTALL_HINT}")
+
+
 def _site(args) -> int:
+    _needs_plotly()
     from bench.site import build_site  # noqa: PLC0415 - heavy: pandas, plotly, matplotlib
 
     built = build_site(args.folders, args.out)

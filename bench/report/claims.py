@@ -1,4 +1,4 @@
-"""Verdicts on the thesis's claims (SPEC section 5) that say how robust they are.
+"""Verdicts on the thesis's claims (on its Tables 1-3 and Figures 7-8, Section 4.2) that say how robust they are.
 
 Each claim is a statement about the mean over images of one per-image statistic per
 method (a metric of metrics.csv, or the mean logit of a curve over a window of steps).

@@ -31,8 +31,8 @@ from common import thesis
 from common.files import atomic_path
 from metrics import MASK_RENDERINGS, RENDERINGS, bits_per_pixel, png_size, render_map, ssim_to_image
 
-SPEC_RENDERING = "abs-p99.5"
-"""The spec's grayscale map (SPEC section 3), the one a run's metrics.csv measures."""
+SUITE_RENDERING = "abs-p99.5"
+"""The suite's grayscale map (:func:`metrics.grayscale_map`), the one a run's metrics.csv measures."""
 DISTANCE_TEXT = (
     "the root mean square, over the six methods of both tables, of (this run - thesis) / the thesis's per-image "
     "standard deviation of that cell, PNG sizes compared in bits per pixel (the thesis's maps were 299x299, its KB "
@@ -159,7 +159,7 @@ def load_run_images(run: dict, ids: list[str], data_dir: str | Path | None = Non
 
 def section(inputs: ReportInputs) -> list[str]:
     """The report's section: Tables 1-2 under every map rendering, their distance from the
-    thesis, and claims 1-2 under the spec's rendering and the closest one."""
+    thesis, and claims 1-2 under the suite's rendering and the closest one."""
     run, methods = inputs.run, inputs.done
     lines = ["\n## Which rendering of the maps did the thesis measure?\n"]
     images = inputs.images
@@ -182,16 +182,16 @@ def section(inputs: ReportInputs) -> list[str]:
     )
     lines.append(
         f"Every map of this run drawn under each rendering (`metrics.RENDERINGS`), its PNG size per pixel and SSIM "
-        f"against the thesis's Tables 1-2. Distance: {DISTANCE_TEXT} Under the spec's rendering (`{SPEC_RENDERING}`) the "
-        f"distance is {distance(table, SPEC_RENDERING, SPEC_RENDERING):.2f}; the closest pairing draws the baselines as "
+        f"against the thesis's Tables 1-2. Distance: {DISTANCE_TEXT} Under the suite's rendering (`{SUITE_RENDERING}`) the "
+        f"distance is {distance(table, SUITE_RENDERING, SUITE_RENDERING):.2f}; the closest pairing draws the baselines as "
         f"`{best['baseline_rendering']}` and Noise Mask as `{best['noise_mask_rendering']}` (distance "
         f"{best['distance']:.2f}), which {alike}. No rendering is tuned per method: every baseline is drawn alike.\n"
     )
     lines += _tables_per_rendering(table, methods)
     lines += _closest_pairings(ranking)
-    lines.append("\n### Claims 1-2 under the spec's rendering and the closest pairing\n")
+    lines.append("\n### Claims 1-2 under the suite's rendering and the closest pairing\n")
     pairings = (
-        (f"`{SPEC_RENDERING}` (spec)", SPEC_RENDERING, SPEC_RENDERING),
+        (f"`{SUITE_RENDERING}` (suite's)", SUITE_RENDERING, SUITE_RENDERING),
         (
             f"`{best['baseline_rendering']}` / `{best['noise_mask_rendering']}` (closest)",
             best["baseline_rendering"],

@@ -115,8 +115,10 @@ def departures(run: dict) -> list[str]:
         )
     if run.get("embedded_data"):
         out.append("images are the embedded scikit-image photos, not the NIPS-2017 development set")
-    if len(run["image_ids"]) != thesis.IMAGES:
-        out.append(f"{len(run['image_ids'])} images, not {thesis.IMAGES}")
+    n, asked = len(run["image_ids"]), run.get("images_requested")
+    if n != thesis.IMAGES:
+        short = f": the profile asks for {asked}, and only {n} are available in the data" if asked and asked > n else ""
+        out.append(f"{n} images, not {thesis.IMAGES}{short}")
     if ms["steps"] != thesis.CURVE_STEPS or ms["pixels_per_step"] != thesis.PIXELS_PER_STEP:
         frac = ms["steps"] * ms["pixels_per_step"] / np.prod(run["model_input_size"])
         out.append(
@@ -250,8 +252,8 @@ def claims(inputs: ReportInputs) -> list[str]:
         f"A claim is **supported** when it holds in at least {SUPPORTED_AT:.0%} of {inputs.n_boot} bootstrap resamples of "
         f"the images (the same resample for every method), **not supported** below {NOT_SUPPORTED_BELOW:.0%}, else "
         "**undecided**: the verdict a reader should expect on another sample of as many such images. 'Per image': "
-        "the share of images on which the claim holds for that image alone. PNG size and SSIM here use the spec's "
-        "rendering; the next section shows them under the others.\n"
+        "the share of images on which the claim holds for that image alone. PNG size and SSIM here use the suite's "
+        "map (`abs-p99.5`, metrics/relevance_maps.py); the next section shows them under the other renderings.\n"
     )
     verdicts = evaluate_claims(inputs.metrics, inputs.curves, inputs.done, n_boot=inputs.n_boot, seed=inputs.seed)
     return lines + claims_table([("", verdicts)]) + trust(inputs)

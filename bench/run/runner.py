@@ -179,6 +179,7 @@ def describe_run(
         "data_dir": str(Path(folder).resolve()),  # absolute: the report finds the images from any folder
         "embedded_data": "embedded" in description,
         "image_ids": images.ids,
+        "images_requested": profile["run"].get("images"),  # more than image_ids holds when the data has fewer
         "image_sha256": image_sha256(images.ids, images.pixels),
         "authors": images.authors,
         "licenses": images.licenses,
@@ -218,7 +219,9 @@ def _start(
     store.remove_leftovers(log)
     settings = run["metrics_settings"]
     log(f"model: {model.name} (weights: {model.weights})")
-    log(f"data:  {run['data']}, {len(images)} images")
+    asked = run.get("images_requested")
+    short = f" (the profile asks for {asked}; only {len(images)} are available)" if asked and asked > len(images) else ""
+    log(f"data:  {run['data']}, {len(images)} images{short}")
     log(f"methods: {', '.join(run['methods'])}; curves: {curves_text(settings, chosen)}")
     units = plan_units(store, prepared.work, prepared.methods, chosen, random_baseline)
     estimate = RunEstimate([], [])

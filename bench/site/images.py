@@ -14,7 +14,7 @@ from PIL import Image
 from bench.run.store import RunStore
 
 RENDERINGS = {
-    "grayscale": "the stored grayscale map (the spec's rendering: what PNG size and SSIM measure)",
+    "grayscale": "the stored grayscale map (the suite's rendering, abs-p99.5: what PNG size and SSIM measure)",
     "heatmap": "signed maps red (positive) and blue (negative), as the run report's map grid draws them, unsigned ones "
     "in inferno (dark to bright), each to the 99.5th percentile of |relevance|",
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch port of the suite's Noise Mask objective (SPEC section 1) for converged
+"""PyTorch port of the suite's Noise Mask objective (methods/noise_mask.py) for converged
 reference runs and fast-mode exploration on a GPU machine that has no TensorFlow.
 
 Same objective as methods/noise_mask.py:
