@@ -15,11 +15,13 @@ when the machine's speed drifts (absolute seconds on shared machines do not):
   setting, ROAD's own 9 fractions, and the 100-step curve) against the 100-step random-colour
   curve, each also against its raw forward passes;
 * ``check / raw`` (``--check``, needs the shared NIPS-2017 sample): ``bench check sensitivity``
-  against the shipped ``nips17-ci`` reference, both replacements, against the raw forward passes
-  its curves make (32 images x 4 curves x 101 steps = 12,928 under the old 100-step ROAD curve).
+  against the shipped ``nips17-ci`` reference, both replacements, against 12,928 raw forward
+  passes (32 images x 4 curves x 101 steps, the passes of a check when ROAD's curves had 100
+  steps) and against the passes its curves make now; ``--check-also FOLDER`` times a check against
+  another reference in the same process (e.g. a copy of the reference before ROAD's own grid).
 
 Usage: ``python benchmarks/bench_speed.py --out results/benchmarks/bench_speed.json [--images 4]
-[--check]``; ``tox -e bench`` runs it with the other benchmarks.
+[--check] [--check-also FOLDER]``; ``tox -e bench`` runs it with the other benchmarks.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import numpy as np
 
 import metrics
 from bench.datasets import embedded_image_set_dir, load_image_set, shared_sample_dir
-from bench.run.profile import curve_grid
+from bench.run.profile import curve_grid, with_explicit_road_grid
 from common.files import write_json
 from methods import build_method
 from metrics.perturbation import ROAD_PROTOCOL_COVERAGE, ROAD_PROTOCOL_STEPS
@@ -95,6 +97,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timings per raw figure, the minimum kept (default 3)")
     parser.add_argument("--noise-mask-iterations", type=int, default=100, help="I: runs of I and 3I iterations (default 100)")
     parser.add_argument("--check", action="store_true", help="also time bench check sensitivity against nips17-ci")
+    parser.add_argument(
+        "--check-also",
+        action="append",
+        metavar="REFERENCE",
+        help="also time the check against this reference folder (e.g. an older copy)",
+    )
     args = parser.parse_args()
 
     model = get_model("efficientnet_lite0")
@@ -165,16 +173,21 @@ def main() -> None:
     for name in list(settings)[1:]:
         row(f"{name} / random colour", curve_seconds[name], colour, "random colour, 100 steps")
 
-    if args.check:
+    for reference in ([CHECK_REFERENCE] if args.check else []) + (args.check_also or []):
         from bench.regression.check import run_check  # noqa: PLC0415 - loads the reference machinery
         from bench.regression.references import load_reference  # noqa: PLC0415
 
-        ref = load_reference(CHECK_REFERENCE)
-        ms = ref.fingerprint["metrics_settings"]
+        ref = load_reference(reference)
+        ms = with_explicit_road_grid(ref.fingerprint["metrics_settings"])
         passes = len(ref.image_ids) * (1 + sum(2 * curve_grid(ms, r)[0] for r in ref.replacements))
+        grids = ", ".join(f"{r} {curve_grid(ms, r)[0]} steps" for r in ref.replacements)
         with tempfile.TemporaryDirectory() as tmp:
-            seconds = timed(lambda: run_check("sensitivity", Path(tmp) / "check", data_dir=DATA, log=lambda _: None))
-        row(f"bench check sensitivity vs {CHECK_REFERENCE}", seconds, 12_928 * forward, "12,928 raw forward passes")
+            seconds = timed(
+                lambda ref=ref: run_check(
+                    "sensitivity", Path(tmp) / "check", reference=str(ref.path), data_dir=DATA, log=lambda _: None
+                )
+            )
+        row(f"bench check sensitivity vs {ref.name} ({grids})", seconds, 12_928 * forward, "12,928 raw forward passes")
         row(f"  the same, vs its own curves' passes ({passes})", seconds, passes * forward, f"{passes} raw forward passes")
 
     write_json(
