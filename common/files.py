@@ -186,11 +186,14 @@ def replace_dir(staged: Path, target: Path) -> None:
 def cache_dir() -> Path:
     """Per-user cache (``$BENCH_CACHE_DIR``, else ``$XDG_CACHE_HOME/noise-mask-bench``), created
     if need be; one that cannot be created or written is an :class:`InputError` naming it and
-    the variables that choose another (an unwritable HOME, a read-only file system)."""
-    root = (
-        os.environ.get("BENCH_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "noise-mask-bench"
-    )
-    path = Path(root)
+    the variables that choose another (an unwritable HOME, a read-only file system).
+
+    ``XDG_CACHE_HOME`` follows the XDG Base Directory Specification: set but empty is unset,
+    and a relative path is invalid and ignored; either way the default ``$HOME/.cache`` is used
+    (never a folder relative to the current directory). An empty ``BENCH_CACHE_DIR`` is unset too."""
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache"
+    path = Path(os.environ.get("BENCH_CACHE_DIR") or base / "noise-mask-bench")
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as err:

@@ -155,3 +155,38 @@ def test_an_oserror_that_names_no_path_or_is_no_environment_fault_keeps_its_trac
     monkeypatch.setattr(run_commands, "_report", broken)
     with pytest.raises(OSError, match="Input/output"):
         main(["report", "x"])
+
+
+@pytest.mark.parametrize("xdg", ["", "relative/cache"])
+def test_an_empty_or_relative_xdg_cache_home_means_home_dot_cache(xdg, tmp_path, monkeypatch):
+    from common.files import cache_dir
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", xdg)
+    monkeypatch.delenv("BENCH_CACHE_DIR", raising=False)
+    assert cache_dir() == tmp_path / "home" / ".cache" / "noise-mask-bench"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home"]  # nothing in the current directory
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))  # an absolute one is used
+    assert cache_dir() == tmp_path / "xdg" / "noise-mask-bench"
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "bench"))  # and BENCH_CACHE_DIR comes first
+    assert cache_dir() == tmp_path / "bench"
+
+
+def test_an_empty_xdg_cache_home_writes_nothing_into_the_current_directory(tmp_path):
+    """The command line end to end: the embedded set is made under HOME/.cache, not ./noise-mask-bench."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HOME": str(tmp_path / "home"), "XDG_CACHE_HOME": ""}
+    env.pop("BENCH_CACHE_DIR", None)
+    work = tmp_path / "cwd"
+    work.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-c", "from bench.datasets import embedded_image_set_dir as e; print(e())"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(tmp_path / "home" / ".cache" / "noise-mask-bench" / "embedded-v1")
+    assert list(work.iterdir()) == []
