@@ -10,6 +10,7 @@ neither that nor a non-root user is available)."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -190,3 +191,36 @@ def test_an_empty_xdg_cache_home_writes_nothing_into_the_current_directory(tmp_p
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(tmp_path / "home" / ".cache" / "noise-mask-bench" / "embedded-v1")
     assert list(work.iterdir()) == []
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("terminal", [False, True], ids=["log", "terminal"])
+@pytest.mark.parametrize("value", ["-1", "abc", "nan", "inf"])
+def test_a_bad_progress_interval_is_refused_before_the_run_folder_is_made(value, terminal, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("BENCH_PROGRESS_INTERVAL", value)
+    screen = Terminal()
+    if terminal:
+        monkeypatch.setattr("sys.stderr", screen)
+    out = tmp_path / "run"
+    assert main([*RUN, "--data-dir", str(embedded_image_set_dir()), "--out", str(out)]) == 2
+    err = screen.getvalue() if terminal else capsys.readouterr().err
+    assert "BENCH_PROGRESS_INTERVAL must be a finite number of seconds >= 0" in err and repr(value) in err, err
+    assert "model:" not in capsys.readouterr().out  # nothing started: no model loaded
+    assert not out.exists()
+
+
+def test_a_progress_bar_on_a_terminal_refuses_a_bad_interval_too(monkeypatch):
+    from common.errors import InputError
+    from common.progress import progress
+
+    monkeypatch.setattr("sys.stderr", Terminal())
+    monkeypatch.setenv("BENCH_PROGRESS_INTERVAL", "-1")
+    with pytest.raises(InputError, match="BENCH_PROGRESS_INTERVAL"):
+        progress(total=1, desc="x")
+    monkeypatch.setenv("BENCH_PROGRESS_INTERVAL", "2.5")
+    with progress(total=1, desc="x") as bar:  # a valid one is accepted
+        bar.update()

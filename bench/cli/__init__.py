@@ -14,6 +14,7 @@ import sys
 
 from bench.cli import data, meta, regression, run, site, studies
 from common.errors import InputError, environment_fault
+from common.progress import check_environment
 
 COMMANDS = (data, run, regression, studies, meta, site)
 """The command modules, in the order ``--help`` lists their commands."""
@@ -40,6 +41,7 @@ def main(argv=None) -> int:
         sys.stdout.reconfigure(line_buffering=True)
     args = build_parser().parse_args(argv)
     try:
+        check_environment()  # before anything starts (a run folder made, a model loaded)
         return args.func(args)
     except InputError as err:
         print(f"error: {err}", file=sys.stderr)
