@@ -224,3 +224,65 @@ def test_a_progress_bar_on_a_terminal_refuses_a_bad_interval_too(monkeypatch):
     monkeypatch.setenv("BENCH_PROGRESS_INTERVAL", "2.5")
     with progress(total=1, desc="x") as bar:  # a valid one is accepted
         bar.update()
+
+
+# ------------------------------------------------------------------ Kaggle: never the network
+
+
+@pytest.fixture
+def kaggle_home(monkeypatch, tmp_path) -> Path:
+    """A HOME of its own and no Kaggle variables; the real client, which goes online, is never made."""
+    from bench.datasets import fetch
+
+    for var in ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_TOKEN", "KAGGLE_CONFIG_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+
+    def no_real_client():
+        raise AssertionError("the real Kaggle client was made")
+
+    monkeypatch.setattr(fetch, "default_kaggle_client", no_real_client)
+    return tmp_path
+
+
+@pytest.mark.parametrize("content", ["[1, 2]", '"u:k"', "null", "{not json"])
+def test_a_kaggle_json_that_is_no_object_is_exit_2_naming_it(content, kaggle_home, capsys):
+    config = kaggle_home / "home" / ".kaggle" / "kaggle.json"
+    config.parent.mkdir(parents=True)
+    config.write_text(content)
+    dest = kaggle_home / "data" / "nips17"
+    assert main(["fetch", "--data-dir", str(dest)]) == 2
+    err = capsys.readouterr().err
+    assert f"{config}: " in err and '{"username": "<user>", "key": "<key>"}' in err and "Traceback" not in err, err
+    assert not (kaggle_home / "data").exists()  # refused before anything was made
+
+
+class OfflineKaggleApi:
+    """KaggleApi's authenticate as it ends without a network when KAGGLE_API_TOKEN is set
+    (the token is checked online; requests raises its ConnectionError)."""
+
+    def authenticate(self):
+        import requests
+
+        raise requests.exceptions.ConnectionError("Failed to resolve 'api.kaggle.com' ([Errno -2] Name or service not known)")
+
+
+class BrokenKaggleApi:
+    def authenticate(self):
+        raise AttributeError("'list' object has no attribute 'get'")
+
+
+@pytest.mark.parametrize(
+    "api, said",
+    [(OfflineKaggleApi, "Kaggle could not be reached to check the credentials"), (BrokenKaggleApi, "Kaggle's client failed")],
+)
+def test_a_kaggle_client_that_fails_to_authenticate_is_exit_2(api, said, kaggle_home, monkeypatch, capsys):
+    from bench.datasets import fetch
+
+    monkeypatch.setenv("KAGGLE_API_TOKEN", "a-token")
+    monkeypatch.setattr(fetch, "default_kaggle_client", lambda: fetch.authenticated(api()))
+    dest = kaggle_home / "data" / "nips17"
+    assert main(["fetch", "--data-dir", str(dest)]) == 2
+    err = capsys.readouterr().err
+    assert said in err and "Traceback" not in err and f"Nothing was written to {dest}" in err, err
+    assert list((kaggle_home / "data").iterdir()) == []  # nor the set, nor a lock or download folder
