@@ -1,0 +1,132 @@
+"""Analyses pair only what is the same (issue 34, rule 3): bench meta's two SOURCEs pair by image
+id and pixel sha256, its outputs never go into an input folder, a shipped reference is
+read-only, grades on too few images say so and every grade shows its n, and a plug-in method's
+perturbation test can be requested. Each case checks the exit code, the message and what is
+(not) on disk. Runs: the tiny model, smoke profile, the embedded images."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from bench.cli import main
+from bench.datasets import embedded_image_set_dir
+from models import MODELS, ModelSpec
+from models.keras_classifier import ModelWrapper
+from models.tiny import build_tiny
+
+METHODS = "sensitivity,elrp"
+
+
+def build_tiny48() -> ModelWrapper:
+    """Another model: the tiny net at 48x48 input (its pixel hashes are taken at another size)."""
+    model = build_tiny(seed=1, size=48)
+    model.name = "tiny48"
+    return model
+
+
+def build_tiny_b() -> ModelWrapper:
+    """Another model of the same input size as tiny (hashes compared directly)."""
+    model = build_tiny(seed=2)
+    model.name = "tiny_b"
+    return model
+
+
+def register(mp: pytest.MonkeyPatch) -> None:
+    for name, size, builder in (("tiny48", 48, build_tiny48), ("tiny_b", 32, build_tiny_b)):
+        mp.setitem(MODELS, name, ModelSpec(name, size, "x / 127.5 - 1", f"{__name__}:{builder.__name__}", None, "a test model"))
+
+
+def run(out: Path, data: Path, model: str = "tiny", limit: int = 2) -> Path:
+    argv = ["run", "--profile", "smoke", "--model", model, "--methods", METHODS, "--limit", str(limit)]
+    assert main([*argv, "--data-dir", str(data), "--out", str(out)]) == 0
+    return out
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != ".lock"
+    }
+
+
+@pytest.fixture(scope="module")
+def sets(tmp_path_factory) -> dict[str, Path]:
+    """The embedded images; a copy with one image's pixels changed under the same id; a copy
+    with the ids renamed (the same pictures under other names)."""
+    base = tmp_path_factory.mktemp("sets")
+    original = embedded_image_set_dir()
+    changed = base / "changed"
+    shutil.copytree(original, changed)
+    png = changed / "images" / "chelsea.png"
+    Image.fromarray(255 - np.asarray(Image.open(png).convert("RGB"))).save(png)
+    renamed = base / "renamed"
+    shutil.copytree(original, renamed)
+    csv = (renamed / "images.csv").read_text()
+    for p in sorted((renamed / "images").glob("*.png")):
+        p.rename(p.with_name(f"x-{p.name}"))
+        csv = csv.replace(f"\n{p.stem},", f"\nx-{p.stem},")
+    (renamed / "images.csv").write_text(csv)
+    return {"original": original, "changed": changed, "renamed": renamed}
+
+
+@pytest.fixture(scope="module")
+def runs(sets, tmp_path_factory) -> dict[str, Path]:
+    base = tmp_path_factory.mktemp("runs")
+    with pytest.MonkeyPatch.context() as mp:
+        register(mp)
+        return {
+            "first": run(base / "first", sets["original"]),
+            "same 48": run(base / "same48", sets["original"], "tiny48"),
+            "changed 48": run(base / "changed48", sets["changed"], "tiny48"),
+            "changed 32": run(base / "changed32", sets["changed"], "tiny_b"),
+            "renamed 32": run(base / "renamed32", sets["renamed"], "tiny_b"),
+            "one 32": run(base / "one32", sets["original"], "tiny_b", limit=1),
+        }
+
+
+def meta(capsys, *argv: str) -> tuple[int, str]:
+    capsys.readouterr()
+    code = main(["meta", *argv, "--perturb-images", "0", "--bootstrap", "20"])
+    return code, capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ pairing by id and pixels
+
+
+def test_a_second_run_on_the_same_images_pairs_at_another_input_size(runs, sets, tmp_path, capsys):
+    out = tmp_path / "meta"
+    code, err = meta(capsys, str(runs["first"]), str(runs["same 48"]), "--out", str(out), "--data-dir", str(sets["original"]))
+    assert code == 0, err
+    assert "inter_model_tau" in (out / "meta.csv").read_text()
+
+
+@pytest.mark.parametrize(
+    "second, said",
+    [
+        ("changed 48", "1 share an id but not the pixels (chelsea)"),
+        ("changed 32", "1 share an id but not the pixels (chelsea)"),
+        ("renamed 32", "pair on 0 of 2 images"),
+        ("one 32", "1 are only in first (chelsea)"),
+    ],
+)
+def test_a_second_run_that_does_not_pair_everywhere_is_refused_naming_the_ids(second, said, runs, sets, tmp_path, capsys):
+    out = tmp_path / "meta"
+    code, err = meta(capsys, str(runs["first"]), str(runs[second]), "--out", str(out), "--data-dir", str(sets["original"]))
+    assert code == 2, err
+    assert said in err, err
+    assert not out.exists()  # refused before anything was written
+
+
+def test_images_read_again_from_another_folder_than_the_runs_are_refused(runs, sets, tmp_path, capsys):
+    out = tmp_path / "meta"
+    code, err = meta(capsys, str(runs["first"]), str(runs["same 48"]), "--out", str(out), "--data-dir", str(sets["changed"]))
+    assert code == 2, err
+    assert f"the images in {sets['changed']} are not those first ran on (chelsea differ)" in err
+    assert not out.exists()
