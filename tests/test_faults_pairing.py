@@ -21,6 +21,7 @@ from models.keras_classifier import ModelWrapper
 from models.tiny import build_tiny
 
 METHODS = "sensitivity,elrp"
+PACKAGE_SHIPPED = Path(__file__).resolve().parents[1] / "bench" / "regression" / "shipped"
 
 
 def build_tiny48() -> ModelWrapper:
@@ -130,3 +131,100 @@ def test_images_read_again_from_another_folder_than_the_runs_are_refused(runs, s
     assert code == 2, err
     assert f"the images in {sets['changed']} are not those first ran on (chelsea differ)" in err
     assert not out.exists()
+
+
+# ------------------------------------------------------------------ never into an input; shipped is read-only
+
+
+@pytest.fixture
+def reference(tmp_path) -> Path:
+    """A reference of one's own: a copy of the shipped embedded-ci."""
+    from bench.regression.references import load_reference
+
+    ref = tmp_path / "ref"
+    shutil.copytree(load_reference("embedded-ci").path, ref)
+    return ref
+
+
+@pytest.mark.parametrize("inside", ["", "sub"])
+def test_meta_out_into_a_reference_is_refused_and_it_stays_loadable(inside, reference, capsys):
+    from bench.regression.references import load_reference
+
+    before = snapshot(reference)
+    out = reference / inside if inside else reference
+    for extra in ([], ["--attach"]):
+        code, err = meta(capsys, str(reference), "--out", str(out), *extra)
+        assert code == 2, err
+        assert f"--out {out} is inside the SOURCE {reference}: bench meta never writes into its input" in err
+    assert snapshot(reference) == before and not (reference / "sub").exists()
+    load_reference(reference)  # every later check still accepts it
+
+
+def test_meta_out_into_a_run_is_refused_but_its_own_meta_folder_is_not(runs, sets, tmp_path, capsys):
+    copy = tmp_path / "run"
+    shutil.copytree(runs["first"], copy)
+    before = snapshot(copy)
+    for out in (copy, copy / "figures"):
+        code, err = meta(capsys, str(copy), "--out", str(out))
+        assert code == 2 and f"(a run's own meta-evaluation goes to {copy / 'meta'})" in err, err
+    code, err = meta(capsys, str(runs["same 48"]), str(copy), "--out", str(copy), "--data-dir", str(sets["original"]))
+    assert code == 2 and f"is inside the SOURCE {copy}" in err, err  # the second SOURCE is an input too
+    assert snapshot(copy) == before
+    code, err = meta(capsys, str(copy), "--out", str(copy / "meta"))
+    assert code == 0, err
+    assert set(snapshot(copy)) - set(before) <= {f"meta/{n}" for n in ("meta.csv", "meta.md", "meta.json", "figures/meta.png")}
+
+
+def shipped_files() -> dict[str, str]:
+    return snapshot(PACKAGE_SHIPPED)
+
+
+def test_attach_to_a_shipped_reference_is_refused_saying_copy_it_first(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("BENCH_MAINTAINER", raising=False)
+    before = shipped_files()
+    out = tmp_path / "meta"
+    code, err = meta(capsys, "embedded-ci", "--out", str(out), "--attach")
+    assert code == 2, err
+    assert "is a reference shipped with the suite (embedded-ci); it is read-only" in err
+    assert "cp -r " in err and "python -m bench reference RUN_DIR --out DIR" in err and "BENCH_MAINTAINER=1" in err
+    assert not out.exists()  # refused before any work
+    code, err = meta(capsys, "embedded-ci", "--out", str(Path(str(load_path("embedded-ci"))) / "meta"))
+    assert code == 2, err  # nor are meta's own files written into it
+    assert shipped_files() == before
+
+
+def load_path(name: str) -> Path:
+    from bench.regression.references import load_reference
+
+    return load_reference(name).path
+
+
+@pytest.fixture
+def shipped_copy(tmp_path, monkeypatch) -> Path:
+    """The shipped folder, copied: SHIPPED_DIR points there, so the maintainers' escape can be
+    used without touching the package's own references."""
+    from bench.regression import references
+
+    folder = tmp_path / "shipped"
+    shutil.copytree(PACKAGE_SHIPPED, folder)
+    monkeypatch.setattr(references, "SHIPPED_DIR", folder)
+    return folder
+
+
+def test_the_maintainers_can_still_refresh_the_shipped_references(shipped_copy, runs, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("BENCH_MAINTAINER", raising=False)
+    package = shipped_files()
+    before = snapshot(shipped_copy)
+    meta_out = tmp_path / "meta"
+    assert meta(capsys, "embedded-ci", "--out", str(meta_out), "--attach")[0] == 2
+    target = shipped_copy / "embedded-ci"
+    code = main(["reference", str(runs["first"]), "--out", str(target), "--name", "embedded-ci"])
+    assert code == 2 and "it is read-only: freeze into a copy" in capsys.readouterr().err
+    assert snapshot(shipped_copy) == before
+    monkeypatch.setenv("BENCH_MAINTAINER", "1")  # the documented escape (bench/regression/shipped/README.md)
+    code, err = meta(capsys, "embedded-ci", "--out", str(meta_out), "--attach")
+    assert code == 0, err
+    assert (target / "meta.csv").read_bytes() == (meta_out / "meta.csv").read_bytes()
+    assert main(["reference", str(runs["first"]), "--out", str(target), "--name", "embedded-ci"]) == 0
+    assert snapshot(target) != {k.removeprefix("embedded-ci/"): v for k, v in before.items() if k.startswith("embedded-ci/")}
+    assert shipped_files() == package  # the package's own references did not change

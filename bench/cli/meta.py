@@ -72,12 +72,17 @@ def _source(name: str):
 
     if (Path(name) / REFERENCE_JSON).is_file() or name in SHIPPED:
         ref = load_reference(name)
-        return from_reference_tables(ref.name, ref.fingerprint, ref.metrics, ref.curves(), early_morf_window), ref
+        return from_reference_tables(ref.name, ref.fingerprint, ref.metrics, ref.curves(), early_morf_window, ref.path), ref
     return from_run(name, early_morf_window), None
 
 
 def _meta(args) -> int:
-    from bench.regression.references import ReferenceInputError, attach_meta  # noqa: PLC0415 - heavy: pandas
+    from bench.regression.references import (  # noqa: PLC0415 - heavy: pandas
+        ReferenceInputError,
+        attach_meta,
+        is_shipped,
+        require_writable_reference,
+    )
     from bench.studies.meta.perturb import plan_for  # noqa: PLC0415 - heavy: pandas
     from bench.studies.meta.run import META_CSV, run_meta  # noqa: PLC0415 - heavy: pandas, matplotlib
     from common.errors import InputError  # noqa: PLC0415
@@ -94,6 +99,10 @@ def _meta(args) -> int:
         )
     if args.attach and reference is None:
         raise ReferenceInputError(f"--attach: {args.sources[0]} is a run folder, not a reference")
+    if args.attach:  # before any work
+        require_writable_reference(reference.path, "attach to")
+    if is_shipped(args.out):
+        raise ReferenceInputError(f"--out {args.out}: inside the shipped references' folder; choose a folder of your own")
     plan = None
     if args.perturb_images:
         methods = [m for m in args.perturb_methods.split(",") if m]

@@ -17,6 +17,7 @@ import pandas as pd
 
 from bench.datasets.imageset import CSV_NAME
 from bench.run.store import RANDOM_ORDER, RunFolderError, RunStore
+from bench.studies.meta.settings import META_FOLDER
 from common.errors import InputError
 from metrics.perturbation import DEFAULT_REPLACEMENT
 
@@ -43,6 +44,9 @@ class MetaSource:
     input_size: tuple[int, int] | None = None
     data_dir: str | None = None
     """The run's data folder, as its run.json records it (a reference records none)."""
+    path: str | None = None
+    """The run or reference folder read (bench meta writes nothing into it)."""
+    reference: bool = False
 
     def table(self, metric: str, methods: list[str] | None = None) -> pd.DataFrame:
         """Images (index) x methods: ``metric``'s values, images lacking a method's value dropped."""
@@ -91,14 +95,20 @@ def from_run(folder: str | Path, window: Window) -> MetaSource:
         image_sha256=dict(run.get("image_sha256") or {}),
         input_size=tuple(run["model_input_size"]),
         data_dir=run.get("data_dir"),
+        path=str(folder),
     )
 
 
 def from_reference_tables(
-    name: str, fingerprint: dict, metrics: pd.DataFrame, curves: Mapping[str, np.ndarray], window: Window
+    name: str,
+    fingerprint: dict,
+    metrics: pd.DataFrame,
+    curves: Mapping[str, np.ndarray],
+    window: Window,
+    path: str | Path | None = None,
 ) -> MetaSource:
     """A reference's fingerprint, metrics.csv and curves.npz (``<method>.<order>_logit`` arrays,
-    rows in the fingerprint's image order; ``road:morf`` for ROAD's)."""
+    rows in the fingerprint's image order; ``road:morf`` for ROAD's); ``path``: its folder."""
     ids = list(fingerprint["image_ids"])
     rows = []
     for key, values in curves.items():
@@ -117,6 +127,8 @@ def from_reference_tables(
         settings=_settings(fingerprint),
         image_sha256=dict(fingerprint.get("image_sha256") or {}),
         input_size=tuple(fingerprint["model_input_size"]) if fingerprint.get("model_input_size") else None,
+        path=None if path is None else str(path),
+        reference=True,
     )
 
 
@@ -200,3 +212,23 @@ def _differ_resized(source: MetaSource, other: MetaSource, ids: list[str], data_
             "--data-dir with the images of the runs, to compare the two SOURCEs' pixels"
         )
     return [i for i in ids if hashes[1][i] != other.image_sha256[i]]
+
+
+def require_outside_sources(out: str | Path, sources: list[MetaSource]) -> None:
+    """Refuse (:class:`InputError`) an output folder that is a SOURCE's folder or inside one:
+    bench meta never writes into its input (a reference given files its reference.json does not
+    list is refused by every later check; a run's figures/ is its report's). The one place
+    inside a run it writes is the run's own ``meta/`` (:data:`META_FOLDER`), which the run's
+    report and ``bench reference`` read."""
+    target = Path(out).resolve()
+    for s in sources:
+        if s.path is None:
+            continue
+        folder = Path(s.path).resolve()
+        own = not s.reference and target == folder / META_FOLDER
+        if target.is_relative_to(folder) and not own:
+            hint = "" if s.reference else f" (a run's own meta-evaluation goes to {Path(s.path) / META_FOLDER})"
+            raise InputError(
+                f"--out {out} is inside the SOURCE {s.path}: bench meta never writes into its input{hint}; choose a "
+                "folder outside it. Nothing was written"
+            )
