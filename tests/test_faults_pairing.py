@@ -7,10 +7,12 @@ perturbation test can be requested. Each case checks the exit code, the message 
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -228,3 +230,63 @@ def test_the_maintainers_can_still_refresh_the_shipped_references(shipped_copy, 
     assert main(["reference", str(runs["first"]), "--out", str(target), "--name", "embedded-ci"]) == 0
     assert snapshot(target) != {k.removeprefix("embedded-ci/"): v for k, v in before.items() if k.startswith("embedded-ci/")}
     assert shipped_files() == package  # the package's own references did not change
+
+
+# ------------------------------------------------------------------ grades on too few images; n beside every grade
+
+
+def meta_rows(n: int) -> pd.DataFrame:
+    return pd.DataFrame(
+        [("ssim", "inter_rater_alpha", 0.95, 0.9, 1.0, n), ("png_bytes", "inter_rater_alpha", 0.1, 0.0, 0.2, n)],
+        columns=["metric", "measure", "value", "ci_low", "ci_high", "n"],
+    )
+
+
+def test_a_grade_on_fewer_than_the_minimum_of_images_is_too_few_images():
+    from bench.studies.meta.grades import MIN_IMAGES, TOO_FEW, grade_table
+
+    few, enough = grade_table(meta_rows(MIN_IMAGES - 1)), grade_table(meta_rows(MIN_IMAGES))
+    assert {m: (g["grade"], g["n"]) for m, g in few.items()} == {"ssim": (TOO_FEW, 5), "png_bytes": (TOO_FEW, 5)}
+    assert {m: (g["grade"], g["n"]) for m, g in enough.items()} == {"ssim": ("high", 6), "png_bytes": ("low", 6)}
+
+
+def test_meta_md_and_the_site_show_n_beside_every_grade(runs, tmp_path, capsys):
+    out = tmp_path / "meta"
+    code, err = meta(capsys, str(runs["first"]), "--out", str(out))
+    assert code == 0, err
+    text = (out / "meta.md").read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "**" in line]
+    assert rows and all("**too few images** (n=2)" in line for line in rows), rows  # 2 images: no high, no low
+    assert "high" not in " ".join(rows)
+    site = tmp_path / "site"
+    assert main(["site", str(runs["first"]), str(out), "nips17-ci", "embedded-ci", "--out", str(site)]) == 0
+    pages = " ".join(p.read_text() for p in site.glob("*.html"))
+    assert "trust: too few images (n=2)" in pages  # the 2-image run's own grades
+    assert "trust: too few images (n=5)" in pages  # embedded-ci: 5 images
+    assert re.search(r"trust: (high|medium|low) \(n=6\)", pages)  # nips17-ci: 32 images, the perturbation test on 6
+    assert not re.search(r"trust: (high|medium|low|too few images)<", pages)  # no grade without its n
+
+
+def test_check_md_shows_n_beside_every_grade():
+    from bench.regression.check import markdown
+    from bench.studies.meta.grades import grade_table
+
+    row = dict(higher_is_better=True, mean_diff=1.0, ci_low=0.5, ci_high=1.5, p_value=0.01, p_raw=0.01, n=2)
+    result = {
+        "method": "m",
+        "reference": {"name": "r", "model": "tiny", "baselines": ["a"]},
+        "images": ["x", "y"],
+        "comparisons": [dict(row, baseline="a", metric=m, verdict="better") for m in ("ssim", "png_bytes")],
+        "ranks": [{"metric": m, "higher_is_better": True, "rank": 1, "of": 2} for m in ("ssim", "png_bytes")],
+        "against": None,
+        "regressions": [],
+        "statistics": {"verdict": "v", "test": "t", "correction": "c"},
+        "seconds_per_image": [],
+        "trust": grade_table(meta_rows(2)),
+        "replacement_agreement": [],
+    }
+    text = markdown(result)
+    assert "| ssim ↑ | 1 of 2 | too few images (n=2): inter_rater_alpha 0.95 |" in text, text
+    assert "| png_bytes ↑ | 1 of 2 | too few images (n=2): inter_rater_alpha 0.10 |" in text  # not "low", no †
+    result["trust"] = grade_table(meta_rows(32))
+    assert "| png_bytes ↑ | 1 of 2 | low (n=32): inter_rater_alpha 0.10 |" in markdown(result)
