@@ -7,6 +7,7 @@ perturbation test can be requested. Each case checks the exit code, the message 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import shutil
 from pathlib import Path
@@ -290,3 +291,39 @@ def test_check_md_shows_n_beside_every_grade():
     assert "| png_bytes ↑ | 1 of 2 | too few images (n=2): inter_rater_alpha 0.10 |" in text  # not "low", no †
     result["trust"] = grade_table(meta_rows(32))
     assert "| png_bytes ↑ | 1 of 2 | low (n=32): inter_rater_alpha 0.10 |" in markdown(result)
+
+
+# ------------------------------------------------------------------ a plug-in's perturbation test
+
+PLUGIN = "examples.plugins.noisy_sensitivity:NoisySensitivity"
+
+
+@pytest.fixture(scope="module")
+def plugin_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("plugin") / "run"
+    argv = ["run", "--profile", "smoke", "--methods", f"sensitivity,{PLUGIN}", "--limit", "2"]
+    assert main([*argv, "--data-dir", str(embedded_image_set_dir()), "--out", str(out)]) == 0
+    return out
+
+
+def test_a_plugin_methods_perturbation_test_can_be_requested_as_module_class(plugin_run, tmp_path, capsys):
+    out = tmp_path / "meta"
+    capsys.readouterr()
+    argv = ["meta", str(plugin_run), "--out", str(out), "--bootstrap", "20", "--data-dir", str(embedded_image_set_dir())]
+    assert main([*argv, "--perturb-images", "2", "--perturb-methods", f"sensitivity,{PLUGIN}"]) == 0
+    perturbed = pd.read_csv(out / "perturbed.csv")
+    assert set(perturbed["method"]) == {"sensitivity", "noisy_sensitivity"}
+    assert set(perturbed["condition"]) == {"original", "noise", "randomised"}
+    info = json.loads((out / "meta.json").read_text())
+    assert info["perturbation"]["methods"] == ["sensitivity", "noisy_sensitivity"]
+    assert "noise_resilience" in set(pd.read_csv(out / "meta.csv")["measure"])
+
+
+def test_a_plugin_requested_by_its_stored_name_alone_is_told_to_use_module_class(plugin_run, tmp_path, capsys):
+    out = tmp_path / "meta"
+    capsys.readouterr()
+    argv = ["meta", str(plugin_run), "--out", str(out), "--perturb-images", "2", "--perturb-methods", "noisy_sensitivity"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--perturb-methods noisy_sensitivity:" in err and "--perturb-methods module:Class" in err, err
+    assert not out.exists()

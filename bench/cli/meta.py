@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 
 from bench.cli._arguments import positive_int, whole_number
 from bench.studies.meta.settings import CHEAP_METHODS, IMAGES, NOISE_STD
@@ -47,7 +49,8 @@ def register(sub) -> None:
     p.add_argument(
         "--perturb-methods",
         default=",".join(CHEAP_METHODS),
-        help=f"methods explained again (default: {','.join(CHEAP_METHODS)}; those SOURCE ran)",
+        help=f"methods explained again (default: {','.join(CHEAP_METHODS)}; those SOURCE ran): registered names, "
+        "plug-ins, or module:Class importable from here (a plug-in method the run ran that way)",
     )
     p.add_argument(
         "--noise-std", type=_std, default=NOISE_STD, help=f"the minor perturbation's std (default: {NOISE_STD}, MetaQuantus's)"
@@ -105,6 +108,8 @@ def _meta(args) -> int:
         raise ReferenceInputError(f"--out {args.out}: inside the shipped references' folder; choose a folder of your own")
     plan = None
     if args.perturb_images:
+        if os.getcwd() not in sys.path and "" not in sys.path:  # module:Class importable from the current path
+            sys.path.insert(0, os.getcwd())
         methods = [m for m in args.perturb_methods.split(",") if m]
         plan = plan_for(source.settings, source.model, methods, args.perturb_images, args.noise_std)
         if not plan.methods:
