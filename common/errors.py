@@ -2,11 +2,16 @@
 
 A :class:`InputError` means the user asked for something the suite cannot do as asked (an
 unknown method, a bad parameter value, missing data or weights); the command line prints
-its message without a traceback and exits with code 2. Any other exception is a bug,
-in the suite or in a method, and keeps its traceback.
+its message without a traceback and exits with code 2. So does an :class:`OSError` that the
+environment caused (:func:`environment_fault`: a folder it cannot write, a full disk), naming
+the path. Any other exception is a bug, in the suite or in a method, and keeps its traceback.
 """
 
 from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
 
 
 class InputError(ValueError):
@@ -43,3 +48,25 @@ class FolderBusyError(InputError):
 class MethodOutputError(InputError):
     """A saliency method returned what no metric can score (NaN or infinite relevance); the
     message names the method. A plug-in's fault the user can act on, so exit code 2."""
+
+
+ENVIRONMENT_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT})
+"""The errors of a file system that the user controls (its permissions, its space), not the suite."""
+
+
+def environment_fault(err: OSError) -> str | None:
+    """The message of an :class:`OSError` that the environment caused, naming the path (an
+    unwritable results folder or HOME, a read-only or full disk); None for any other error
+    (a bug, which keeps its traceback). The suite's own hidden working files (a temporary file
+    of an atomic write, a staging folder, a lock) are named by the folder they were to be in."""
+    if err.errno not in ENVIRONMENT_ERRNOS or not err.filename:
+        return None
+    path = Path(os.fsdecode(err.filename))
+    if path.name.startswith("."):
+        path = path.parent
+    advice = (
+        "free some space or choose another folder"
+        if err.errno in (errno.ENOSPC, errno.EDQUOT)
+        else "make it writable, or choose another folder (--out; for the cache, BENCH_CACHE_DIR)"
+    )
+    return f"{path}: {err.strerror.lower() if err.strerror else err}; the command stopped there. To go on, {advice}"

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from common.errors import FolderBusyError
+from common.errors import FolderBusyError, InputError
 
 TEMPORARY_GLOB = ".*.tmp"
 """The names :func:`atomic_path` gives its temporary files (``.<name>.<random><suffix>.tmp``)."""
@@ -184,13 +184,29 @@ def replace_dir(staged: Path, target: Path) -> None:
 
 
 def cache_dir() -> Path:
-    """Per-user cache (``$BENCH_CACHE_DIR``, else ``$XDG_CACHE_HOME/noise-mask-bench``)."""
-    root = (
-        os.environ.get("BENCH_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "noise-mask-bench"
-    )
-    path = Path(root)
-    path.mkdir(parents=True, exist_ok=True)
+    """Per-user cache (``$BENCH_CACHE_DIR``, else ``$XDG_CACHE_HOME/noise-mask-bench``), created
+    if need be; one that cannot be created or written is an :class:`InputError` naming it and
+    the variables that choose another (an unwritable HOME, a read-only file system).
+
+    ``XDG_CACHE_HOME`` follows the XDG Base Directory Specification: set but empty is unset,
+    and a relative path is invalid and ignored; either way the default ``$HOME/.cache`` is used
+    (never a folder relative to the current directory). An empty ``BENCH_CACHE_DIR`` is unset too."""
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache"
+    path = Path(os.environ.get("BENCH_CACHE_DIR") or base / "noise-mask-bench")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InputError(f"{path}: the cache folder cannot be created ({err.strerror}). {_CACHE_ADVICE}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise InputError(f"{path}: the cache folder is not writable. {_CACHE_ADVICE}")
     return path
+
+
+_CACHE_ADVICE = (
+    "The suite keeps the embedded images and converted weights there; set BENCH_CACHE_DIR (or XDG_CACHE_HOME) to a "
+    "writable folder, or make this one writable."
+)
 
 
 def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:

@@ -13,8 +13,10 @@ run's units) writes only when its step is long enough to reach the interval, and
 too. So a run's log gets a line at least every interval while a loop reports updates, and
 short inner steps add nothing. While bars are open, a background thread writes the innermost
 one's line when none was written for an interval (a step with no updates of its own: a
-compilation, a long pass), so the log is never silent for longer. The interval is read when a bar opens; an invalid value is an
-:class:`common.errors.InputError` naming the variable.
+compilation, a long pass), so the log is never silent for longer. The interval is read when a bar opens, on a terminal
+too (where it is not used), and by the command line before any command starts
+(:func:`check_environment`); an invalid value is an :class:`common.errors.InputError` naming the
+variable and what it must be.
 """
 
 from __future__ import annotations
@@ -62,8 +64,17 @@ def line_interval() -> float:
     except ValueError:
         value = -1.0
     if not value >= 0 or math.isinf(value):
-        raise InputError(f"environment variable {INTERVAL_ENV} must be a number of seconds >= 0; got {text!r}")
+        raise InputError(
+            f"environment variable {INTERVAL_ENV} must be a finite number of seconds >= 0 (e.g. 30; 0: a line on every "
+            f"update), or unset for the default {DEFAULT_INTERVAL:g}; got {text!r}"
+        )
     return value
+
+
+def check_environment() -> None:
+    """Refuse an invalid :data:`INTERVAL_ENV` (:class:`InputError`) before anything starts:
+    the command line calls it before every command, whether stderr is a terminal or not."""
+    line_interval()
 
 
 def duration(seconds: float) -> str:
@@ -99,11 +110,12 @@ class Progress:
         self.left_at = 0.0
         self.started = clock()
         self.bar: Any = None
+        if not disable:
+            self.interval = line_interval()  # checked on a terminal too, where only the bar shows
         self.lines = not disable and not sys.stderr.isatty()
         if not disable and not self.lines:
             self.bar = tqdm(total=total, desc=desc, unit=" " + unit, leave=False)
         if self.lines:
-            self.interval = line_interval()
             with _lock:
                 self.outermost = not _open
                 _open.add(self)

@@ -178,7 +178,7 @@ def test_run_meta_writes_the_table_the_markdown_and_the_figure(meta_folder):
     table = pd.read_csv(meta_folder / "meta.csv")
     assert list(table.columns) == COLUMNS and set(table["metric"]) == {"ssim", "png_bytes"}
     text = (meta_folder / "meta.md").read_text()
-    assert "## Trust grades" in text and "Krippendorff" in text and "| png_bytes | **low** |" in text
+    assert "## Trust grades" in text and "Krippendorff" in text and "| png_bytes | **low** (n=16) |" in text
     info = json.loads((meta_folder / "meta.json").read_text())
     assert info["grades"]["png_bytes"]["grade"] == "low" and info["bootstrap_samples"] == 100
     assert (meta_folder / "figures" / "meta.png").stat().st_size > 10_000

@@ -13,7 +13,8 @@ import os
 import sys
 
 from bench.cli import _tensorflow_logs, data, meta, regression, run, site, studies
-from common.errors import InputError
+from common.errors import InputError, environment_fault
+from common.progress import check_environment
 
 COMMANDS = (data, run, regression, studies, meta, site)
 """The command modules, in the order ``--help`` lists their commands."""
@@ -39,7 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     """Run a command. The suite's own input errors (:class:`common.errors.InputError`) print
-    their message and exit 2; anything else is a bug and keeps its traceback."""
+    their message and exit 2, and so do the environment's faults (an :class:`OSError` of a path
+    the command could not write: a read-only results folder or HOME, a full disk;
+    :func:`common.errors.environment_fault`), naming the path; anything else is a bug and keeps
+    its traceback."""
     # a log file gets each line as it is written, in order with the progress lines on stderr
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(line_buffering=True)
@@ -49,9 +53,16 @@ def main(argv=None) -> int:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         _tensorflow_logs.install()
     try:
+        check_environment()  # before anything starts (a run folder made, a model loaded)
         return args.func(args)
     except InputError as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        fault = environment_fault(err)
+        if fault is None:
+            raise
+        print(f"error: {fault}", file=sys.stderr)
         return 2
     finally:
         _tensorflow_logs.remove()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 
 from bench.cli._arguments import positive_int, whole_number
 from bench.studies.meta.settings import CHEAP_METHODS, IMAGES, NOISE_STD
@@ -47,7 +49,8 @@ def register(sub) -> None:
     p.add_argument(
         "--perturb-methods",
         default=",".join(CHEAP_METHODS),
-        help=f"methods explained again (default: {','.join(CHEAP_METHODS)}; those SOURCE ran)",
+        help=f"methods explained again (default: {','.join(CHEAP_METHODS)}; those SOURCE ran): registered names, "
+        "plug-ins, or module:Class importable from here (a plug-in method the run ran that way)",
     )
     p.add_argument(
         "--noise-std", type=_std, default=NOISE_STD, help=f"the minor perturbation's std (default: {NOISE_STD}, MetaQuantus's)"
@@ -72,12 +75,17 @@ def _source(name: str):
 
     if (Path(name) / REFERENCE_JSON).is_file() or name in SHIPPED:
         ref = load_reference(name)
-        return from_reference_tables(ref.name, ref.fingerprint, ref.metrics, ref.curves(), early_morf_window), ref
+        return from_reference_tables(ref.name, ref.fingerprint, ref.metrics, ref.curves(), early_morf_window, ref.path), ref
     return from_run(name, early_morf_window), None
 
 
 def _meta(args) -> int:
-    from bench.regression.references import ReferenceInputError, attach_meta  # noqa: PLC0415 - heavy: pandas
+    from bench.regression.references import (  # noqa: PLC0415 - heavy: pandas
+        ReferenceInputError,
+        attach_meta,
+        is_shipped,
+        require_writable_reference,
+    )
     from bench.studies.meta.perturb import plan_for  # noqa: PLC0415 - heavy: pandas
     from bench.studies.meta.run import META_CSV, run_meta  # noqa: PLC0415 - heavy: pandas, matplotlib
     from common.errors import InputError  # noqa: PLC0415
@@ -94,8 +102,14 @@ def _meta(args) -> int:
         )
     if args.attach and reference is None:
         raise ReferenceInputError(f"--attach: {args.sources[0]} is a run folder, not a reference")
+    if args.attach:  # before any work
+        require_writable_reference(reference.path, "attach to")
+    if is_shipped(args.out):
+        raise ReferenceInputError(f"--out {args.out}: inside the shipped references' folder; choose a folder of your own")
     plan = None
     if args.perturb_images:
+        if os.getcwd() not in sys.path and "" not in sys.path:  # module:Class importable from the current path
+            sys.path.insert(0, os.getcwd())
         methods = [m for m in args.perturb_methods.split(",") if m]
         plan = plan_for(source.settings, source.model, methods, args.perturb_images, args.noise_std)
         if not plan.methods:

@@ -30,7 +30,7 @@ from typing import Any
 
 import pandas as pd
 
-from common.errors import InputError
+from common.errors import InputError, environment_fault
 from common.files import file_lock, file_sha256, replace_dir, write_json
 from common.progress import progress
 
@@ -402,37 +402,85 @@ KAGGLE_HELP = """Kaggle API credentials were not found. To create them:
 Without Kaggle access, import a local copy instead: python -m bench fetch --source PATH"""
 
 
-def kaggle_credentials_present(environ: dict | None = None, home: Path | None = None) -> bool:
+def kaggle_config_files(environ: dict | None = None, home: Path | None = None) -> list[Path]:
+    """The places the Kaggle client reads a ``kaggle.json`` from (``$KAGGLE_CONFIG_DIR``,
+    ``~/.kaggle``, ``~/.config/kaggle``)."""
     env = os.environ if environ is None else environ
     home = Path.home() if home is None else home
+    config_dirs = [Path(env["KAGGLE_CONFIG_DIR"])] if env.get("KAGGLE_CONFIG_DIR") else []
+    return [d / "kaggle.json" for d in [*config_dirs, home / ".kaggle", home / ".config" / "kaggle"]]
+
+
+def kaggle_credentials_present(environ: dict | None = None, home: Path | None = None) -> bool:
+    env = os.environ if environ is None else environ
     if env.get("KAGGLE_API_TOKEN") or (env.get("KAGGLE_USERNAME") and env.get("KAGGLE_KEY")):
         return True
-    config_dirs = [Path(env["KAGGLE_CONFIG_DIR"])] if env.get("KAGGLE_CONFIG_DIR") else []
-    config_dirs += [home / ".kaggle", home / ".config" / "kaggle"]
-    return any((d / name).is_file() for d in config_dirs for name in ("kaggle.json", "access_token"))
+    files = kaggle_config_files(env, home)
+    return any(f.is_file() or (f.parent / "access_token").is_file() for f in files)
+
+
+def check_kaggle_config(environ: dict | None = None, home: Path | None = None) -> None:
+    """Refuse (:class:`FetchError` naming it) a ``kaggle.json`` that is not a JSON object: the
+    Kaggle client ignores one that is no JSON and fails with a traceback on one that is JSON
+    but not an object (a list, a string), whichever credentials are used."""
+    for path in kaggle_config_files(environ, home):
+        if not path.is_file():
+            continue
+        try:
+            config = json.loads(path.read_text())
+        except (OSError, ValueError) as err:
+            raise FetchError(f"{path}: unreadable Kaggle credentials file ({err}).\n{KAGGLE_CONFIG_HELP}") from None
+        if not isinstance(config, dict):
+            raise FetchError(
+                f"{path}: holds a JSON {type(config).__name__}, not the object Kaggle's credentials file is.\n{KAGGLE_CONFIG_HELP}"
+            )
+
+
+KAGGLE_CONFIG_HELP = (
+    'It must read {"username": "<user>", "key": "<key>"} (kaggle.com: Settings -> API -> "Create New Token" '
+    "downloads it); fix or remove it, or use the variables KAGGLE_USERNAME and KAGGLE_KEY or KAGGLE_API_TOKEN instead."
+)
 
 
 def default_kaggle_client():
     from kaggle.api.kaggle_api_extended import KaggleApi  # noqa: PLC0415 - optional, only for a Kaggle download
 
-    api = KaggleApi()
+    return authenticated(KaggleApi())
+
+
+def authenticated(api):
+    """``api`` (a ``KaggleApi``) once its credentials are checked; every way that fails is a
+    :class:`FetchError`: the client's exit on bad credentials, no network (a token is checked
+    online), or any other error of the client."""
     try:
         api.authenticate()
     except SystemExit:  # the kaggle package exits the process on bad credentials
         raise FetchError("Kaggle rejected the credentials.\n" + KAGGLE_HELP) from None
+    except OSError as err:  # requests' ConnectionError and Timeout are OSErrors
+        if environment_fault(err) is not None:
+            raise  # a folder the client could not write: the command line names it
+        raise FetchError(
+            f"Kaggle could not be reached to check the credentials ({type(err).__name__}: {err}). Check the network "
+            "connection (a KAGGLE_API_TOKEN is checked online), or import a local copy: python -m bench fetch --source PATH"
+        ) from None
+    except Exception as err:
+        raise FetchError(f"Kaggle's client failed while reading the credentials ({type(err).__name__}: {err})") from None
     return api
 
 
 def fetch_from_kaggle(
     data_dir: str | os.PathLike,
     competition: bool = False,
-    client_factory: Callable[[], Any] = default_kaggle_client,
+    client_factory: Callable[[], Any] | None = None,
     show_progress: bool = True,
     replace: bool = False,
 ) -> FetchResult:
-    """Download the development set with the ``kaggle`` package, then import it (``replace``: see :func:`import_image_set`)."""
+    """Download the development set with the ``kaggle`` package, then import it (``replace``: see :func:`import_image_set`).
+    ``client_factory``: makes the authenticated client (default: :func:`default_kaggle_client`)."""
     if not kaggle_credentials_present():
         raise FetchError(KAGGLE_HELP)
+    check_kaggle_config()
+    client_factory = client_factory or default_kaggle_client
     data_dir = Path(data_dir)
     prepare_parent(data_dir)
     what = KAGGLE_COMPETITION if competition else KAGGLE_DATASET

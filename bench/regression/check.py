@@ -45,7 +45,7 @@ from bench.regression.stack import stack_note
 from bench.run.profile import bootstrap_samples, parse_value, with_explicit_road_grid
 from bench.run.runner import RunError, run_benchmark
 from bench.run.store import RunStore
-from bench.studies.meta.grades import grade_table
+from bench.studies.meta.grades import MIN_IMAGES, TOO_FEW, grade_label, grade_table
 from bench.studies.sanity import SANITY_FOLDER, SUMMARY_METRICS, final_values, read_table, run_sanity
 from common.errors import InputError, ParameterError
 from common.files import folder_lock, write_json, write_text
@@ -499,9 +499,10 @@ def _verdict_table(result: dict) -> list[str]:
 
 
 def _grade_cell(grade: dict) -> str:
-    """ "low: internal_consistency_replacement_tau 0.07": the grade and the measure that set it."""
+    """ "low (n=32): internal_consistency_replacement_tau 0.07": the grade, the images it rests on
+    and the measure that set it."""
     value, _ = grade["measures"][grade["weakest"]]
-    return f"{grade['grade']}: {grade['weakest']} {value:.2f}"
+    return f"{grade_label(grade)}: {grade['weakest']} {value:.2f}"
 
 
 def _trust_note(result: dict) -> list[str]:
@@ -516,7 +517,8 @@ def _trust_note(result: dict) -> list[str]:
         "",
         f"Trust: how far each metric's verdicts can be trusted on the reference's images, measured on the reference "
         f"itself (python -m bench meta; thresholds: bench/studies/meta/grades.py, after Tomsett et al. 2020 and "
-        f"MetaQuantus 2023): the grade and the measure that set it; – not measured.{marked}",
+        f"MetaQuantus 2023): the grade, n (the images it rests on; below {MIN_IMAGES}, '{TOO_FEW}') and the measure that set "
+        f"it; – not measured.{marked}",
     ]
 
 

@@ -21,12 +21,14 @@ Layout of a reference folder::
 The suite ships two (``bench/regression/shipped/<name>/``; how each was made is in its
 reference.json and in ``bench/regression/shipped/README.md``), each with its curves under both
 replacements (random colour and ROAD), so a check compares both unless told otherwise
-(:meth:`Reference.restricted_to`).
+(:meth:`Reference.restricted_to`). They are read-only: ``bench reference --out`` into them and
+``bench meta --attach`` to them are refused (copy one first) unless :data:`MAINTAINER_ENV` is 1.
 """
 
 from __future__ import annotations
 
 import copy
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -79,6 +81,33 @@ curves, and every metric setting."""
 
 class ReferenceInputError(InputError):
     """A reference that cannot be made or used as asked."""
+
+
+MAINTAINER_ENV = "BENCH_MAINTAINER"
+"""Environment variable: ``1`` lets the maintainers refresh the shipped references in place
+(``bench reference ... --out bench/regression/shipped/NAME``, ``bench meta NAME ... --attach``);
+without it they are read-only (:func:`require_writable_reference`)."""
+
+
+def is_shipped(path: str | Path) -> bool:
+    """Whether ``path`` is (or is inside) the shipped references' folder."""
+    shipped = Path(str(SHIPPED_DIR)).resolve()
+    return Path(path).resolve().is_relative_to(shipped)
+
+
+def require_writable_reference(path: str | Path, action: str) -> None:
+    """Refuse (:class:`ReferenceInputError`) to ``action`` a shipped reference: every user's
+    checks compare against it, so it changes only when the maintainers refresh it, with
+    :data:`MAINTAINER_ENV` set to 1."""
+    if not is_shipped(path) or os.environ.get(MAINTAINER_ENV) == "1":
+        return
+    name = Path(path).name
+    raise ReferenceInputError(
+        f"{path} is a reference shipped with the suite ({name}); it is read-only: {action} a copy of your own, e.g. "
+        f"cp -r {path} my-{name} (then name my-{name} instead of {name}), or freeze a run of your own with python -m bench "
+        f"reference RUN_DIR --out DIR. (Maintainers refreshing the shipped references: set {MAINTAINER_ENV}=1, "
+        "bench/regression/shipped/README.md.) Nothing was written"
+    )
 
 
 @dataclass(frozen=True)
@@ -203,6 +232,7 @@ def freeze_run(run_dir: str | Path, out: str | Path, name: str | None = None, co
         missing = "; ".join(store.missing_records(run["methods"], run["image_ids"])) or f"status {run.get('status')!r}"
         raise RunFolderError(f"{store.root} is not a finished run ({missing}); finish it first (rerun the same command)")
     out = Path(out)
+    require_writable_reference(out, "freeze into")
     if out.exists() and not (out / REFERENCE_JSON).is_file():
         raise ReferenceInputError(f"{out} exists and is not a reference folder; choose another --out (nothing was written)")
     store.verify(run["methods"], run["image_ids"])
@@ -278,6 +308,7 @@ def attach_meta(folder: str | Path, meta_csv: str | Path) -> Reference:
     """Add (or replace) ``meta_csv`` as the reference's meta.csv and record its sha256 in
     reference.json, the reference staged whole and moved into place (as :func:`freeze_run`)."""
     ref = load_reference(folder)
+    require_writable_reference(ref.path, "attach to")
     columns = {"metric", "measure", "value", "ci_low", "ci_high", "n"}
     try:
         found = set(pd.read_csv(meta_csv, nrows=1).columns)

@@ -11,7 +11,8 @@ from pathlib import Path
 from bench.site import charts
 from bench.site.collect import Check, Results
 from bench.site.html import esc, number, page, table, write_page
-from bench.site.leaderboard import grades
+from bench.site.leaderboard import grade_class, grades
+from bench.studies.meta.grades import grade_label
 
 SYMBOL = {"better": "▲ better", "worse": "▼ worse", "indistinguishable": "~"}
 
@@ -28,10 +29,10 @@ def verdict_table(result: dict, graded: dict[str, dict]) -> str:
     rows = []
     for metric in dict.fromkeys(c["metric"] for c in comparisons):
         arrow = "↑" if rank[metric]["higher_is_better"] else "↓"
-        grade = graded.get(metric, {}).get("grade", "–")
+        g = graded.get(metric)
         line = [
             f"{esc(metric)} {arrow}",
-            f'<td class="grade-{esc(grade)}">{esc(grade)}</td>',
+            f'<td class="{grade_class(g)}">{esc(grade_label(g))}</td>' if g else '<td class="grade-">–</td>',
             f"{rank[metric]['rank']} of {rank[metric]['of']}",
         ]
         for baseline in baselines:
@@ -72,7 +73,8 @@ def check_page(check: Check, n: int, graded: dict[str, dict]) -> str:
         f'<h2>Verdicts</h2><div class="scroll">{verdict_table(result, graded)}</div>',
         f"<p class=caption>Cells: verdict and mean difference ({esc(result['method'])} minus the baseline) over the images; "
         f"{esc(result['statistics']['verdict'])} ({esc(result['statistics']['test'])}; {esc(result['statistics']['correction'])}). "
-        "Trust: the metric's grade on the reference's data (bench meta), where it was measured.</p>",
+        "Trust: the metric's grade on the reference's data (bench meta), where it was measured, with n, the images it "
+        "rests on.</p>",
     ]
     if result["regressions"]:
         body.append(f"<h2>Against the previous check ({esc(result['against'])})</h2>{regressions_table(result)}")

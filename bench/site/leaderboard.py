@@ -10,7 +10,7 @@ import pandas as pd
 
 from bench.site.collect import Board, Check, Results
 from bench.site.html import esc, number, page, table
-from bench.studies.meta.grades import grade_table
+from bench.studies.meta.grades import TOO_FEW, grade_label, grade_table
 from metrics import PER_IMAGE_METRICS
 
 
@@ -26,6 +26,11 @@ def grades(meta: pd.DataFrame | None) -> dict[str, dict]:
     """metric -> its trust grade from a meta table (:func:`bench.studies.meta.grades.grade_table`:
     "grade", "weakest" measure, ...); empty without one."""
     return {} if meta is None else grade_table(meta)
+
+
+def grade_class(grade: dict) -> str:
+    """The CSS class of a grade: ``grade-low``, ``grade-medium``, ``grade-high``, ``grade-few``."""
+    return "grade-few" if grade["grade"] == TOO_FEW else f"grade-{esc(grade['grade'])}"
 
 
 def _means(rows: list[dict]) -> dict[str, dict]:
@@ -58,10 +63,9 @@ def board_table(results: Results, board: Board) -> str:
         arrow = "↑" if info.higher_is_better else "↓"
         grade = ""
         if metric in graded:
-            why = esc(
-                f"trust grade (bench meta): {graded[metric]['grade']}, set by its weakest measure, {graded[metric]['weakest']}"
-            )
-            grade = f'<br><span class="grade grade-{esc(graded[metric]["grade"])}" title="{why}">trust: {esc(graded[metric]["grade"])}</span>'
+            g = graded[metric]
+            why = esc(f"trust grade (bench meta): {grade_label(g)}, n: images; set by its weakest measure, {g['weakest']}")
+            grade = f'<br><span class="grade {grade_class(g)}" title="{why}">trust: {esc(grade_label(g))}</span>'
         title = esc(f"{info.description} ({info.unit}); {'higher' if info.higher_is_better else 'lower'} is better")
         header.append(
             f'<th title="{title}" data-better="{"high" if info.higher_is_better else "low"}">{esc(metric)} {arrow}{grade}</th>'

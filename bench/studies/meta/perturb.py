@@ -23,7 +23,7 @@ two cores), and the default replacement only (ROAD's curves cost 4-10x more).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -32,7 +32,8 @@ from bench.datasets import load_images
 from bench.run.planning import image_seed
 from bench.run.units import Unit, Worker, WorkSpec
 from bench.studies.meta.settings import NOISE_STD
-from methods import build_method
+from common.errors import InputError
+from methods import build_method, get_method, method_name
 from metrics.perturbation import DEFAULT_REPLACEMENT
 from models import get_model
 
@@ -52,13 +53,26 @@ class PerturbationPlan:
     """method -> its parameters (the source's)."""
     noise_std: float = NOISE_STD
     noise_seed: int = 0
+    sources: dict[str, str] = field(default_factory=dict)
+    """method -> how it was requested where that is not its name: a plug-in's ``module:Class``
+    (the source stores the class's ``name``; rebuilding it needs the class)."""
 
 
 def plan_for(settings: dict, model: str, methods: list[str], images: int, noise_std: float) -> PerturbationPlan:
     """The plan for a source's ``settings`` (:attr:`bench.studies.meta.sources.MetaSource.settings`):
     its first ``images`` images and targets, those of ``methods`` it ran, with its parameters."""
     params = settings.get("method_params") or {}
-    chosen = [m for m in methods if m in params]
+    requested = {method_name(m): m for m in methods}  # module:Class -> the name the source stored it under
+    chosen = [name for name in requested if name in params]
+    for name in chosen:
+        if requested[name] == name:
+            try:
+                get_method(name)
+            except InputError:
+                raise InputError(
+                    f"--perturb-methods {name}: the source ran {name}, which is not a registered method or an installed "
+                    "plug-in here; a plug-in run as module:Class is requested the same way: --perturb-methods module:Class"
+                ) from None
     ids = list(settings["image_ids"])[:images]
     return PerturbationPlan(
         model=model,
@@ -69,6 +83,7 @@ def plan_for(settings: dict, model: str, methods: list[str], images: int, noise_
         metric_settings={**settings["metrics_settings"], "replacement": [DEFAULT_REPLACEMENT]},
         methods={m: params[m] for m in chosen},
         noise_std=noise_std,
+        sources={m: requested[m] for m in chosen if requested[m] != m},
     )
 
 
@@ -90,8 +105,9 @@ def recompute(plan: PerturbationPlan, data_dir, log=print) -> tuple[dict[str, pd
     images, _, _ = load_images(data_dir, model.input_size, ids=plan.image_ids)
     targets = np.asarray(plan.targets)
     seeds = [image_seed(plan.seed, i) for i in images.ids]
-    built = {name: build_method(name, params) for name, params in plan.methods.items()}
-    spec = WorkSpec(plan.model, plan.weights, {n: (n, m.params) for n, m in built.items()}, plan.metric_settings)
+    source = {name: plan.sources.get(name, name) for name in plan.methods}
+    built = {name: build_method(source[name], params) for name, params in plan.methods.items()}
+    spec = WorkSpec(plan.model, plan.weights, {n: (source[n], m.params) for n, m in built.items()}, plan.metric_settings)
     randomiser = ParameterRandomiser(model, granularity="stage", rule="shuffle", seed=0)
     models = {
         "original": lambda: model,

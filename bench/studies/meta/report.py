@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from bench.core.markdown import escape, table
-from bench.studies.meta.grades import CRITERIA
+from bench.studies.meta.grades import CRITERIA, MIN_IMAGES, TOO_FEW
 
 SHOWN = (
     "inter_rater_alpha",
@@ -27,10 +27,12 @@ def estimate(row) -> str:
 
 
 def grade_rows(meta: pd.DataFrame, grades: dict[str, dict]) -> list[list[str]]:
-    """Per graded metric: grade, then each graded measure's value [95 % CI] (a dash where not measured)."""
+    """Per graded metric: grade with the images it rests on, then each graded measure's value [95 % CI]
+    (a dash where not measured)."""
     cells = {(r["metric"], r["measure"]): estimate(r) for _, r in meta.iterrows()}
     return [
-        [metric, f"**{g['grade']}**", *(cells.get((metric, c.measure), "–") for c in CRITERIA)] for metric, g in grades.items()
+        [metric, f"**{g['grade']}** (n={g.get('n', '?')})", *(cells.get((metric, c.measure), "–") for c in CRITERIA)]
+        for metric, g in grades.items()
     ]
 
 
@@ -58,7 +60,8 @@ def meta_markdown(meta: pd.DataFrame, grades: dict[str, dict], info: dict) -> st
         "## Trust grades\n",
         *trust_table(meta, grades),
         "",
-        "A metric's grade is its weakest graded measure's. Thresholds:\n",
+        f"A metric's grade is its weakest graded measure's; n: the fewest images its graded measures rest on, and "
+        f"below {MIN_IMAGES} the grade is '{TOO_FEW}' (why: `MIN_IMAGES` in bench/studies/meta/grades.py). Thresholds:\n",
         *thresholds(),
         "",
         "## Every measure\n",

@@ -24,7 +24,7 @@ from bench.studies.meta.grades import grade_table
 from bench.studies.meta.perturb import PerturbationPlan, recompute
 from bench.studies.meta.report import meta_markdown
 from bench.studies.meta.settings import META_CSV
-from bench.studies.meta.sources import MetaSource
+from bench.studies.meta.sources import MetaSource, paired_images, require_outside_sources
 from bench.studies.meta.table import COLUMNS, inter_model_rows, perturbation_rows, reliability_rows
 from common.files import atomic_path, folder_lock, write_json, write_text
 
@@ -65,8 +65,13 @@ def run_meta(
     log=print,
 ) -> pd.DataFrame:
     """Write OUT (see the module's docstring) and return the meta table. ``other``: a run of
-    another model on the same images (inter-model agreement); ``plan``: the perturbation test's
-    (None: left out)."""
+    another model on the same images (inter-model agreement), every image paired by id and pixels
+    (:func:`bench.studies.meta.sources.paired_images`; else refused before anything is written);
+    ``plan``: the perturbation test's (None: left out)."""
+    require_outside_sources(out, [s for s in (source, other) if s is not None])
+    if other is not None:  # refused before anything is written
+        paired = paired_images(source, other, data_dir)
+        log(f"meta: {other.name} pairs with {source.name} on all {len(paired)} images (id and pixel sha256)")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     seconds: dict[str, float] = {}
