@@ -420,8 +420,9 @@ def timings(inputs: ReportInputs) -> list[str]:
 
 
 def replacement_section(inputs: ReportInputs) -> list[str]:
-    """Table 3 and the curve claims (3-5) under each replacement of the run, side by side, and
-    what the ROAD curves cost against the random-colour ones."""
+    """Table 3 and the curve claims (3-5) under each replacement of the run but random colours
+    (whose are Table 3 and the claims above; their verdicts beside), and what the ROAD curves
+    cost against the random-colour ones."""
     run, metrics, methods, chosen = inputs.run, inputs.metrics, inputs.done, inputs.replacements
     lines = [
         "\n## Do the curve verdicts survive ROAD's imputation?\n",
