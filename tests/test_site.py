@@ -222,3 +222,18 @@ def test_a_references_images_show_where_a_data_folder_holds_them(tmp_path):
     )
     assert main(["site", "nips17-ci", "--out", str(tmp_path / "nips")]) == 0  # no NIPS-2017 data here: ids only
     assert '<a class="thumb" href="explore-nips17-ci-' in (tmp_path / "nips" / "explorer.html").read_text()
+
+
+def test_the_thesis_pages_tables_each_scroll_and_wrap(tmp_path):
+    """Issue 36, item 11: Table 3's wide cells were cut off; each table scrolls on its own, and its cells wrap."""
+    out = tmp_path / "site"
+    assert main(["site", "embedded-ci", "--out", str(out)]) == 0
+    thesis = (out / "thesis.html").read_text()
+    assert thesis.count('<div class="scroll"><table class="report wrap">') == thesis.count("<table") == 3
+    assert "table.wrap td { white-space: normal;" in next(out.rglob("site.css")).read_text()
+
+
+def test_the_readme_says_where_the_explorers_maps_come_from():
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    shot = readme.index("![the image explorer]")
+    assert "come from a run folder" in readme[shot : shot + 400] and "a shipped reference stores no maps" in readme
