@@ -163,3 +163,45 @@ def test_a_run_on_fewer_images_than_asked_says_so_in_its_log_and_report(smoke, t
     assert "5 images, not 200: the profile asks for 16, and only 5 are available in the data" in departures(run)
     assert "5 images, not 200" in departures({**run, "images_requested": 5})  # as asked: no reason to give
     assert not any("asks for" in line for line in departures({**run, "images_requested": 5}))
+
+
+def test_a_rerun_without_out_resumes_the_newest_unfinished_run_of_the_profile(tmp_path, monkeypatch, capsys):
+    """Issue 36, item 1: the log names the run folder first; the same command again resumes it
+    until it is complete, then starts a new one."""
+    monkeypatch.chdir(tmp_path)
+    command = ["run", "--profile", "smoke", "--methods", "noise_mask", "--param", "noise_mask.batch_size=1"]
+    original = NoiseMask.attribute
+    calls = {"n": 0}
+
+    def crash_on_second(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("a unit failed")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(NoiseMask, "attribute", crash_on_second)
+    with pytest.raises(RuntimeError, match="a unit failed"):
+        main(command)
+    (folder,) = (tmp_path / "results").iterdir()
+    first = capsys.readouterr().out.splitlines()
+    assert first[0] == f"run folder: results/{folder.name} (the same command resumes it if it stops)", first
+    assert json.loads((folder / "run.json").read_text())["status"] == "running"
+    monkeypatch.setattr(NoiseMask, "attribute", original)
+
+    assert main(command) == 0
+    again = capsys.readouterr().out.splitlines()
+    assert again[0].startswith(f"resuming results/{folder.name}, the newest unfinished run of profile smoke")
+    assert again[0].endswith("; pass --out NEW to start afresh")
+    assert [p.name for p in (tmp_path / "results").iterdir()] == [folder.name]
+    assert json.loads((folder / "run.json").read_text())["status"] == "complete"
+    assert (folder / "report.md").is_file()
+
+    assert main(command) == 0  # a complete run is not resumed
+    third = capsys.readouterr().out.splitlines()
+    folders = sorted(p.name for p in (tmp_path / "results").iterdir())
+    assert len(folders) == 2 and third[0].startswith("run folder: results/smoke-") and folder.name not in third[0]
+    # other settings: not resumed either, though unfinished
+    run = json.loads((folder / "run.json").read_text())
+    (folder / "run.json").write_text(json.dumps({**run, "status": "running"}))
+    assert main([*command, "--param", "noise_mask.max_iterations=7"]) == 0
+    assert len(list((tmp_path / "results").iterdir())) == 3

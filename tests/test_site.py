@@ -207,3 +207,34 @@ def test_exports_over_time_are_a_history(tmp_path, built_site):  # noqa: F811
     assert main(["site", *folders, "--out", str(tmp_path / "site")]) == 0
     history = (tmp_path / "site" / "history.html").read_text()
     assert "sensitivity in exports" in history and "3 points" in history
+
+
+def test_a_references_images_show_where_a_data_folder_holds_them(tmp_path):
+    """Issue 36, item 11: a reference stores no pixels; where a data folder here holds its images
+    (the same sha256), the explorer lists each with a thumbnail and shows it on its page."""
+    out = tmp_path / "site"
+    assert main(["site", "embedded-ci", "--out", str(out)]) == 0  # the embedded photos are always here
+    explorer = (out / "explorer.html").read_text()
+    thumbs = re.findall(r'<a class="thumb" href="explore-embedded-ci-[^"]+"><img src="(img/embedded-ci/[^"]+)"', explorer)
+    assert len(thumbs) == 5 and all((out / src).is_file() for src in thumbs)
+    assert (
+        '<img src="img/embedded-ci/astronaut/image.jpg" alt="astronaut">'
+        in (out / "explore-embedded-ci-astronaut.html").read_text()
+    )
+    assert main(["site", "nips17-ci", "--out", str(tmp_path / "nips")]) == 0  # no NIPS-2017 data here: ids only
+    assert '<a class="thumb" href="explore-nips17-ci-' in (tmp_path / "nips" / "explorer.html").read_text()
+
+
+def test_the_thesis_pages_tables_each_scroll_and_wrap(tmp_path):
+    """Issue 36, item 11: Table 3's wide cells were cut off; each table scrolls on its own, and its cells wrap."""
+    out = tmp_path / "site"
+    assert main(["site", "embedded-ci", "--out", str(out)]) == 0
+    thesis = (out / "thesis.html").read_text()
+    assert thesis.count('<div class="scroll"><table class="report wrap">') == thesis.count("<table") == 3
+    assert "table.wrap td { white-space: normal;" in next(out.rglob("site.css")).read_text()
+
+
+def test_the_readme_says_where_the_explorers_maps_come_from():
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    shot = readme.index("![the image explorer]")
+    assert "come from a run folder" in readme[shot : shot + 400] and "a shipped reference stores no maps" in readme

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from bench.cli._arguments import (
     add_data_args,
     add_executor_args,
@@ -64,14 +62,19 @@ def _run_parser(sub) -> None:
         help="run the benchmark (every method and metric) into a run folder",
         description="Apply every method and metric of a profile to an image set and write RUN_DIR "
         "(run.json, metrics.csv, curves.csv, maps/, report.md, figures/). Re-running with the same "
-        "--out resumes: finished (method, image) work is skipped.",
+        "--out resumes: finished (method, image) work is skipped; without --out, a rerun resumes the newest unfinished "
+        "run folder of the profile with the same settings and images (the log names the folder first).",
     )
     p.add_argument("--profile", default="quick", help="smoke, quick (default), paper, or a path to a .toml profile")
     p.add_argument("--model", help="override the profile's model")
     p.add_argument("--weights", help="local weights file (e.g. Inception V3 .h5)")
     p.add_argument("--methods", help="comma-separated subset of methods")
     add_data_args(p)
-    p.add_argument("--out", help="RUN_DIR (default: results/<profile>-<timestamp>)")
+    p.add_argument(
+        "--out",
+        help="RUN_DIR (default: the newest unfinished results/<profile>-<timestamp> of the same settings and images, "
+        "resumed; else a new one)",
+    )
     p.add_argument(
         "--param",
         action="append",
@@ -98,8 +101,7 @@ def _run(args) -> int:
     profile = load_profile(args.profile)
     overrides = {"model": args.model, "images": args.limit, "methods": args.methods.split(",") if args.methods else None}
     profile = apply_overrides(profile, args.param, **overrides)
-    out = args.out or f"results/{profile['name']}-{datetime.now():%Y%m%d-%H%M%S}"
-    run_dir = run_benchmark(profile, out, data_dir=args.data_dir, weights=args.weights, max_hours=args.max_hours, **executor)
+    run_dir = run_benchmark(profile, args.out, data_dir=args.data_dir, weights=args.weights, max_hours=args.max_hours, **executor)
     print(f"report: {write_report(run_dir)}")
     return 0
 

@@ -4,6 +4,7 @@ that ``bench explain`` and the run report both draw."""
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -25,15 +26,24 @@ def save_figure(fig, path: Path) -> None:
     plt.close(fig)
 
 
+CAPTION_POINTS = 8
+"""The maps grid's image credits: 8 pt, about 12 px tall at the saved 110 dpi."""
+
+
+def wrapped(caption: str, width: int = 30) -> str:
+    """``caption``'s lines wrapped at ``width`` characters (a credit fits under its image)."""
+    return "\n".join(textwrap.fill(line, width, break_on_hyphens=False) for line in caption.splitlines())
+
+
 def maps_grid(images: np.ndarray, captions: list[str], maps: dict[str, np.ndarray], path: Path, signed: dict[str, bool]) -> None:
     """Rows: images; columns: the image, then each method's relevance map: a signed method's
     in red (positive) and blue (negative), as in the thesis's figures, an unsigned one in grey."""
     methods = list(maps)
     n = len(images)
-    fig, axes = plt.subplots(n, len(methods) + 1, figsize=(1.9 * (len(methods) + 1), 2.1 * n), squeeze=False)
+    fig, axes = plt.subplots(n, len(methods) + 1, figsize=(1.9 * (len(methods) + 1), 2.6 * n), squeeze=False)
     for r in range(n):
         axes[r, 0].imshow(images[r])
-        axes[r, 0].set_xlabel(captions[r], fontsize=5.5, wrap=True)
+        axes[r, 0].set_xlabel(wrapped(captions[r]), fontsize=CAPTION_POINTS)
         for c, method in enumerate(methods, start=1):
             rel = maps[method][r]
             if signed[method]:

@@ -37,6 +37,7 @@ import numpy as np
 
 from bench.core.markdown import code, escape, table
 from bench.core.provenance import package_versions
+from bench.core.small_samples import ALPHA, images_for_a_verdict, smallest_holm_p
 from bench.datasets import resolve_data_dir
 from bench.datasets.imageset import read_csv
 from bench.regression.figures import check_figure
@@ -55,7 +56,6 @@ from metrics.per_image import CURVE_METRICS, curve_metric_name
 from metrics.perturbation import DEFAULT_REPLACEMENT, REPLACEMENTS
 
 CHECK_JSON = "check.json"
-ALPHA = 0.05
 COMPARED_METRICS = [name for name in PER_IMAGE_METRICS if name != "method_seconds"]
 """The run's metrics with verdicts. A method's seconds depend on the machine that ran it, so
 they are reported beside the verdicts, not judged."""
@@ -570,21 +570,6 @@ def _undecidable_note(comparisons: list[dict]) -> list[str]:
         f"{len(comparisons)}; {images_for_a_verdict(len(comparisons))} images are needed for p < {ALPHA}. Read their "
         "differences and ranks, not their ~.",
     ]
-
-
-def smallest_holm_p(n: int, family: int) -> float:
-    """The smallest Holm-corrected p-value a comparison on ``n`` images can get in a family of
-    ``family`` comparisons: the exact two-sided Wilcoxon test's smallest p (all differences of
-    one sign) is 2/2^n, and Holm multiplies the smallest p by the family's size."""
-    return min(1.0, family * 2.0 ** (1 - n)) if n > 0 else 1.0
-
-
-def images_for_a_verdict(family: int, alpha: float = ALPHA) -> int:
-    """The fewest images on which a comparison in a family of ``family`` can reach p < alpha."""
-    n = 1
-    while smallest_holm_p(n, family) >= alpha:
-        n += 1
-    return n
 
 
 def _table(rows: list[dict], tolerance: bool = False) -> list[str]:

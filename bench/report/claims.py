@@ -69,6 +69,8 @@ class ClaimVerdict:
     win_rate: float
     """Share of the single images on which the claim holds for that image alone."""
     evidence: str
+    images: int | None = None
+    """How many images the claim was evaluated on (None: not recorded)."""
 
 
 def early_morf_window(steps: int) -> tuple[int, int]:
@@ -272,7 +274,9 @@ def evaluate_claims(
         cols = list(c.table.columns)
         if c.table.empty:
             out.append(
-                ClaimVerdict(c.text, "undecided", float("nan"), float("nan"), f"no image has values of all of {', '.join(cols)}")
+                ClaimVerdict(
+                    c.text, "undecided", float("nan"), float("nan"), f"no image has values of all of {', '.join(cols)}", 0
+                )
             )
             continue
         values = c.table.to_numpy(dtype=float)
@@ -284,7 +288,7 @@ def evaluate_claims(
         win_rate = float(c.holds(values).mean())
         means = dict(zip(cols, values.mean(axis=0).tolist()))
         evidence = f"{c.describe(means)}; {_images(c.table)}, {int(valid.sum())} resamples"
-        out.append(ClaimVerdict(c.text, verdict_of(fraction), fraction, win_rate, evidence))
+        out.append(ClaimVerdict(c.text, verdict_of(fraction), fraction, win_rate, evidence, len(c.table)))
     return out
 
 

@@ -105,7 +105,7 @@ def convergence_figure(
     """Objective gap and blurred r against the converged faithful reference vs passes per
     image, for the constant-lr settings measured, with the seed-to-seed ceiling; ``mark``
     = (passes, gap, r) of this run's setting."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4))
     for variant in summary["variants"]:
         if not is_constant_lr(variant):
             continue
@@ -118,10 +118,12 @@ def convergence_figure(
     if ceiling:
         axes[0].axhline(100 * ceiling["gap_abs_mean"], ls="--", c="grey", label="two converged seeds: mean |gap|")
         axes[1].axhline(ceiling["r_mean"], ls="--", c="grey", label="two converged seeds: r")
-    if mark is not None:
-        axes[0].plot(mark[0], 100 * mark[1], "*", ms=16, c="black", label="this run's setting")
-        axes[1].plot(mark[0], mark[2], "*", ms=16, c="black", label="this run's setting")
-    for ax, label in zip(axes, ["objective gap to the converged reference (%)", "blurred r (σ 2 px) to the converged reference"]):
+    if mark is not None:  # a ring, drawn over the measured points: the setting it circles stays visible
+        ring = dict(marker="o", ms=17, mfc="none", mec="black", mew=1.8, ls="none", zorder=5, label="this run's setting")
+        axes[0].plot(mark[0], 100 * mark[1], **ring)
+        axes[1].plot(mark[0], mark[2], **ring)
+    labels = ["objective gap to the converged\nreference (%)", "blurred r (σ 2 px) to the\nconverged reference"]
+    for ax, label in zip(axes, labels):  # two lines: one would run past the panel's height
         ax.set_xscale("log")
         ax.set_xlabel("passes (optimisation steps) per image")
         ax.set_ylabel(label)

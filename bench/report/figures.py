@@ -62,12 +62,37 @@ def distributions_figure(metrics_df: pd.DataFrame, path: Path, methods: list[str
     save_figure(fig, path)
 
 
+LEGEND_IMAGES = 20
+"""Up to this many images, the trace figure's legend names every line's image; above, only the
+lines that end highest and lowest are named, at their ends."""
+
+
 def trace_figure(traces: dict[str, np.ndarray], path: Path) -> None:
-    """Noise Mask's stochastic objective per iteration, one line per image."""
+    """Noise Mask's stochastic objective per iteration, one line per image, each named by its
+    image id: in a legend (up to :data:`LEGEND_IMAGES` images), else the lines that end highest
+    and lowest (five of each) at their ends."""
     fig, ax = plt.subplots(figsize=(7, 4))
-    for trace in traces.values():
-        ax.plot(np.arange(1, len(trace) + 1), trace, lw=0.7, alpha=0.7)
+    lines = {}
+    for image_id, trace in traces.items():
+        (lines[image_id],) = ax.plot(np.arange(1, len(trace) + 1), trace, lw=0.9, alpha=0.8, label=image_id)
     ax.set_xlabel("iteration")
     ax.set_ylabel("objective: mean(M) + β·MSE")
-    ax.set_title(f"Noise Mask optimisation ({len(traces)} images)")
+    if len(traces) <= LEGEND_IMAGES:
+        ax.set_title(f"Noise Mask optimisation ({len(traces)} images)")
+        ax.legend(title="image", fontsize=8, title_fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    else:
+        ends = sorted(traces, key=lambda i: traces[i][-1])
+        named = [*ends[:5], *ends[-5:]]
+        ax.set_title(f"Noise Mask optimisation ({len(traces)} images; the 5 ending highest and lowest named)")
+        for image_id in named:
+            trace = traces[image_id]
+            ax.annotate(
+                image_id,
+                (len(trace), trace[-1]),
+                xytext=(3, 0),
+                textcoords="offset points",
+                fontsize=7,
+                va="center",
+                color=lines[image_id].get_color(),
+            )
     save_figure(fig, path)

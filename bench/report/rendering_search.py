@@ -25,7 +25,7 @@ from bench.core import markdown
 from bench.core.provenance import image_sha256
 from bench.datasets import load_image_set
 from bench.report.claims import evaluate_claims
-from bench.report.sections import ReportInputs, claims_table
+from bench.report.sections import ReportInputs, claims_table, few_images_note
 from bench.run.store import RunStore
 from common import thesis
 from common.files import atomic_path
@@ -203,6 +203,7 @@ def section(inputs: ReportInputs) -> list[str]:
         for label, b, n in pairings
     ]
     lines += claims_table(rows, first_column="rendering (baselines / Noise Mask)")
+    lines += few_images_note(rows, full=False)
     lines.append("\nPer image and per rendering: `renderings.csv`.")
     return lines
 

@@ -11,9 +11,11 @@ import numpy as np
 import pandas as pd
 
 from bench.core import markdown
+from bench.core.small_samples import ALPHA, images_for_a_verdict
 from bench.report.claims import (
     ABPC_CLAIM,
     LERF_CLAIM,
+    MAP_CLAIMS,
     MORF_CLAIM,
     NOT_SUPPORTED_BELOW,
     PNG_CLAIM,
@@ -90,18 +92,69 @@ def curves_figure_name(order: str, replacement: str) -> str:
     return f"{order}.png" if replacement == DEFAULT_REPLACEMENT else f"{order}_{replacement}.png"
 
 
-def claims_table(rows: list[tuple[str, list[ClaimVerdict]]], first_column: str | None = None) -> list[str]:
+FEW_IMAGES = "few images"
+"""Marks a verdict on fewer images than `bench check`'s rule needs for any verdict."""
+
+
+def _few_images(v: ClaimVerdict, family: int) -> bool:
+    """Whether ``v`` is a verdict (supported or not) on fewer images than `bench check`'s rule
+    needs in a family of ``family`` claims (:func:`bench.core.small_samples.images_for_a_verdict`)."""
+    return v.verdict != "undecided" and v.images is not None and v.images < images_for_a_verdict(family)
+
+
+def claims_table(
+    rows: list[tuple[str, list[ClaimVerdict]]], first_column: str | None = None, beside: tuple[str, dict[str, str]] | None = None
+) -> list[str]:
     """The claims' verdicts as a markdown table; ``rows``: (first-column label, verdicts), the
-    label shown only when ``first_column`` names that column."""
+    label shown only when ``first_column`` names that column; ``beside``: (a last column's title,
+    claim -> its cell). A verdict on too few images (each label's verdicts one family) is marked
+    *few images* (:func:`few_images_note` says why)."""
     header = [first_column] * bool(first_column) + ["claim", "verdict", "holds in resamples", "per image", "evidence"]
+    header += [beside[0]] if beside else []
     return markdown.table(
         header,
         [
-            [label] * bool(first_column) + [v.claim, f"**{v.verdict}**", f"{v.fraction:.0%}", f"{v.win_rate:.0%}", v.evidence]
+            [label] * bool(first_column)
+            + [
+                v.claim,
+                f"**{v.verdict}**" + (f" ({FEW_IMAGES})" if _few_images(v, len(verdicts)) else ""),
+                f"{v.fraction:.0%}",
+                f"{v.win_rate:.0%}",
+                v.evidence,
+            ]
+            + ([beside[1].get(v.claim, "–")] if beside else [])
             for label, verdicts in rows
             for v in verdicts
         ],
     )
+
+
+def few_images_note(rows: list[tuple[str, list[ClaimVerdict]]], full: bool = True) -> list[str]:
+    """Why the verdicts :func:`claims_table` marks *few images* are no more than a description of
+    these images, by the rule `bench check` applies (:mod:`bench.core.small_samples`); ``full``:
+    the whole reason, else one sentence. Nothing when no verdict is marked."""
+    marked = [(v, len(verdicts)) for _, verdicts in rows for v in verdicts if _few_images(v, len(verdicts))]
+    if not marked:
+        return []
+    sizes = sorted({v.images for v, _ in marked})
+    family = max(k for _, k in marked)
+    n, need = sizes[-1], images_for_a_verdict(family)
+    on = f"{' or '.join(map(str, sizes))} images"
+    if not full:
+        return [
+            "",
+            f"*{FEW_IMAGES}*: a verdict on {on}, fewer than the {need} that `bench check`'s rule needs for any verdict "
+            "(see the caution under the thesis's claims).",
+        ]
+    return [
+        "",
+        f"**Caution, {FEW_IMAGES}.** {len(marked)} of these verdicts rest on {on} (marked *{FEW_IMAGES}*). A resample "
+        f"of {n} images redraws only those {n}, so a claim that holds on each of them holds in 100% of the resamples (and "
+        "one that fails on each, in 0%): the verdict describes these images, not what another sample would show. `bench check`'s rule for such a "
+        f"comparison (an exact two-sided Wilcoxon test, Holm's correction over the {family} claims) cannot reach any "
+        f"verdict here: on {n} images the smallest p-value is 2/2^n ({2.0 ** (1 - n):.2g}), times {family}; "
+        f"{need} images are needed for p < {ALPHA}.",
+    ]
 
 
 def departures(run: dict) -> list[str]:
@@ -181,13 +234,17 @@ def headline(inputs: ReportInputs) -> list[str]:
     under = " and ".join(inputs.replacements)
     some = "; ".join(f"{c} (under {', '.join(r)} only)" for c, r in found.some.items())
     maps = "; ".join(f"{c}: {v}" for c, v in found.maps.items())
+    n, family = inputs.metrics["image_id"].nunique(), len(found.both) + len(found.some) + len(found.none) + len(found.maps)
+    decided = found.both or found.some or any(v != "undecided" for v in found.maps.values())
+    few = decided and n < images_for_a_verdict(family)
     return [
         "",
         f"**Headline.** Curve claims supported under both replacements ({under}): "
         + ("; ".join(found.both) if found.both else "**none**")
         + (f". Supported under one only: {some}" if some else "")
         + (f". Supported under neither: {'; '.join(found.none)}" if found.none else "")
-        + (f". The map claims (no curves): {maps}." if maps else "."),
+        + (f". The map claims (no curves): {maps}." if maps else ".")
+        + (f" On {n} images a verdict describes these images only: see the caution under the thesis's claims." if few else ""),
     ]
 
 
@@ -255,8 +312,8 @@ def claims(inputs: ReportInputs) -> list[str]:
         "the share of images on which the claim holds for that image alone. PNG size and SSIM here use the suite's "
         "map (`abs-p99.5`, metrics/relevance_maps.py); the next section shows them under the other renderings.\n"
     )
-    verdicts = evaluate_claims(inputs.metrics, inputs.curves, inputs.done, n_boot=inputs.n_boot, seed=inputs.seed)
-    return lines + claims_table([("", verdicts)]) + trust(inputs)
+    rows = [("", evaluate_claims(inputs.metrics, inputs.curves, inputs.done, n_boot=inputs.n_boot, seed=inputs.seed))]
+    return lines + claims_table(rows) + few_images_note(rows) + trust(inputs)
 
 
 CLAIMS_ON = {
@@ -363,8 +420,9 @@ def timings(inputs: ReportInputs) -> list[str]:
 
 
 def replacement_section(inputs: ReportInputs) -> list[str]:
-    """Table 3 and the curve claims (3-5) under each replacement of the run, side by side, and
-    what the ROAD curves cost against the random-colour ones."""
+    """Table 3 and the curve claims (3-5) under each replacement of the run but random colours
+    (whose are Table 3 and the claims above; their verdicts beside), and what the ROAD curves
+    cost against the random-colour ones."""
     run, metrics, methods, chosen = inputs.run, inputs.metrics, inputs.done, inputs.replacements
     lines = [
         "\n## Do the curve verdicts survive ROAD's imputation?\n",
@@ -384,8 +442,9 @@ def replacement_section(inputs: ReportInputs) -> list[str]:
         )
         + ":\n",
     ]
+    others = [r for r in chosen if r != DEFAULT_REPLACEMENT]  # the default's are Table 3 and the claims above
     rows = []
-    for replacement in chosen:
+    for replacement in others:
         area_sum = per_method_values(metrics, curve_metric_name("abpc_sum_logit", replacement))
         area_pct = per_method_values(metrics, curve_metric_name("abpc_sum_prob_pct", replacement))
         steps = curve_grid(run["metrics_settings"], replacement)[0]
@@ -400,21 +459,29 @@ def replacement_section(inputs: ReportInputs) -> list[str]:
                 [inputs.cell(area_pct.get(m), 1) for m in methods],
             ),
         ]
+    above = DEFAULT_REPLACEMENT in chosen
     lines.append(
         _table(
-            "Table 3 under each replacement: ABPC",
+            f"Table 3 under {', '.join(others)}: ABPC",
             methods,
             [("–" if thesis.TABLES["abpc"].get(m) is None else f"{thesis.TABLES['abpc'][m]}") for m in methods],
             rows,
-            "The thesis measured with random colours only.",
+            (f"The {DEFAULT_REPLACEMENT} rows are Table 3 above. " if above else "")
+            + "The thesis measured with random colours only.",
         )
     )
-    lines.append("### The curve claims under each replacement\n")
+    lines.append(f"### The curve claims under {', '.join(others)}\n")
     verdicts = [
         (r, evaluate_claims(metrics, inputs.curves, methods, n_boot=inputs.n_boot, seed=inputs.seed, replacement=r))
-        for r in chosen
+        for r in others
     ]
-    lines += claims_table(verdicts, first_column="replacement")
+    beside = None
+    if above:
+        default = evaluate_claims(metrics, inputs.curves, methods, n_boot=inputs.n_boot, seed=inputs.seed)
+        cells = {v.claim: f"{v.verdict} ({v.fraction:.0%})" for v in default if v.claim not in MAP_CLAIMS}
+        beside = (f"under {DEFAULT_REPLACEMENT} (above)", cells)
+    lines += claims_table(verdicts, first_column="replacement", beside=beside)
+    lines += few_images_note(verdicts, full=False)
     timings = run.get("timings_s", {})
     cost = {r: timings.get(f"curves/{r}") for r in chosen}
     if DEFAULT_REPLACEMENT in cost and all(cost.values()):

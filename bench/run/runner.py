@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,7 @@ import numpy as np
 import metrics
 from bench.core.fingerprint import fingerprint_differences
 from bench.core.provenance import image_sha256, jsonable, package_versions
+from bench.core.resumable import COMPLETE
 from bench.datasets import ImageSet, load_images, resolve_data_dir
 from bench.execution import ExecutorChoice
 from bench.run.limits import DEFAULT_MAX_HOURS
@@ -38,7 +40,7 @@ from bench.run.planning import (
 from bench.run.profile import replacements, validate_profile, with_replacements
 from bench.run.store import RANDOM_ORDER, TIME_SPLIT, RunError, RunStore, resume_fingerprint
 from bench.run.units import Unit, UnitResult, Worker, WorkSpec, write_result
-from common.errors import UnknownNameError
+from common.errors import InputError, UnknownNameError
 from common.progress import duration, progress
 from methods import ALIASES, available, build_method
 from metrics.perturbation import REPLACEMENTS
@@ -47,7 +49,10 @@ from models import get_model
 if TYPE_CHECKING:
     from models.keras_classifier import ModelWrapper
 
-__all__ = ["DEFAULT_MAX_HOURS", "PreparedRun", "RunError", "prepare_run", "run_benchmark"]
+__all__ = ["DEFAULT_MAX_HOURS", "RESULTS", "PreparedRun", "RunError", "default_run_dir", "prepare_run", "run_benchmark"]
+
+RESULTS = Path("results")
+"""Where ``bench run`` without ``--out`` puts its run folders: RESULTS/<profile>-<timestamp>."""
 
 
 @dataclass
@@ -64,7 +69,7 @@ class PreparedRun:
 
 def run_benchmark(
     profile: dict,
-    out_dir: str | Path,
+    out_dir: str | Path | None,
     data_dir=None,
     weights=None,
     log: Callable[[str], None] = print,
@@ -74,8 +79,13 @@ def run_benchmark(
     ray_address: str | None = None,
     executor_options: dict | None = None,
     max_hours: float | None = DEFAULT_MAX_HOURS,
+    results_dir: str | Path = RESULTS,
 ) -> Path:
-    """Run ``profile`` into ``out_dir`` (resuming what is there).
+    """Run ``profile`` into ``out_dir`` (resuming what is there); the log names the folder first.
+
+    ``out_dir`` None: the newest unfinished run folder of the same profile, settings and images
+    under ``results_dir`` is resumed, else a new ``results_dir/<profile>-<timestamp>`` is started
+    (:func:`default_run_dir`).
 
     ``expect``: run.json values this run must have before it does any work (e.g. a stored
     reference's model weights, image content and targets); a difference is a :class:`RunError`
@@ -93,15 +103,48 @@ def run_benchmark(
         differences = fingerprint_differences(expect, {k: jsonable(prepared.run).get(k) for k in expect})
         if differences:
             raise RunError(f"this run would differ from what it must match: {'; '.join(differences)}")
+    chosen = out_dir is None
+    if out_dir is None:
+        out_dir = default_run_dir(prepared.run, results_dir)
     store = RunStore(out_dir)
     with store.lock():
-        units, estimate = _start(store, prepared, log, max_hours, random_baseline)
+        units, estimate = _start(store, prepared, log, max_hours, random_baseline, chosen)
         _compute(store, prepared, units, estimate, choice, log)
         prepared.run["status"] = "complete"
         store.write_run(jsonable(prepared.run))
         settings = prepared.run["metrics_settings"]
         store.write_tables(*store.tables(settings, int(np.prod(prepared.run["model_input_size"]))))
     return store.root
+
+
+def default_run_dir(run: dict, results_dir: str | Path = RESULTS) -> Path:
+    """The folder of a run started without ``--out``: the newest (by run.json's last change)
+    unfinished run folder ``results_dir/<profile>-*`` of the same profile whose settings and
+    images a resume accepts (:func:`bench.run.store.resume_fingerprint`) and that no other
+    process holds; else a new ``results_dir/<profile>-<timestamp>`` (not yet created). A
+    complete run is never resumed."""
+    results, name = Path(results_dir), run["profile"]
+    fingerprint = resume_fingerprint(jsonable(run))
+    unfinished = []
+    for manifest in results.glob(f"{name}-*/run.json"):
+        store = RunStore(manifest.parent)
+        try:
+            previous = store.read_run()
+            if previous is None or previous.get("status") == COMPLETE or previous.get("profile") != name:
+                continue
+            store.check(fingerprint)
+            with store.lock():  # held by a run in progress: not this one's to resume
+                pass
+        except InputError:  # other settings or images, an unreadable run.json, a busy folder
+            continue
+        unfinished.append((manifest.stat().st_mtime, str(store.root)))
+    if unfinished:
+        return Path(max(unfinished)[1])
+    stem = f"{name}-{datetime.now():%Y%m%d-%H%M%S}"
+    out, k = results / stem, 2
+    while out.exists():  # two runs in the same second
+        out, k = results / f"{stem}-{k}", k + 1
+    return out
 
 
 def prepare_run(profile: dict, data_dir=None, weights=None) -> PreparedRun:
@@ -198,15 +241,24 @@ def describe_run(
 
 
 def _start(
-    store: RunStore, prepared: PreparedRun, log: Callable[[str], None], max_hours: float | None, random_baseline: bool
+    store: RunStore,
+    prepared: PreparedRun,
+    log: Callable[[str], None],
+    max_hours: float | None,
+    random_baseline: bool,
+    by_default: bool = False,
 ) -> tuple[list[Unit], RunEstimate]:
     """Under the lock: refuse a folder of other settings (or a run estimated over ``max_hours``),
-    take over a resumed run's replacements and timings, clean leftovers, plan the units the store
-    lacks, estimate them, log the plan and write run.json."""
+    name the folder, take over a resumed run's replacements and timings, clean leftovers, plan the
+    units the store lacks, estimate them, log the plan and write run.json. ``by_default``: the
+    folder was chosen by :func:`default_run_dir`, not given (the log says how to start afresh)."""
     run, model, images = prepared.run, prepared.model, prepared.work.images
     previous = store.check(resume_fingerprint(jsonable(run)))
     chosen = replacements(run["metrics_settings"])
-    if previous is not None:
+    if previous is None:
+        again = " (the same command resumes it if it stops)" if by_default else ""
+        log(f"run folder: {store.root}{again}")
+    else:
         store.verify(run["methods"], run["image_ids"])
         kept = replacements(previous["metrics_settings"])
         added = [r for r in chosen if r not in kept]
@@ -215,7 +267,14 @@ def _start(
         run["timings_s"] = previous.get("timings_s", {})
         if TIME_SPLIT in previous:
             run[TIME_SPLIT] = previous[TIME_SPLIT]
-        log(f"resuming the run in {store.root}" + (f"; adding the {', '.join(added)} curves" if added else ""))
+        adding = f"; adding the {', '.join(added)} curves" if added else ""
+        if by_default:
+            log(
+                f"resuming {store.root}, the newest unfinished run of profile {run['profile']} with these settings and "
+                f"images{adding}; pass --out NEW to start afresh"
+            )
+        else:
+            log(f"resuming the run in {store.root}{adding}")
     store.remove_leftovers(log)
     settings = run["metrics_settings"]
     log(f"model: {model.name} (weights: {model.weights})")

@@ -24,6 +24,7 @@ import pandas as pd
 
 from bench.core.fingerprint import fingerprint_sha256
 from bench.core.jsonfiles import read_json_object
+from bench.datasets import DEFAULT_DATA_DIR, embedded_image_set_dir
 from bench.regression import references
 from bench.regression.check import CHECK_JSON
 from bench.regression.export import BENCHER, sanity_summaries, summaries
@@ -220,8 +221,20 @@ def reference_board(folder: Path, meta: pd.DataFrame | None) -> Board:
         metrics=ref.metrics,
         summaries=summaries(ref.path),
         curves=ref.curves(),
+        pictures=reference_pictures(ref.fingerprint),
         meta=meta,
     )
+
+
+def reference_pictures(fingerprint: dict) -> dict[str, np.ndarray] | None:
+    """A reference's images, where a data folder here holds them with the same pixels (its
+    fingerprint's sha256 of each): the fetched NIPS-2017 set (data/nips17), else the embedded
+    photos; None when neither does (a reference stores no pixels)."""
+    for folder in (DEFAULT_DATA_DIR, embedded_image_set_dir()):
+        found = load_run_images(fingerprint, fingerprint["image_ids"], folder)
+        if found is not None:
+            return found
+    return None
 
 
 def run_board(folder: Path, meta: pd.DataFrame | None) -> Board:

@@ -51,7 +51,11 @@ def write_thesis(results: Results, site: Path) -> int:
     ]
     for board in results.boards:
         tables = markdown_to_html(thesis_tables(board_inputs(results, board)))
-        parts.append(f'<section><h2>{esc(board.label)}</h2><div class="scroll">{tables}</div></section>')
+        # each table scrolls on its own (Table 3's last columns stay reachable) and its cells wrap
+        tables = tables.replace('<table class="report"', '<div class="scroll"><table class="report wrap"').replace(
+            "</table>", "</table></div>"
+        )
+        parts.append(f"<section><h2>{esc(board.label)}</h2>{tables}</section>")
     if not results.boards:
         parts.append("<p>No run or reference folder was given.</p>")
     write_page(site / "thesis.html", page("The thesis's tables", "".join(parts), "thesis.html"))
