@@ -78,6 +78,33 @@ def test_leaderboard_holds_the_stored_means_and_the_latest_check(built_site):  #
     assert "abpc_sum_logit_road" in index
 
 
+def test_the_leaderboard_shows_one_group_of_metrics_at_a_time(built_site):  # noqa: F811
+    """Issue 36, item 11: the ROAD columns beside the random-colour ones made the table scroll; each
+    metric column belongs to a group (a replacement's curve metrics, or the maps'), buttons pick
+    the group, and only the first (random colours) shows until one is picked."""
+    site, _ = built_site
+    index = (site / "index.html").read_text()
+    section = index[index.index("<h2>reference nips17-ci</h2>") :]
+    section = section[: section.index("</section>")]
+    buttons = re.findall(r'<button type="button" data-group="([^"]+)" aria-pressed="(true|false)"', section)
+    assert buttons == [("random-colour", "true"), ("road", "false"), ("maps", "false")]
+    head = section[section.index("<thead>") : section.index("</thead>")]
+    columns = re.findall(r'<th [^>]*?data-group="([^"]+)"( hidden)?>([a-z_]+)', head)
+    assert {name: group for group, _, name in columns} == {
+        "png_bytes": "maps",
+        "ssim": "maps",
+        "method_seconds": "maps",
+        **{f"abpc_{k}": "random-colour" for k in ("sum_logit", "mean_logit", "sum_prob_pct", "mean_prob_pct")},
+        **{f"abpc_{k}_road": "road" for k in ("sum_logit", "mean_logit", "sum_prob_pct", "mean_prob_pct")},
+    }
+    assert all(bool(hidden) == (group != "random-colour") for group, hidden, _ in columns)
+    # every row's cells carry their column's group, hidden alike (a sort moves whole rows)
+    for row in re.findall(r"<tr[^>]*>(.*?)</tr>", section[section.index("<tbody>") :]):
+        cells = re.findall(r'<td data-value="[^"]*"(?: data-group="([^"]+)"( hidden)?)?>', row)
+        assert [(g, h) for g, h in cells[1:]] == [(g, h) for g, h, _ in columns]
+    assert "showGroup" in (site / "assets" / "site.js").read_text()
+
+
 def test_check_pages_and_history(built_site):  # noqa: F811
     site, checks = built_site
     listing = (site / "checks.html").read_text()

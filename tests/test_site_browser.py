@@ -106,8 +106,14 @@ def test_every_view_loads_offline_and_draws_its_charts(browser, built_site):  # 
 def test_leaderboard_sorts_on_a_click(browser, built_site):  # noqa: F811
     site, _ = built_site
     visit = Visit(browser, url(site, "index.html"))
-    table = visit.page.locator("section", has_text="reference embedded-ci").locator("table.leaderboard")
+    section = visit.page.locator("section", has_text="reference embedded-ci")
+    table = section.locator("table.leaderboard")
     column = table.locator("th", has_text="ssim ↑")
+    # one group of metrics at a time (issue 36, item 11): random colours' first, the maps' on a click
+    assert not column.is_visible() and table.locator("th", has_text="abpc_sum_logit ↑").is_visible()
+    section.locator(".groups button", has_text="map metrics").click()
+    assert column.is_visible() and not table.locator("th", has_text="abpc_sum_logit ↑").is_visible()
+    assert table.locator("tbody td:visible").count() == 4 * 7  # method, png_bytes, ssim, method_seconds; 7 rows
     index = table.locator("thead th").all_inner_texts().index(column.inner_text())
 
     def values() -> list[float]:
@@ -124,6 +130,14 @@ def test_leaderboard_sorts_on_a_click(browser, built_site):  # noqa: F811
     png.click()  # lower is better: the first click puts the smallest first
     index = table.locator("thead th").all_inner_texts().index(png.inner_text())
     assert values() == sorted(values())
+    section.locator(".groups button", has_text="ROAD").click()
+    road = table.locator("th:visible")
+    assert road.all_inner_texts()[0] == "method" and all("_road" in t for t in road.all_inner_texts()[1:])
+    assert road.count() == 5 and section.locator('.groups button[aria-pressed="true"]').inner_text() == "ROAD"
+    column = table.locator("th", has_text="abpc_sum_logit_road ↑")
+    column.click()
+    index = table.locator("thead th").all_inner_texts().index(column.inner_text())
+    assert values() == sorted(values(), reverse=True)
     visit.close()
 
 

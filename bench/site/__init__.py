@@ -12,7 +12,7 @@ Layout of SITE::
     thesis.html                 the thesis's Tables 1-3 beside each board's (:mod:`.thesis`)
     studies.html                randomisation tests and model discovery (:mod:`.studies`)
     img/<board>/<image>/        the image (JPEG) and each stored map in each rendering (:mod:`.images`)
-    assets/                     site.css, site.js (sorting, the explorer's controls), plotly.min.js
+    assets/                     site.css, site.js (sorting, the leaderboard's groups of metrics, the explorer's controls), plotly.min.js
     site.json                   when it was built and from which folders
 
 The folders are read by :mod:`.collect`, the charts drawn by :mod:`.charts`, the pages written by

@@ -31,6 +31,17 @@ document.querySelectorAll("table.sortable").forEach((table) => {
   });
 });
 
+// the leaderboard's groups of metric columns: a button shows its group's columns and hides the others'
+function showGroup(button) {
+  const section = button.closest("section");
+  section.querySelectorAll(".groups button").forEach((b) => b.setAttribute("aria-pressed", String(b === button)));
+  section.querySelectorAll("table.leaderboard [data-group]").forEach((cell) => {
+    cell.hidden = cell.dataset.group !== button.dataset.group;
+  });
+}
+
+document.querySelectorAll(".groups button").forEach((button) => button.addEventListener("click", () => showGroup(button)));
+
 function setRendering(name) {
   document.querySelectorAll("img.map").forEach((img) => {
     if (img.dataset[name]) img.src = img.dataset[name];
