@@ -3,6 +3,7 @@ real browser). The site is built once per session (tests/site_support.py)."""
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -15,6 +16,8 @@ from site_support import built_site  # noqa: F401 - the shared session fixture
 
 from bench.cli import main
 from bench.regression.export import summaries
+from bench.regression.references import load_reference
+from bench.report.claims import ABPC_CLAIM, LERF_CLAIM, MORF_CLAIM, PNG_CLAIM, SSIM_CLAIM
 from bench.site.html import markdown_to_html
 from bench.site.leaderboard import grades
 
@@ -161,9 +164,18 @@ def test_a_site_is_replaced_whole(tmp_path):
 
 
 def test_report_markdown_becomes_html():
-    html = markdown_to_html(["### Table \\_1", "", "| | a\\|b |", "|---|---|", "| **x** | `y<z` |", "", "note"])
-    assert "<h4>Table _1</h4>" in html and "<th>a|b</th>" in html
-    assert "<strong>x</strong>" in html and "<code>y&lt;z</code>" in html and "<p>note</p>" in html
+    out = markdown_to_html(["### Table \\_1", "", "| | a\\|b |", "|---|---|", "| **x** | `y<z` |", "", "note"])
+    assert "<h4>Table _1</h4>" in out and '<th class="text">a|b</th>' in out
+    assert "<strong>x</strong>" in out and "<code>y&lt;z</code>" in out and "<p>note</p>" in out
+    # italics, and a code span kept literal (issue 36, item 11: the claims' notes)
+    out = markdown_to_html(["*few images*: see `records/*/*.npz`, 2 * 3 * 4"])
+    assert out == "<p><em>few images</em>: see <code>records/*/*.npz</code>, 2 * 3 * 4</p>"
+    # a column of text is left-aligned, one of numbers (or none) right
+    out = markdown_to_html(
+        ["| | claim | share | none |", "|---|---|---|---|", "| a | **holds** | 5% | – |", "| b | x | n/a | – |"]
+    )
+    assert '<th class="text">claim</th>' in out and '<td class="text"><strong>holds</strong></td>' in out
+    assert "<th>share</th>" in out and "<td>5%</td>" in out and "<td>–</td>" in out and "<td>a</td>" in out
 
 
 def test_the_example_workflow_publishes_the_site():
@@ -257,8 +269,37 @@ def test_the_thesis_pages_tables_each_scroll_and_wrap(tmp_path):
     out = tmp_path / "site"
     assert main(["site", "embedded-ci", "--out", str(out)]) == 0
     thesis = (out / "thesis.html").read_text()
-    assert thesis.count('<div class="scroll"><table class="report wrap">') == thesis.count("<table") == 3
+    # Tables 1-3, the claims, Table 3 under ROAD and the claims under ROAD
+    assert thesis.count('<div class="scroll"><table class="report wrap">') == thesis.count("<table") == 6
     assert "table.wrap td { white-space: normal;" in next(out.rglob("site.css")).read_text()
+
+
+def test_the_thesis_page_has_the_claims_and_table_3_under_road(tmp_path):
+    """Issue 36, item 11: the thesis page had neither the ROAD table nor the claims the run report
+    has: the claims' verdicts (claims 3-4 read the stored curves) under random colours and under
+    ROAD, and Table 3 under ROAD, from the reference's values."""
+    out = tmp_path / "site"
+    assert main(["site", "embedded-ci", "--out", str(out)]) == 0
+    thesis = (out / "thesis.html").read_text()
+    ref = load_reference("embedded-ci")
+    curves = ref.curves()
+    claims = thesis[thesis.index("<h3>The thesis&#x27;s claims</h3>") : thesis.index("<h3>Do the curve verdicts survive")]
+    road = thesis[thesis.index("<h3>Do the curve verdicts survive") :]
+    for claim in (PNG_CLAIM, SSIM_CLAIM, MORF_CLAIM, LERF_CLAIM, ABPC_CLAIM):
+        assert html.escape(claim) in claims
+    assert "<strong>Headline.</strong> Curve claims supported under both replacements" in claims
+    # claim 4's evidence: noise_mask's mean LeRF logit over steps 1-75 of 100, from the stored curves
+    for section, key in ((claims, "noise_mask.lerf_logit"), (road, "noise_mask.road:lerf_logit")):
+        lerf = curves[key][:, 1:76].mean()
+        assert re.search(rf"highest mean logit over LeRF steps 1-75 of 100: [^<]*noise_mask {lerf:.2f}", section), key
+    assert "<strong>Caution, few images.</strong>" in claims and "<em>few images</em>" in road  # 5 images
+    assert "<h4>Table 3 under road: ABPC</h4>" in road and "<h4>The curve claims under road</h4>" in road
+    table = road[road.index("<h4>Table 3 under road") : road.index("</table>")]
+    means = ref.metrics[ref.metrics["metric"] == "abpc_sum_logit_road"].groupby("method")["value"].mean()
+    row = re.search(r"<td>road: sum over steps, logit</td>(.*?)</tr>", table).group(1)
+    cells = [c.split(" ± ")[0] for c in re.findall(r"<td>([^<]*)</td>", row)]
+    assert cells == [f"{means[m]:.1f}" for m in ["deeplift", "intgrad", "elrp", "sensitivity", "perturbation", "noise_mask"]]
+    assert '<td class="text">' + html.escape(MORF_CLAIM) in road  # text columns are left-aligned
 
 
 def test_the_readme_says_where_the_explorers_maps_come_from():

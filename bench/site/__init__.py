@@ -9,7 +9,7 @@ Layout of SITE::
     explorer.html, explore-<board>-<image>.html   the image explorer (:mod:`.explorer`)
     checks.html, check-<name>.html                a page per check (:mod:`.checks`)
     history.html                each method's metrics over its checks and exports (:mod:`.history`)
-    thesis.html                 the thesis's Tables 1-3 beside each board's (:mod:`.thesis`)
+    thesis.html                 the thesis's Tables 1-3 and claims beside each board's, also under ROAD (:mod:`.thesis`)
     studies.html                randomisation tests and model discovery (:mod:`.studies`)
     img/<board>/<image>/        the image (JPEG) and each stored map in each rendering (:mod:`.images`)
     assets/                     site.css, site.js (sorting, the leaderboard's groups of metrics, the explorer's controls), plotly.min.js

@@ -1,6 +1,6 @@
 """The site's HTML: the page every view shares (navigation, the shared stylesheet and scripts),
 escaping, tables, and the Markdown of the suite's reports (headings, paragraphs, pipe tables,
-bold and code spans, as :mod:`bench.core.markdown` writes them) turned into HTML."""
+bold, italic and code spans, as :mod:`bench.core.markdown` writes them) turned into HTML."""
 
 from __future__ import annotations
 
@@ -73,12 +73,16 @@ def number(value: float, digits: int = 4) -> str:
     return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.{digits}g}"
 
 
-_INLINE = ((re.compile(r"\*\*(.+?)\*\*"), r"<strong>\1</strong>"), (re.compile(r"`([^`]+)`"), r"<code>\1</code>"))
+_INLINE = (
+    (re.compile(r"\*\*(.+?)\*\*"), r"<strong>\1</strong>"),
+    (re.compile(r"(?<![\w*])\*(?=\S)([^*]+?)(?<=\S)\*(?![\w*])"), r"<em>\1</em>"),
+)
+_CODE = re.compile(r"`([^`]+)`")
 _ESCAPED = re.compile(r"\\([\\`*_\[\]<>|#])")
 
 
 def inline(text: str) -> str:
-    """One line of the reports' Markdown as HTML: bold and code spans; ``\\x`` escapes kept literal."""
+    """One line of the reports' Markdown as HTML: bold, italic and code spans; ``\\x`` escapes kept literal."""
     kept: list[str] = []
 
     def hold(match: re.Match) -> str:
@@ -86,13 +90,39 @@ def inline(text: str) -> str:
         return f"\ue000{len(kept) - 1}\ue001"
 
     out = esc(_ESCAPED.sub(hold, text))
+    code: list[str] = []  # a code span is literal: no bold or italic inside (`records/*/*.npz`)
+    out = _CODE.sub(lambda m: code.append(m.group(1)) or f"\ue002{len(code) - 1}\ue003", out)
     for pattern, replacement in _INLINE:
         out = pattern.sub(replacement, out)
+    out = re.sub("\ue002(\\d+)\ue003", lambda m: f"<code>{code[int(m.group(1))]}</code>", out)
     return re.sub("\ue000(\\d+)\ue001", lambda m: esc(kept[int(m.group(1))]), out)
 
 
 def _cells(line: str) -> list[str]:
     return [c.strip() for c in re.split(r"(?<!\\)\|", line.strip().strip("|"))]
+
+
+_NUMBER = re.compile(r"[-+−]?\.?\d")
+_NO_VALUE = {"", "–", "-", "n/a"}
+
+
+def _report_table(rows: list[list[str]]) -> str:
+    """A pipe table's rows (header, separator, body) as a report table: a column of text (no cell
+    a number; the claims, their verdicts and evidence) is left-aligned, a column of numbers right."""
+    header, body = rows[0], rows[2:]
+    text = [
+        k > 0
+        and any(r[k] not in _NO_VALUE for r in body if k < len(r))
+        and not any(_NUMBER.match(r[k]) for r in body if k < len(r))
+        for k in range(len(header))
+    ]
+
+    def cell(tag: str, k: int, value: str) -> str:
+        return f'<{tag} class="text">{inline(value)}</{tag}>' if k < len(text) and text[k] else f"<{tag}>{inline(value)}</{tag}>"
+
+    return table(
+        [cell("th", k, h) for k, h in enumerate(header)], [[cell("td", k, c) for k, c in enumerate(r)] for r in body], "report"
+    )
 
 
 def markdown_to_html(lines: list[str]) -> str:
@@ -106,7 +136,7 @@ def markdown_to_html(lines: list[str]) -> str:
             rows.append(_cells(line))
             continue
         if rows:
-            out.append(table([inline(h) for h in rows[0]], [[inline(c) for c in r] for r in rows[2:]], "report"))
+            out.append(_report_table(rows))
             rows = []
         if not line:
             continue
@@ -117,5 +147,5 @@ def markdown_to_html(lines: list[str]) -> str:
         else:
             out.append(f"<p>{inline(line)}</p>")
     if rows:
-        out.append(table([inline(h) for h in rows[0]], [[inline(c) for c in r] for r in rows[2:]], "report"))
+        out.append(_report_table(rows))
     return "\n".join(out)
