@@ -106,6 +106,12 @@ def test_the_leaderboard_shows_one_group_of_metrics_at_a_time(built_site):  # no
         cells = re.findall(r'<td data-value="[^"]*"(?: data-group="([^"]+)"( hidden)?)?>', row)
         assert [(g, h) for g, h in cells[1:]] == [(g, h) for g, h, _ in columns]
     assert "showGroup" in (site / "assets" / "site.js").read_text()
+    # an image's scores in the explorer come in the same groups
+    scores = (site / "explore-embedded-ci-chelsea.html").read_text()
+    scores = scores[scores.index("<h2>Scores of this image</h2>") :]
+    assert re.findall(r'<button type="button" data-group="([^"]+)"', scores) == ["random-colour", "road", "maps"]
+    assert '<th data-group="road" hidden>abpc_sum_logit_road ↑</th>' in scores
+    assert '<th data-group="random-colour">abpc_sum_logit ↑</th>' in scores
 
 
 def test_check_pages_and_history(built_site):  # noqa: F811
@@ -306,3 +312,17 @@ def test_the_readme_says_where_the_explorers_maps_come_from():
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     shot = readme.index("![the image explorer]")
     assert "come from a run folder" in readme[shot : shot + 400] and "a shipped reference stores no maps" in readme
+
+
+def test_a_curves_chart_is_tall_enough_for_its_legend():
+    """Issue 36, item 11 (seen in the explorer's screenshot): 13 lines (the random order, six
+    methods' MoRF and LeRF) made a legend taller than the 380 px chart, and noise_mask's entries
+    were scrolled out of sight; the chart grows with its legend (20 px a line, 10 between methods)."""
+    from bench.site.charts import curves_chart
+
+    methods = ["deeplift", "intgrad", "elrp", "sensitivity", "perturbation", "noise_mask"]
+    lines = [{"method": "random-order", "order": "random", "x": [0, 1], "y": [1, 0]}]
+    lines += [{"method": m, "order": o, "x": [0, 1], "y": [1, 0]} for m in methods for o in ("morf", "lerf")]
+    height = int(re.search(r'"height":(\d+)', curves_chart("t", lines, "c", methods)).group(1))
+    assert height >= 20 * 13 + 10 * 7 + 100
+    assert int(re.search(r'"height":(\d+)', curves_chart("t", lines[:3], "c", methods)).group(1)) == 380

@@ -156,6 +156,11 @@ def test_explorer_switches_method_rendering_and_image(browser, built_site):  # n
         " return img.complete && img.naturalWidth > 0; }"
     )
     visit.shot("explorer")
+    # the scores come in the leaderboard's groups: random colours' first, ROAD's on a click
+    scores = page.locator("table.scores th:visible")
+    assert scores.all_inner_texts()[1:] == [f"abpc_{k} ↑" for k in ("sum_logit", "mean_logit", "sum_prob_pct", "mean_prob_pct")]
+    page.locator(".groups button", has_text="ROAD").click()
+    assert all(t.endswith("_road ↑") for t in scores.all_inner_texts()[1:]) and scores.count() == 5
     page.select_option("#method-select", "deeplift")
     assert page.locator("#focus-title").inner_text() == "deeplift"
     assert page.locator("#focus-map .nomap").count() == 1  # a reference stores no maps, and says so

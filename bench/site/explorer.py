@@ -18,7 +18,7 @@ from bench.site import charts
 from bench.site.collect import Board, Results, slug
 from bench.site.html import esc, number, page, table, write_page
 from bench.site.images import RENDERINGS, write_map, write_picture
-from bench.site.leaderboard import latest_checks
+from bench.site.leaderboard import board_groups, group_buttons, latest_checks, metric_group
 from metrics import PER_IMAGE_METRICS
 from metrics.perturbation import REPLACEMENT_TEXT
 
@@ -154,18 +154,28 @@ def image_page(board: Board, rows: list[Entry], n: int, picture: str | None, map
     body = (
         f"{controls}<p class=meta>{esc(board.label)}, image {n + 1} of {len(board.image_ids)}</p>"
         f'<div class="gallery">{"".join(gallery)}</div>{note}{focus}'
-        f"<h2>Scores of this image</h2>{scores_table(rows, n)}"
+        f"<section><h2>Scores of this image</h2>{scores_table(rows, n)}</section>"
         f"<h2>Perturbation curves</h2>{curve_charts(board, rows, n)}"
     )
     return page(f"Image {image_id}", body, "explorer.html", charts=True)
 
 
 def scores_table(rows: list[Entry], n: int) -> str:
+    """The image's scores, one group of metrics shown at a time as on the leaderboard (its buttons first)."""
     metrics = [m for m in PER_IMAGE_METRICS if any(m in e.values for e in rows)]
-    header = ["method", *(f"{esc(m)} {'↑' if PER_IMAGE_METRICS[m].higher_is_better else '↓'}" for m in metrics)]
-    body = [[esc(e.label), *(number(float(e.values[m][n])) if m in e.values else "–" for m in metrics)] for e in rows]
+    groups = board_groups(metrics)
+    shown = groups[0] if len(groups) > 1 else None
+    group = {m: f' data-group="{metric_group(m)}"' + (" hidden" if shown and metric_group(m) != shown else "") for m in metrics}
+    header = [
+        "method",
+        *(f"<th{group[m]}>{esc(m)} {'↑' if PER_IMAGE_METRICS[m].higher_is_better else '↓'}</th>" for m in metrics),
+    ]
+    body = [
+        [esc(e.label), *(f"<td{group[m]}>{number(float(e.values[m][n])) if m in e.values else '–'}</td>" for m in metrics)]
+        for e in rows
+    ]
     attrs = [f' data-method="{esc(e.key)}"' for e in rows]
-    return f'<div class="scroll">{table(header, body, "scores", attrs)}</div>'
+    return f'{group_buttons(groups)}<div class="scroll">{table(header, body, "scores", attrs)}</div>'
 
 
 def curve_charts(board: Board, rows: list[Entry], n: int) -> str:

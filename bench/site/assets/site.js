@@ -31,11 +31,12 @@ document.querySelectorAll("table.sortable").forEach((table) => {
   });
 });
 
-// the leaderboard's groups of metric columns: a button shows its group's columns and hides the others'
+// groups of metric columns (the leaderboard's, an image's scores): a button shows its group's columns
+// in the tables of its section and hides the others'
 function showGroup(button) {
   const section = button.closest("section");
   section.querySelectorAll(".groups button").forEach((b) => b.setAttribute("aria-pressed", String(b === button)));
-  section.querySelectorAll("table.leaderboard [data-group]").forEach((cell) => {
+  section.querySelectorAll("table [data-group]").forEach((cell) => {
     cell.hidden = cell.dataset.group !== button.dataset.group;
   });
 }
