@@ -1,4 +1,4 @@
-"""Metrics of saliency maps (SPEC sections 3 and 4).
+"""Metrics of saliency maps (the thesis's Section 4.2: PNG size, SSIM, MoRF/LeRF curves and ABPC).
 
 * relevance maps -> grayscale map and pixel rankings: :mod:`metrics.relevance_maps`
 * MoRF / LeRF / random perturbation curves: :mod:`metrics.perturbation`

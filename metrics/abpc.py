@@ -1,4 +1,4 @@
-"""Area between the LeRF and MoRF perturbation curves (ABPC, SPEC section 4).
+"""Area between the LeRF and MoRF perturbation curves (ABPC; the thesis's Table 3).
 
 Both curves start at step 0 (the unperturbed image, the same score in both) and end at
 step T. The area uses steps 1..T:

@@ -1,4 +1,4 @@
-"""MoRF / LeRF / random pixel-perturbation curves (SPEC section 4).
+"""MoRF / LeRF / random pixel-perturbation curves (the thesis, Section 4.2 and Figures 7-8).
 
 At step t (1..T) the pixels at positions ``0 .. t*k-1`` of the ranking (all three
 channels; ``k = pixels_per_step``) are replaced; step 0 is the unperturbed image. The
@@ -145,7 +145,7 @@ class CurveEvaluator:
     beyond the images themselves and the curves.
 
     ``targets``: class per image (None: the top-1 class of the unperturbed image, the
-    spec's target). ``seed``: an int (image ``i`` uses the entropy ``(seed, i)``) or one
+    suite's target, as in the thesis). ``seed``: an int (image ``i`` uses the entropy ``(seed, i)``) or one
     seed per image, each a non-negative int or a tuple of them (e.g. derived from the
     image id, so an image's draws do not depend on which set or position it is in).
     ``replacement``: one of :data:`REPLACEMENTS`.
@@ -258,7 +258,7 @@ class CurveEvaluator:
         if relevance.shape != self.images.shape[:3]:
             raise ValueError(
                 f"relevance must have shape (N, H, W) = {self.images.shape[:3]} (one value per pixel, "
-                f"SPEC section 3); got {relevance.shape}"
+                f"metrics/relevance_maps.py); got {relevance.shape}"
             )
         return relevance
 

@@ -1,4 +1,4 @@
-"""From a per-pixel relevance map to what the metrics consume (SPEC section 3).
+"""From a per-pixel relevance map to what the metrics consume (the suite's rule, written here once).
 
 * :func:`grayscale_map`: the 8-bit map that PNG size and SSIM are computed on.
 * :func:`pixel_ranking`: the order in which MoRF / LeRF / random replace pixels.

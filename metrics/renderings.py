@@ -1,6 +1,6 @@
 """Named renderings of a relevance map as the 8-bit grayscale image that PNG size and SSIM use.
 
-The spec's map (``abs-p99.5``) is an assumption: the thesis converts "the saliency map and
+The suite's map (``abs-p99.5``) is an assumption: the thesis converts "the saliency map and
 the input image into grayscale", which suggests rendered (RGB) maps. These renderings are
 the candidates for reproducing its Tables 1-2. A colour rendering is drawn as the 8-bit RGB
 image matplotlib would write (colormap look-up table; float colours truncated to bytes, as
@@ -8,14 +8,14 @@ matplotlib's ``to_rgba(..., bytes=True)`` does), then converted with
 :func:`metrics.visual.image_to_gray`, the conversion the input image goes through for SSIM,
 and rounded to uint8. Relevance is taken as float64.
 
-* ``abs-p99.5``: the spec's map, :func:`metrics.grayscale_map`.
+* ``abs-p99.5``: the suite's map, :func:`metrics.grayscale_map`.
 * ``deepexplain-heatmap``: DeepExplain's ``examples/utils.py`` ``plot(data)`` without its
   edge overlay (drawn only when ``xi`` is passed; it is the input's Canny edges, an image
   feature rather than the method's, and would blend the image into a map compared with it):
   ``imshow(data, cmap='RdBu_r', vmin=-abs_max, vmax=abs_max)`` with
   ``abs_max = np.percentile(np.abs(data), percentile)``, ``percentile=100`` (its default).
   ``plot`` takes the percentile over ``data`` as given and only then averages a 3-D map
-  over channels; our signed relevance is already the channel sum (SPEC section 3), so for
+  over channels; our signed relevance is already the channel sum (metrics/relevance_maps.py), so for
   3-channel attributions this is an approximation: ``plot`` divides the channel mean by a
   percentile of the single-channel values, we divide the channel sum by the same percentile
   of the sums, so ``plot``'s colours are paler unless the channels agree (for a one-channel

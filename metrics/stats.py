@@ -1,4 +1,4 @@
-"""Summaries over images: mean, standard deviation and a 95% bootstrap CI (SPEC section 4)."""
+"""Summaries over images: mean, standard deviation and a 95% bootstrap CI (the thesis reports means and standard deviations, Tables 1-3; the CI is the suite's)."""
 
 from __future__ import annotations
 

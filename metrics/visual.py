@@ -1,4 +1,4 @@
-"""Visual-quality metrics of a grayscale saliency map (SPEC section 4).
+"""Visual-quality metrics of a grayscale saliency map (the thesis's Tables 1 and 2).
 
 * :func:`png_size`: bytes of the map as an 8-bit grayscale PNG (lossless compression
   as a measure of high-frequency noise; smaller is smoother).

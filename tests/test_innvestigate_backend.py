@@ -12,7 +12,7 @@ Measured maximum absolute differences, relative to max |attribution| (small mode
   uncorrelated with the native map; this backend is not meaningful there;
 * EfficientNet-Lite0 (4 shared images, slow test): sensitivity 0.0, intgrad left 1.2e-7
   relative, right 0.0; iNNvestigate's gradient analyzer build took 4.4 s with the fast-build
-  flag, 256 s unpatched (same machine, bit-identical result; the spec's 395 s).
+  flag, 256 s unpatched (same machine, bit-identical result; 395 s measured when the backend was first written).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ on. ``metrics.csv`` and ``curves.csv`` are consolidated from the records.
 Layout::
 
     run.json                     settings, versions, data, timings
-    maps/<method>/<id>.npy       relevance (float32, H x W), the spec's section-3 map
+    maps/<method>/<id>.npy       relevance (float32, H x W), the per-pixel map of metrics/relevance_maps.py
     maps/<method>/<id>.png       its grayscale map (what PNG size and SSIM measure)
     records/<method>/<id>.npz    curves + per-image metrics and series of a method; a curve is
                                  "<order>_<logit|prob>" (random colours) or
