@@ -96,6 +96,9 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=4, help="images for every part (default 4)")
     parser.add_argument("--repeats", type=int, default=3, help="timings per raw figure, the minimum kept (default 3)")
     parser.add_argument("--noise-mask-iterations", type=int, default=100, help="I: runs of I and 3I iterations (default 100)")
+    parser.add_argument(
+        "--parts", default="occlusion,noise_mask,curves", help="which of occlusion,noise_mask,curves to time ('' for none)"
+    )
     parser.add_argument("--check", action="store_true", help="also time bench check sensitivity against nips17-ci")
     parser.add_argument(
         "--check-also",
@@ -123,6 +126,33 @@ def main() -> None:
         flush=True,
     )
 
+    parts = set(args.parts.split(",")) if args.parts else set()
+    if "occlusion" in parts:
+        time_occlusion(model, pixels, targets, forward, row)
+    if "noise_mask" in parts:
+        time_noise_mask(model, pixels, targets, args, row)
+    if "curves" in parts:
+        time_curves(model, pixels, targets, forward, row)
+    for reference in ([CHECK_REFERENCE] if args.check else []) + (args.check_also or []):
+        time_check(reference, forward, row)
+
+    write_json(
+        Path(args.out),
+        {
+            "machine": platform.platform(),
+            "images": n,
+            "data": str(data),
+            "raw_forward_s_per_image": forward,
+            "best_batch_size": best_batch,
+            "forward_s_per_image_by_batch": per_batch,
+            "rows": rows,
+        },
+    )
+
+
+def time_occlusion(model, pixels, targets, forward, row) -> None:
+    """Occlusion's explain (its defaults) against as many raw forward passes as it has patches."""
+    n = len(pixels)
     occlusion = build_method("occlusion", {})
     patches = len(occlusion.positions(*model.input_size))
     occlusion.explain(model, pixels[:1], targets[:1])  # warm-up (tracing)
@@ -133,9 +163,11 @@ def main() -> None:
         f"{n * patches} raw forward passes",
     )
 
-    # Noise Mask: a run of I and of 3I iterations; their difference is 2I iterations without the
-    # fixed costs of a call (tracing the step, beta's and the final evaluation's forward passes)
-    iterations = args.noise_mask_iterations
+
+def time_noise_mask(model, pixels, targets, args, row) -> None:
+    """A run of I and of 3I iterations; their difference is 2I iterations without the fixed costs
+    of a call (tracing the step, beta's and the final evaluation's forward passes)."""
+    n, iterations = len(pixels), args.noise_mask_iterations
     step = raw_gradient(model, pixels, args.repeats)
     seconds = {}
     for count in (iterations, 3 * iterations):
@@ -150,6 +182,11 @@ def main() -> None:
     fixed = seconds[iterations] - (seconds[3 * iterations] - seconds[iterations]) / 2
     print(f"  Noise Mask's fixed cost per call (tracing, beta, final evaluation): {fixed:.1f} s", flush=True)
 
+
+def time_curves(model, pixels, targets, forward, row) -> None:
+    """One MoRF curve per image of a sensitivity map: random colour (100 steps), ROAD on its own 9
+    fractions (the default) and on 100 steps; each against its raw passes and ROAD against colour."""
+    n = len(pixels)
     relevance = build_method("sensitivity", {}).explain(model, pixels, targets).relevance
     h, w = model.input_size
     settings = {
@@ -173,35 +210,22 @@ def main() -> None:
     for name in list(settings)[1:]:
         row(f"{name} / random colour", curve_seconds[name], colour, "random colour, 100 steps")
 
-    for reference in ([CHECK_REFERENCE] if args.check else []) + (args.check_also or []):
-        from bench.regression.check import run_check  # noqa: PLC0415 - loads the reference machinery
-        from bench.regression.references import load_reference  # noqa: PLC0415
 
-        ref = load_reference(reference)
-        ms = with_explicit_road_grid(ref.fingerprint["metrics_settings"])
-        passes = len(ref.image_ids) * (1 + sum(2 * curve_grid(ms, r)[0] for r in ref.replacements))
-        grids = ", ".join(f"{r} {curve_grid(ms, r)[0]} steps" for r in ref.replacements)
-        with tempfile.TemporaryDirectory() as tmp:
-            seconds = timed(
-                lambda ref=ref: run_check(
-                    "sensitivity", Path(tmp) / "check", reference=str(ref.path), data_dir=DATA, log=lambda _: None
-                )
-            )
-        row(f"bench check sensitivity vs {ref.name} ({grids})", seconds, 12_928 * forward, "12,928 raw forward passes")
-        row(f"  the same, vs its own curves' passes ({passes})", seconds, passes * forward, f"{passes} raw forward passes")
+def time_check(reference: str, forward: float, row) -> None:
+    """``bench check sensitivity`` against ``reference`` (a name or a folder) on the shared sample."""
+    from bench.regression.check import run_check  # noqa: PLC0415 - loads the reference machinery
+    from bench.regression.references import load_reference  # noqa: PLC0415
 
-    write_json(
-        Path(args.out),
-        {
-            "machine": platform.platform(),
-            "images": n,
-            "data": str(data),
-            "raw_forward_s_per_image": forward,
-            "best_batch_size": best_batch,
-            "forward_s_per_image_by_batch": per_batch,
-            "rows": rows,
-        },
-    )
+    ref = load_reference(reference)
+    ms = with_explicit_road_grid(ref.fingerprint["metrics_settings"])
+    passes = len(ref.image_ids) * (1 + sum(2 * curve_grid(ms, r)[0] for r in ref.replacements))
+    grids = ", ".join(f"{r} {curve_grid(ms, r)[0]} steps" for r in ref.replacements)
+    with tempfile.TemporaryDirectory() as tmp:
+        seconds = timed(
+            lambda: run_check("sensitivity", Path(tmp) / "check", reference=str(ref.path), data_dir=DATA, log=lambda _: None)
+        )
+    row(f"bench check sensitivity vs {ref.name} ({grids})", seconds, 12_928 * forward, "12,928 raw forward passes")
+    row(f"  the same, vs its own curves' passes ({passes})", seconds, passes * forward, f"{passes} raw forward passes")
 
 
 if __name__ == "__main__":
