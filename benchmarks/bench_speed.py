@@ -20,6 +20,12 @@ when the machine's speed drifts (absolute seconds on shared machines do not):
   steps) and against the passes its curves make now; ``--check-also FOLDER`` times a check against
   another reference in the same process (e.g. a copy of the reference before ROAD's own grid).
 
+Measured (issue 32; 4 shared-sample images, 2 quiet cores, raw forward 7.5 ms per image at batch
+64): occlusion 1.05x its raw passes; a Noise Mask iteration 0.91x a raw forward+backward of the
+same batch (plus 6.1 s of fixed cost per call); one MoRF curve under ROAD's 9 fractions 0.73x the
+100-step random-colour curve (100 ROAD steps: 6.65x); ``bench check sensitivity`` against
+nips17-ci, both replacements, 94 s = 0.97x of 12,928 raw forward passes.
+
 Usage: ``python benchmarks/bench_speed.py --out results/benchmarks/bench_speed.json [--images 4]
 [--check] [--check-also FOLDER]``; ``tox -e bench`` runs it with the other benchmarks.
 """

@@ -22,7 +22,7 @@ import stat
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -402,7 +402,7 @@ KAGGLE_HELP = """Kaggle API credentials were not found. To create them:
 Without Kaggle access, import a local copy instead: python -m bench fetch --source PATH"""
 
 
-def kaggle_config_files(environ: dict | None = None, home: Path | None = None) -> list[Path]:
+def kaggle_config_files(environ: Mapping[str, str] | None = None, home: Path | None = None) -> list[Path]:
     """The places the Kaggle client reads a ``kaggle.json`` from (``$KAGGLE_CONFIG_DIR``,
     ``~/.kaggle``, ``~/.config/kaggle``)."""
     env = os.environ if environ is None else environ

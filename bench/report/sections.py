@@ -136,7 +136,7 @@ def few_images_note(rows: list[tuple[str, list[ClaimVerdict]]], full: bool = Tru
     marked = [(v, len(verdicts)) for _, verdicts in rows for v in verdicts if _few_images(v, len(verdicts))]
     if not marked:
         return []
-    sizes = sorted({v.images for v, _ in marked})
+    sizes = sorted({v.images for v, _ in marked if v.images is not None})
     family = max(k for _, k in marked)
     n, need = sizes[-1], images_for_a_verdict(family)
     on = f"{' or '.join(map(str, sizes))} images"

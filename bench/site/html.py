@@ -91,7 +91,12 @@ def inline(text: str) -> str:
 
     out = esc(_ESCAPED.sub(hold, text))
     code: list[str] = []  # a code span is literal: no bold or italic inside (`records/*/*.npz`)
-    out = _CODE.sub(lambda m: code.append(m.group(1)) or f"\ue002{len(code) - 1}\ue003", out)
+
+    def hold_code(match: re.Match) -> str:
+        code.append(match.group(1))
+        return f"\ue002{len(code) - 1}\ue003"
+
+    out = _CODE.sub(hold_code, out)
     for pattern, replacement in _INLINE:
         out = pattern.sub(replacement, out)
     out = re.sub("\ue002(\\d+)\ue003", lambda m: f"<code>{code[int(m.group(1))]}</code>", out)

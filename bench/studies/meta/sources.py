@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -198,7 +199,8 @@ def _differ_resized(source: MetaSource, other: MetaSource, ids: list[str], data_
     hashes = []
     for s in (source, other):
         try:
-            images, folder, _ = load_images(data_dir, tuple(s.input_size or ()), ids=ids)
+            size = cast("tuple[int, int]", tuple(s.input_size or ()))
+            images, folder, _ = load_images(data_dir, size, ids=ids)
         except InputError as err:
             raise PairingError(
                 f"bench meta: {source.name} and {other.name} have different input sizes, so their pixel hashes are "
