@@ -269,9 +269,8 @@ def test_a_check_of_a_reference_made_before_road_steps_uses_its_random_colour_gr
     del settings["road_steps"], settings["road_pixels_per_step"]  # as written before issue 32
     (tmp_path / "ref" / "reference.json").write_text(json.dumps(manifest))
     result = run_check("sensitivity", tmp_path / "check", reference=str(tmp_path / "ref"), log=lambda s: None)
-    record = RunStore(tmp_path / "check" / "run").read_record(
-        RunStore(tmp_path / "check" / "run").record_path("sensitivity", manifest["fingerprint"]["image_ids"][0])
-    )
+    store = RunStore(tmp_path / "check" / "run")
+    record = store.read_record(store.record_path("sensitivity", manifest["fingerprint"]["image_ids"][0]))
     assert record["road:morf_logit"].shape == (21,)  # 20 steps, not ROAD's 9 fractions
     own = [c for c in result["comparisons"] if c["baseline"] == "sensitivity" and c["metric"] in ROAD]
     assert len(own) == len(ROAD) and all(c["mean_diff"] == 0.0 for c in own)
